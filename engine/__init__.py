@@ -1,0 +1,1 @@
+"""The daemon's engine: configuration, secrets, cursors, journal, checkpoints, the tick loop."""
