@@ -1,0 +1,1 @@
+"""Business decisions of the four pools: pure functions from events and state to actions."""

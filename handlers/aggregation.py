@@ -1,0 +1,102 @@
+"""Aggregation of overlapping answers with crowd-kit.
+
+Only the tasks that just reached their overlap are aggregated, never the whole
+history, so a tick's cost grows with its new answers, not with the run's age.
+The result is deterministic: crowd-kit's probabilities are reduced to a label
+here, and exact ties go to the caller's ``tie_label`` (or the smallest label),
+instead of whatever order pandas happens to produce.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # pandas is imported lazily: crowd-kit's import costs about a second.
+    import pandas as pd
+
+Method = Literal["MajorityVote", "DawidSkene", "Wawa"]
+METHODS: tuple[Method, ...] = ("MajorityVote", "DawidSkene", "Wawa")
+_TIE_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One worker's answer to one task."""
+
+    task_id: str
+    worker_id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """The aggregated label of one task and the probability the method gave it."""
+
+    task_id: str
+    label: str
+    confidence: float
+
+
+def aggregate(
+    votes: Sequence[Vote],
+    method: Method,
+    *,
+    skills: Mapping[str, float] | None = None,
+    default_skill: float = 50.0,
+    tie_label: str | None = None,
+) -> dict[str, Aggregate]:
+    """Aggregate ``votes`` per task with ``method``.
+
+    ``skills`` (worker id -> Toloka skill value) weight MajorityVote; workers
+    without a known skill get ``default_skill``. DawidSkene and Wawa estimate
+    worker quality themselves and ignore ``skills``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown aggregation method {method!r}; expected one of {', '.join(METHODS)}")
+    if not votes:
+        return {}
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "task": [v.task_id for v in votes],
+            "worker": [v.worker_id for v in votes],
+            "label": [v.label for v in votes],
+        }
+    )
+    probas = _probabilities(frame, method, skills or {}, default_skill)
+    result: dict[str, Aggregate] = {}
+    for task_id, row in probas.iterrows():
+        scores = {str(label): float(p) for label, p in row.items() if not math.isnan(float(p))}
+        result[str(task_id)] = _pick(str(task_id), scores, tie_label)
+    return result
+
+
+def _probabilities(
+    frame: pd.DataFrame, method: Method, skills: Mapping[str, float], default_skill: float
+) -> pd.DataFrame:
+    from crowdkit.aggregation import DawidSkene, MajorityVote, Wawa
+
+    if method == "MajorityVote":
+        import pandas as pd
+
+        workers = frame["worker"].unique()
+        weights = pd.Series(
+            {w: max(float(skills.get(w, default_skill)), 0.0) for w in workers}, dtype=float
+        )
+        if float(weights.sum()) == 0.0:
+            weights[:] = 1.0  # every skill is zero: fall back to plain counting
+        return MajorityVote().fit(frame, weights).probas_
+    if method == "DawidSkene":
+        return DawidSkene(n_iter=100).fit(frame).probas_
+    return Wawa().fit_predict_proba(frame)
+
+
+def _pick(task_id: str, scores: Mapping[str, float], tie_label: str | None) -> Aggregate:
+    best = max(scores.values())
+    tied = sorted(label for label, p in scores.items() if best - p <= _TIE_EPSILON)
+    label = tie_label if tie_label in tied else tied[0]
+    return Aggregate(task_id=task_id, label=label, confidence=round(scores[label], 6))
