@@ -1,0 +1,795 @@
+"""The emulator's state: JSON-shaped documents in memory, written through to SQLite.
+
+Every object is kept exactly as the API returns it (a dict), so reads cost no
+conversion. Each mutating method writes the changed documents to SQLite (WAL,
+synchronous=NORMAL) before it returns, so a restarted emulator on the same file
+has every object back. Methods are synchronous and must be called from one
+thread (the app's event loop); they never read the clock: ``now`` is an argument.
+
+Side indexes (per-pool id lists in creation order, per-pool time indexes, the
+users that already worked on a task) are rebuilt at load time and kept in step
+by the mutating methods; :mod:`emulator.search` serves searches from them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import re
+import sqlite3
+from collections import defaultdict
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Iterable
+
+from engine.errors import PipelineError
+
+from .ids import (
+    FIRST_DECIMAL_ID,
+    IdClock,
+    fmt_time,
+    parse_stored_time,
+    pooled_id,
+    truncate_ms,
+)
+
+# --- JSON with exact decimals -------------------------------------------------
+
+_DEC_MARK = "\x00dec:"
+_DEC_RE = re.compile(r'"\\u0000dec:([-+0-9.eE]+)"')
+
+
+def _encode_default(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        if not obj.is_finite():
+            raise ValueError(f"non-finite number {obj}")
+        return _DEC_MARK + str(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def json_dumps(obj: Any) -> str:
+    """JSON text where Decimals are written as exact JSON numbers (not strings)."""
+    text = json.dumps(obj, default=_encode_default, separators=(",", ":"), ensure_ascii=False)
+    if "\\u0000dec:" in text:
+        text = _DEC_RE.sub(r"\1", text)
+    return text
+
+
+def json_loads(text: str | bytes) -> Any:
+    """Parse JSON with every float as a Decimal, so amounts stay exact."""
+    return json.loads(text, parse_float=Decimal)
+
+
+class StoreError(PipelineError):
+    """A store call referred to a missing object or broke an invariant."""
+
+
+# Time fields of an assignment, each set when its transition happens.
+ASSIGNMENT_TIME_FIELDS = ("created", "submitted", "accepted", "rejected", "skipped", "expired")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,
+                                    PRIMARY KEY (kind, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS truth (kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL,
+                                  PRIMARY KEY (kind, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kv (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+# Keys a task keeps from the submitted item, besides the ones the store computes.
+_TASK_OPTIONAL_KEYS = (
+    "known_solutions",
+    "baseline_solutions",
+    "message_on_unknown_solution",
+    "reserved_for",
+    "unavailable_for",
+    "traits_all_of",
+    "traits_any_of",
+    "traits_none_of_any",
+)
+
+OWNER = {"id": "emulated-requester", "myself": True, "company_id": "emulated-company"}
+
+
+class TimeIndex:
+    """A sorted list of ``(time, id)`` for one (pool, time field): range scans by bisect."""
+
+    __slots__ = ("keys",)
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[datetime, str]] = []
+
+    def add(self, at: datetime, object_id: str) -> None:
+        key = (at, object_id)
+        # Times mostly arrive in order, so this is an append in the common case.
+        if not self.keys or self.keys[-1] <= key:
+            self.keys.append(key)
+        else:
+            bisect.insort(self.keys, key)
+
+    def remove(self, at: datetime, object_id: str) -> None:
+        i = bisect.bisect_left(self.keys, (at, object_id))
+        if i < len(self.keys) and self.keys[i] == (at, object_id):
+            del self.keys[i]
+
+
+class Store:
+    """All emulator objects; see the module docstring and docs/emulator-contract."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._pending: list[tuple[str, str, str]] = []
+        # The visibility delay applied by submit_assignment when the caller gives none;
+        # the fault configuration sets it.
+        self.default_visibility_delay = timedelta(0)
+        self._reset_memory()
+        self._load()
+
+    # ------------------------------------------------------------------ internals
+
+    def _reset_memory(self) -> None:
+        self.projects: dict[str, dict] = {}
+        self.pools: dict[str, dict] = {}
+        self.skills: dict[str, dict] = {}
+        self.user_skills: dict[str, dict] = {}
+        self._user_skill_by_pair: dict[tuple[str, str], str] = {}
+        self.tasks: dict[str, dict] = {}
+        self.pool_tasks: dict[str, list[str]] = defaultdict(list)
+        self._task_users: dict[str, set[str]] = defaultdict(set)
+        self.suites: dict[str, dict] = {}
+        self.assignments_by_id: dict[str, dict] = {}
+        self.pool_assignments: dict[str, list[str]] = defaultdict(list)
+        self.task_assignments: dict[str, list[str]] = defaultdict(list)
+        self.time_index: dict[tuple[str, str], TimeIndex] = defaultdict(TimeIndex)
+        self.visible_after: dict[str, datetime] = {}
+        self.attachments: dict[str, dict] = {}
+        self.bonuses_by_id: dict[str, dict] = {}
+        self.bonus_order: list[str] = []
+        self.operations: dict[str, dict] = {}
+        self.operation_logs: dict[str, list[dict]] = {}
+        self.restrictions: dict[str, dict] = {}
+        self._kv: dict[str, Any] = {}
+        self._clock = IdClock()
+
+    def _load(self) -> None:
+        for name, value in self._db.execute("SELECT name, value FROM kv"):
+            self._kv[name] = json_loads(value)
+        clock = self._kv.get("_id_clock")
+        if clock:
+            self._clock = IdClock(clock["last_seconds"], clock["counter"])
+        rows = self._db.execute("SELECT kind, id, doc FROM objects ORDER BY kind, id")
+        for kind, object_id, text in rows:
+            doc = json_loads(text)
+            if kind == "visible_after":
+                self.visible_after[object_id] = parse_stored_time(doc)
+                continue
+            if kind == "oplog":
+                self.operation_logs[object_id] = doc
+                continue
+            self._index(kind, doc)
+
+    def _index(self, kind: str, doc: dict) -> None:
+        """Put a freshly loaded or created document into memory and the side indexes."""
+        object_id = doc["id"]
+        if kind == "project":
+            self.projects[object_id] = doc
+        elif kind == "pool":
+            self.pools[object_id] = doc
+        elif kind == "skill":
+            self.skills[object_id] = doc
+        elif kind == "user_skill":
+            self.user_skills[object_id] = doc
+            self._user_skill_by_pair[(doc["skill_id"], doc["user_id"])] = object_id
+        elif kind == "task":
+            self.tasks[object_id] = doc
+            _append_sorted(self.pool_tasks[doc["pool_id"]], object_id)
+        elif kind == "suite":
+            self.suites[object_id] = doc
+        elif kind == "assignment":
+            self.assignments_by_id[object_id] = doc
+            pool_id = doc["pool_id"]
+            _append_sorted(self.pool_assignments[pool_id], object_id)
+            for task in doc["tasks"]:
+                self.task_assignments[task["id"]].append(object_id)
+                self._task_users[task["id"]].add(doc["user_id"])
+            for field in ASSIGNMENT_TIME_FIELDS:
+                if doc.get(field):
+                    self.time_index[(pool_id, field)].add(parse_stored_time(doc[field]), object_id)
+        elif kind == "attachment":
+            self.attachments[object_id] = doc
+        elif kind == "bonus":
+            self.bonuses_by_id[object_id] = doc
+            _append_sorted(self.bonus_order, object_id)
+        elif kind == "operation":
+            self.operations[object_id] = doc
+        elif kind == "restriction":
+            self.restrictions[object_id] = doc
+        else:  # pragma: no cover - a newer db read by older code
+            raise StoreError(f"unknown object kind {kind!r} in {self.path}")
+
+    def _save(self, kind: str, object_id: str, doc: Any) -> None:
+        self._pending.append((kind, object_id, json_dumps(doc)))
+
+    def _kv_save(self, name: str, value: Any) -> None:
+        self._kv[name] = value
+        self._db.execute(
+            "INSERT OR REPLACE INTO kv (name, value) VALUES (?, ?)", (name, json_dumps(value))
+        )
+
+    def _flush(self) -> None:
+        """Write pending documents in one transaction (commit per public call)."""
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO objects (kind, id, doc) VALUES (?, ?, ?)", rows
+            )
+            clock = {"last_seconds": self._clock.last_seconds, "counter": self._clock.counter}
+            self._db.execute(
+                "INSERT OR REPLACE INTO kv (name, value) VALUES ('_id_clock', ?)",
+                (json_dumps(clock),),
+            )
+
+    def _object_body(self, now: datetime) -> str:
+        return self._clock.next_hex(now)
+
+    def _decimal_id(self, kind: str) -> str:
+        name = f"_seq:{kind}"
+        value = int(self._kv.get(name, FIRST_DECIMAL_ID - 1)) + 1
+        self._kv_save(name, value)
+        return str(value)
+
+    def close(self) -> None:
+        """Flush and close the database."""
+        self._flush()
+        self._db.close()
+
+    # ------------------------------------------------------------------ projects
+
+    def create_project(self, doc: dict, now: datetime) -> dict:
+        """Create a project; ``task_spec`` and every other given field are kept as given."""
+        project = {k: v for k, v in doc.items() if k not in ("id", "created", "owner")}
+        project.setdefault("status", "ACTIVE")
+        project.update(id=self._decimal_id("project"), created=fmt_time(truncate_ms(now)))
+        project["owner"] = dict(OWNER)
+        self._index("project", project)
+        self._save("project", project["id"], project)
+        self._flush()
+        return project
+
+    def get_project(self, project_id: str) -> dict | None:
+        return self.projects.get(project_id)
+
+    # ------------------------------------------------------------------ pools
+
+    def create_pool(self, doc: dict, now: datetime) -> dict:
+        """Create a pool; like Toloka, a new pool is CLOSED."""
+        readonly = ("id", "status", "created", "last_started", "last_stopped", "owner")
+        pool = {k: v for k, v in doc.items() if k not in readonly}
+        pool.setdefault("type", "REGULAR")
+        pool.setdefault("priority", 0)
+        pool.update(
+            id=self._decimal_id("pool"),
+            status="CLOSED",
+            created=fmt_time(truncate_ms(now)),
+            owner=dict(OWNER),
+        )
+        self._index("pool", pool)
+        self._save("pool", pool["id"], pool)
+        self._flush()
+        return pool
+
+    def _pool(self, pool_id: str) -> dict:
+        pool = self.pools.get(pool_id)
+        if pool is None:
+            raise StoreError(f"no pool {pool_id}")
+        return pool
+
+    def _set_pool(self, pool: dict) -> dict:
+        self._save("pool", pool["id"], pool)
+        self._flush()
+        return pool
+
+    def open_pool(self, pool_id: str, now: datetime) -> dict:
+        pool = self._pool(pool_id)
+        pool["status"] = "OPEN"
+        pool["last_started"] = fmt_time(truncate_ms(now))
+        return self._set_pool(pool)
+
+    def close_pool(self, pool_id: str, now: datetime, reason: str = "MANUAL") -> dict:
+        pool = self._pool(pool_id)
+        pool["status"] = "CLOSED"
+        pool["last_stopped"] = fmt_time(truncate_ms(now))
+        pool["last_close_reason"] = reason
+        return self._set_pool(pool)
+
+    def archive_pool(self, pool_id: str, now: datetime) -> dict:
+        pool = self._pool(pool_id)
+        if pool["status"] == "OPEN":
+            pool["last_stopped"] = fmt_time(truncate_ms(now))
+            pool["last_close_reason"] = "MANUAL"
+        pool["status"] = "ARCHIVED"
+        return self._set_pool(pool)
+
+    def update_pool(self, pool_id: str, fields: dict) -> dict:
+        """Replace the writable fields of a pool (PUT) or patch some (PATCH priority)."""
+        pool = self._pool(pool_id)
+        readonly = ("id", "status", "created", "last_started", "last_stopped", "owner",
+                    "last_close_reason", "project_id")
+        for key, value in fields.items():
+            if key not in readonly:
+                pool[key] = value
+        return self._set_pool(pool)
+
+    def get_pool(self, pool_id: str) -> dict | None:
+        return self.pools.get(pool_id)
+
+    def list_pools(self) -> list[dict]:
+        return [self.pools[k] for k in sorted(self.pools, key=int)]
+
+    # ------------------------------------------------------------------ skills
+
+    def create_skill(self, name: str, now: datetime, extra: dict | None = None) -> dict:
+        """Create a skill ``{"id", "name", "created"}`` (plus any extra given fields)."""
+        skill = dict(extra or {})
+        skill.update(id=self._decimal_id("skill"), name=name, created=fmt_time(truncate_ms(now)))
+        skill.setdefault("owner", dict(OWNER))
+        self._index("skill", skill)
+        self._save("skill", skill["id"], skill)
+        self._flush()
+        return skill
+
+    def set_user_skill(self, skill_id: str, user_id: str, value: float | Decimal,
+                       now: datetime) -> dict:
+        """Set a worker's skill; ``value`` is the rounded int, ``exact_value`` the given one."""
+        exact = value if isinstance(value, Decimal) else Decimal(str(value))
+        stamp = fmt_time(truncate_ms(now))
+        existing = self._user_skill_by_pair.get((skill_id, user_id))
+        if existing is not None:
+            doc = self.user_skills[existing]
+            doc.update(value=int(exact.to_integral_value()), exact_value=exact, modified=stamp)
+        else:
+            doc = {
+                "id": self._decimal_id("user_skill"),
+                "skill_id": skill_id,
+                "user_id": user_id,
+                "value": int(exact.to_integral_value()),
+                "exact_value": exact,
+                "created": stamp,
+                "modified": stamp,
+            }
+            self._index("user_skill", doc)
+        self._save("user_skill", doc["id"], doc)
+        self._flush()
+        return doc
+
+    def delete_user_skill(self, user_skill_id: str) -> bool:
+        doc = self.user_skills.pop(user_skill_id, None)
+        if doc is None:
+            return False
+        self._user_skill_by_pair.pop((doc["skill_id"], doc["user_id"]), None)
+        self._db.execute("DELETE FROM objects WHERE kind='user_skill' AND id=?", (user_skill_id,))
+        return True
+
+    # ------------------------------------------------------------------ restrictions
+
+    def set_restriction(self, doc: dict, now: datetime) -> dict:
+        restriction = {k: v for k, v in doc.items() if k not in ("id", "created")}
+        restriction.update(id=self._decimal_id("restriction"), created=fmt_time(truncate_ms(now)))
+        self._index("restriction", restriction)
+        self._save("restriction", restriction["id"], restriction)
+        self._flush()
+        return restriction
+
+    def delete_restriction(self, restriction_id: str) -> bool:
+        if self.restrictions.pop(restriction_id, None) is None:
+            return False
+        self._db.execute("DELETE FROM objects WHERE kind='restriction' AND id=?", (restriction_id,))
+        return True
+
+    # ------------------------------------------------------------------ tasks
+
+    def create_tasks(self, pool_id: str, items: list[dict], now: datetime) -> list[dict]:
+        """Create tasks in order; overlap comes from the item, else the pool default, else 1.
+
+        The overlap pair is always consistent: a number with ``infinite_overlap: false``,
+        or ``null`` with ``true`` (toloka-kit rejects anything else).
+        """
+        pool = self._pool(pool_id)
+        default_overlap = (pool.get("defaults") or {}).get("default_overlap_for_new_tasks")
+        stamp = fmt_time(truncate_ms(now))
+        created: list[dict] = []
+        for item in items:
+            task_id = pooled_id(pool_id, self._object_body(now))
+            task: dict[str, Any] = {"id": task_id, "pool_id": pool_id,
+                                    "input_values": item["input_values"]}
+            if item.get("infinite_overlap"):
+                task.update(overlap=None, infinite_overlap=True, remaining_overlap=None)
+            else:
+                overlap = item.get("overlap")
+                if overlap is None:
+                    overlap = default_overlap if default_overlap is not None else 1
+                task.update(overlap=int(overlap), infinite_overlap=False,
+                            remaining_overlap=int(overlap))
+            for key in _TASK_OPTIONAL_KEYS:
+                if item.get(key) is not None:
+                    task[key] = item[key]
+            task["created"] = stamp
+            task["origin_task_id"] = task_id
+            self._index("task", task)
+            self._save("task", task_id, task)
+            created.append(task)
+        self._flush()
+        return created
+
+    def get_task(self, task_id: str) -> dict | None:
+        return self.tasks.get(task_id)
+
+    def set_task_overlap(self, task_id: str, overlap: int | None, infinite: bool,
+                         or_min: bool = False) -> dict:
+        """Change a task's overlap; ``or_min`` never goes below the overlap already used."""
+        task = self.tasks[task_id]
+        used = len(self.task_assignments.get(task_id, ())) - self._returned_count(task_id)
+        if infinite:
+            task.update(overlap=None, infinite_overlap=True, remaining_overlap=None)
+        else:
+            value = int(overlap or 0)
+            if or_min:
+                value = max(value, used)
+            task.update(overlap=value, infinite_overlap=False,
+                        remaining_overlap=max(value - used, 0))
+        self._save("task", task_id, task)
+        self._flush()
+        return task
+
+    def patch_task(self, task_id: str, fields: dict) -> dict:
+        task = self.tasks[task_id]
+        for key in ("baseline_solutions", "known_solutions", "message_on_unknown_solution"):
+            if key in fields:
+                task[key] = fields[key]
+        self._save("task", task_id, task)
+        self._flush()
+        return task
+
+    def _returned_count(self, task_id: str) -> int:
+        return sum(
+            1
+            for a in self.task_assignments.get(task_id, ())
+            if self.assignments_by_id[a]["status"] in ("SKIPPED", "EXPIRED")
+        )
+
+    def available_tasks(self, pool_id: str, user_id: str, limit: int) -> list[dict]:
+        """Tasks a worker may take now, in creation order.
+
+        remaining_overlap > 0 (or infinite), the user is not in ``unavailable_for``,
+        ``reserved_for`` is empty or names the user, and the user has no assignment on
+        the task yet.
+        """
+        found: list[dict] = []
+        for task_id in self.pool_tasks.get(pool_id, ()):
+            task = self.tasks[task_id]
+            if not task["infinite_overlap"] and (task["remaining_overlap"] or 0) <= 0:
+                continue
+            if user_id in (task.get("unavailable_for") or ()):
+                continue
+            reserved = task.get("reserved_for")
+            if reserved and user_id not in reserved:
+                continue
+            if user_id in self._task_users.get(task_id, ()):
+                continue
+            found.append(task)
+            if len(found) >= limit:
+                break
+        return found
+
+    # ------------------------------------------------------------------ assignments
+
+    def create_assignment(self, pool_id: str, user_id: str, task_ids: list[str],
+                          now: datetime) -> dict:
+        """A worker takes a suite of tasks: an ACTIVE assignment; overlaps go down by one."""
+        pool = self._pool(pool_id)
+        stamp = fmt_time(truncate_ms(now))
+        suite_id = pooled_id(pool_id, self._object_body(now))
+        assignment_id = pooled_id(pool_id, self._object_body(now))
+        embedded = []
+        for task_id in task_ids:
+            task = self.tasks.get(task_id)
+            if task is None or task["pool_id"] != pool_id:
+                raise StoreError(f"task {task_id} is not in pool {pool_id}")
+            if not task["infinite_overlap"]:
+                task["remaining_overlap"] = max((task["remaining_overlap"] or 0) - 1, 0)
+                self._save("task", task_id, task)
+            embedded.append({"id": task_id, "pool_id": pool_id,
+                             "input_values": task["input_values"],
+                             "origin_task_id": task.get("origin_task_id", task_id)})
+        suite = {"id": suite_id, "pool_id": pool_id, "tasks": [{"task_id": t} for t in task_ids],
+                 "created": stamp, "overlap": 1, "infinite_overlap": False}
+        assignment = {
+            "id": assignment_id,
+            "task_suite_id": suite_id,
+            "pool_id": pool_id,
+            "user_id": user_id,
+            "status": "ACTIVE",
+            "reward": pool.get("reward_per_assignment", 0),
+            "bonus_ids": [],
+            "tasks": embedded,
+            "mixed": False,
+            "automerged": False,
+            "created": stamp,
+            "submitted": None,
+            "accepted": None,
+            "rejected": None,
+            "skipped": None,
+            "expired": None,
+            "owner": dict(OWNER),
+        }
+        self._index("suite", suite)
+        self._index("assignment", assignment)
+        self._save("suite", suite_id, suite)
+        self._save("assignment", assignment_id, assignment)
+        self._flush()
+        return assignment
+
+    def _assignment(self, assignment_id: str) -> dict:
+        doc = self.assignments_by_id.get(assignment_id)
+        if doc is None:
+            raise StoreError(f"no assignment {assignment_id}")
+        return doc
+
+    def _stamp(self, doc: dict, field: str, now: datetime) -> None:
+        at = truncate_ms(now)
+        doc[field] = fmt_time(at)
+        self.time_index[(doc["pool_id"], field)].add(at, doc["id"])
+
+    def add_attachment(self, assignment_id: str, name: str, media_type: str, data: bytes,
+                       now: datetime) -> dict:
+        """Store a file a worker uploaded; returns the metadata document."""
+        assignment = self._assignment(assignment_id)
+        attachment_id = pooled_id(assignment["pool_id"], self._object_body(now))
+        doc = {
+            "id": attachment_id,
+            "attachment_type": "ASSIGNMENT_ATTACHMENT",
+            "name": name,
+            "media_type": media_type,
+            "details": {"user_id": assignment["user_id"], "assignment_id": assignment_id,
+                        "pool_id": assignment["pool_id"]},
+            "created": fmt_time(truncate_ms(now)),
+            "owner": dict(OWNER),
+        }
+        self._index("attachment", doc)
+        self._save("attachment", attachment_id, doc)
+        self._db.execute("INSERT OR REPLACE INTO blobs (id, data) VALUES (?, ?)",
+                         (attachment_id, bytes(data)))
+        self._flush()
+        return doc
+
+    def submit_assignment(self, assignment_id: str, solutions: list[dict], now: datetime,
+                          visible_after: datetime | None = None) -> dict:
+        """ACTIVE -> SUBMITTED (then ACCEPTED at once if the pool auto-accepts).
+
+        ``visible_after`` hides the assignment from searches until then; by default
+        ``now + default_visibility_delay`` (the fault configuration).
+        """
+        doc = self._assignment(assignment_id)
+        if doc["status"] != "ACTIVE":
+            raise StoreError(f"assignment {assignment_id} is {doc['status']}, not ACTIVE")
+        doc["status"] = "SUBMITTED"
+        doc["solutions"] = solutions
+        self._stamp(doc, "submitted", now)
+        if visible_after is None and self.default_visibility_delay > timedelta(0):
+            visible_after = now + self.default_visibility_delay
+        if visible_after is not None:
+            self.visible_after[assignment_id] = visible_after
+            self._save("visible_after", assignment_id, fmt_time(visible_after))
+        pool = self.pools.get(doc["pool_id"]) or {}
+        if pool.get("auto_accept_solutions"):
+            doc["status"] = "ACCEPTED"
+            self._stamp(doc, "accepted", now)
+        self._save("assignment", assignment_id, doc)
+        self._flush()
+        return doc
+
+    def _give_back(self, doc: dict) -> None:
+        for task in doc["tasks"]:
+            stored = self.tasks.get(task["id"])
+            if stored is not None and not stored["infinite_overlap"]:
+                stored["remaining_overlap"] = (stored["remaining_overlap"] or 0) + 1
+                self._save("task", stored["id"], stored)
+
+    def skip_assignment(self, assignment_id: str, now: datetime) -> dict:
+        """ACTIVE -> SKIPPED; the tasks' overlap is given back."""
+        return self._end_active(assignment_id, "SKIPPED", "skipped", now)
+
+    def expire_assignment(self, assignment_id: str, now: datetime) -> dict:
+        """ACTIVE -> EXPIRED; the tasks' overlap is given back."""
+        return self._end_active(assignment_id, "EXPIRED", "expired", now)
+
+    def _end_active(self, assignment_id: str, status: str, field: str, now: datetime) -> dict:
+        doc = self._assignment(assignment_id)
+        if doc["status"] != "ACTIVE":
+            raise StoreError(f"assignment {assignment_id} is {doc['status']}, not ACTIVE")
+        doc["status"] = status
+        self._stamp(doc, field, now)
+        self._give_back(doc)
+        self._save("assignment", assignment_id, doc)
+        self._flush()
+        return doc
+
+    def review_assignment(self, assignment_id: str, status: str, public_comment: str | None,
+                          now: datetime) -> dict:
+        """Accept or reject (the API checks the transition first)."""
+        doc = self._assignment(assignment_id)
+        doc["status"] = status
+        if public_comment is not None:
+            doc["public_comment"] = public_comment
+        self._stamp(doc, "accepted" if status == "ACCEPTED" else "rejected", now)
+        self._save("assignment", assignment_id, doc)
+        self._flush()
+        return doc
+
+    def auto_accept_due(self, now: datetime, speed: float) -> list[str]:
+        """Accept SUBMITTED assignments older than their pool's ``auto_accept_period_day``.
+
+        A simulated day lasts ``86400 / speed`` real seconds.
+        """
+        accepted: list[str] = []
+        for pool_id, pool in self.pools.items():
+            days = pool.get("auto_accept_period_day")
+            if days is None:
+                continue
+            period = timedelta(seconds=float(days) * 86400.0 / max(speed, 1e-9))
+            limit = now - period
+            index = self.time_index.get((pool_id, "submitted"))
+            if index is None:
+                continue
+            end = bisect.bisect_right(index.keys, (limit, "\uffff"))
+            for _, assignment_id in index.keys[:end]:
+                doc = self.assignments_by_id[assignment_id]
+                if doc["status"] == "SUBMITTED":
+                    doc["status"] = "ACCEPTED"
+                    self._stamp(doc, "accepted", now)
+                    self._save("assignment", assignment_id, doc)
+                    accepted.append(assignment_id)
+        self._flush()
+        return accepted
+
+    def get_assignment(self, assignment_id: str) -> dict | None:
+        return self.assignments_by_id.get(assignment_id)
+
+    def assignments(self, pool_id: str | None = None, status: str | None = None) -> list[dict]:
+        """Assignments of a pool (or all), in creation order, optionally of one status."""
+        if pool_id is not None:
+            docs: Iterable[dict] = (self.assignments_by_id[a]
+                                    for a in self.pool_assignments.get(pool_id, ()))
+        else:
+            docs = (self.assignments_by_id[a] for p in sorted(self.pool_assignments, key=int)
+                    for a in self.pool_assignments[p])
+        return [d for d in docs if status is None or d["status"] == status]
+
+    def get_suite(self, suite_id: str) -> dict | None:
+        return self.suites.get(suite_id)
+
+    # ------------------------------------------------------------------ attachments
+
+    def get_attachment(self, attachment_id: str) -> dict | None:
+        return self.attachments.get(attachment_id)
+
+    def attachment_bytes(self, attachment_id: str) -> bytes | None:
+        row = self._db.execute("SELECT data FROM blobs WHERE id=?", (attachment_id,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    # ------------------------------------------------------------------ bonuses
+
+    def create_bonuses(self, items: list[dict], now: datetime) -> list[dict]:
+        """Create validated bonuses; each is linked from its assignment's ``bonus_ids``."""
+        stamp = fmt_time(truncate_ms(now))
+        created = []
+        for item in items:
+            doc = {k: v for k, v in item.items() if k not in ("id", "created", "__item_idx")}
+            doc["id"] = self._object_body(now)
+            doc["created"] = stamp
+            doc.setdefault("without_message", False)
+            doc["owner"] = dict(OWNER)
+            self._index("bonus", doc)
+            self._save("bonus", doc["id"], doc)
+            assignment = self.assignments_by_id.get(doc.get("assignment_id") or "")
+            if assignment is not None:
+                assignment.setdefault("bonus_ids", []).append(doc["id"])
+                self._save("assignment", assignment["id"], assignment)
+            created.append(doc)
+        self._flush()
+        return created
+
+    def get_bonus(self, bonus_id: str) -> dict | None:
+        return self.bonuses_by_id.get(bonus_id)
+
+    def bonuses(self, user_id: str | None = None, assignment_id: str | None = None) -> list[dict]:
+        """Bonuses in creation order, optionally of one user and/or assignment."""
+        out = []
+        for bonus_id in self.bonus_order:
+            doc = self.bonuses_by_id[bonus_id]
+            if user_id is not None and doc.get("user_id") != user_id:
+                continue
+            if assignment_id is not None and doc.get("assignment_id") != assignment_id:
+                continue
+            out.append(doc)
+        return out
+
+    # ------------------------------------------------------------------ operations
+
+    def put_operation(self, doc: dict, log: list[dict] | None = None) -> dict:
+        """Record an operation (keyed by its id, the client's operation_id) and its log."""
+        self.operations[doc["id"]] = doc
+        self._save("operation", doc["id"], doc)
+        if log is not None:
+            self.operation_logs[doc["id"]] = log
+            self._save("oplog", doc["id"], log)
+        self._flush()
+        return doc
+
+    def get_operation(self, operation_id: str) -> dict | None:
+        return self.operations.get(operation_id)
+
+    def operation_log(self, operation_id: str) -> list[dict] | None:
+        if operation_id not in self.operations:
+            return None
+        return self.operation_logs.get(operation_id, [])
+
+    # ------------------------------------------------------------------ truth and kv
+
+    def put_truth(self, kind: str, key: str, doc: dict) -> None:
+        self._db.execute("INSERT OR REPLACE INTO truth (kind, key, doc) VALUES (?, ?, ?)",
+                         (kind, key, json_dumps(doc)))
+
+    def get_truth(self, kind: str, key: str) -> dict | None:
+        row = self._db.execute("SELECT doc FROM truth WHERE kind=? AND key=?",
+                               (kind, key)).fetchone()
+        return None if row is None else json_loads(row[0])
+
+    def all_truth(self, kind: str) -> dict[str, dict]:
+        rows = self._db.execute("SELECT key, doc FROM truth WHERE kind=? ORDER BY key", (kind,))
+        return {key: json_loads(doc) for key, doc in rows}
+
+    def kv_get(self, name: str, default: Any = None) -> Any:
+        return self._kv.get(name, default)
+
+    def kv_set(self, name: str, value: Any) -> None:
+        self._kv_save(name, value)
+
+    # ------------------------------------------------------------------ admin
+
+    def counts(self) -> dict[str, Any]:
+        """Object counts for /_emulator/state."""
+        by_status: dict[str, int] = defaultdict(int)
+        for doc in self.assignments_by_id.values():
+            by_status[doc["status"]] += 1
+        return {
+            "projects": len(self.projects),
+            "pools": len(self.pools),
+            "skills": len(self.skills),
+            "user_skills": len(self.user_skills),
+            "tasks": len(self.tasks),
+            "assignments": len(self.assignments_by_id),
+            "assignments_by_status": dict(sorted(by_status.items())),
+            "attachments": len(self.attachments),
+            "bonuses": len(self.bonuses_by_id),
+            "operations": len(self.operations),
+            "restrictions": len(self.restrictions),
+        }
+
+
+def _append_sorted(ids: list[str], object_id: str) -> None:
+    """Keep an id list sorted; new ids are normally the largest, so this appends."""
+    if not ids or ids[-1] < object_id:
+        ids.append(object_id)
+    else:
+        bisect.insort(ids, object_id)
