@@ -1,0 +1,1 @@
+"""The TSV files the daemon writes: decision and answer logs, and the results."""
