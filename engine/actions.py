@@ -1,0 +1,139 @@
+"""Actions: the plain records handlers return and the executor performs.
+
+A handler never does I/O; it turns events and its state into a list of these.
+Each action has a deterministic ``key`` (the same decision replayed after a
+crash yields the same key), is journalled as pending before it runs, and is
+idempotent when run again: task and bonus creation carry deterministic
+``operation_id``s, status changes treat "already in that status" as done,
+photo copies overwrite with the same bytes, table rows are appended once.
+
+Values that must become working links (photo URLs given to workers or written
+in results) are written as :class:`LinkTo` and resolved by the executor at the
+moment it runs the action, from the file store's current settings.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal, Union
+
+# A fixed namespace: operation ids are uuid5(namespace, "<kind>:<parts>"), so the
+# same decision always sends the same operation_id and Toloka answers 409
+# OPERATION_ALREADY_EXISTS instead of creating twice.
+_NAMESPACE = uuid.UUID("6f1c1a52-3c1e-4b1e-9d0e-7a1f4c2b9e10")
+
+
+def operation_uuid(*parts: str) -> str:
+    """A deterministic RFC 4122 UUID for an operation made of ``parts``."""
+    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(parts)))
+
+
+@dataclass(frozen=True)
+class LinkTo:
+    """A stored photo, to be shown as a working link (presigned, SAS, public or file://)."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task to create. ``input_values`` may hold :class:`LinkTo` (or lists of them)."""
+
+    input_values: Mapping[str, object]
+    overlap: int
+    unavailable_for: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StorePhoto:
+    """Download attachment ``attachment_id`` through the API and put it at ``key``."""
+
+    attachment_id: str
+    dst_key: str
+    content_type: str = "image/jpeg"
+
+    @property
+    def key(self) -> str:
+        return f"store:{self.dst_key}"
+
+
+@dataclass(frozen=True)
+class CopyPhoto:
+    """Server-side copy ``src_key`` -> ``dst_key`` (never a delete)."""
+
+    src_key: str
+    dst_key: str
+
+    @property
+    def key(self) -> str:
+        return f"copy:{self.dst_key}"
+
+
+@dataclass(frozen=True)
+class CreateTasks:
+    """Create ``tasks`` in ``pool_id`` with one idempotent operation."""
+
+    pool_id: str
+    operation_id: str
+    tasks: tuple[TaskSpec, ...]
+
+    @property
+    def key(self) -> str:
+        return f"tasks:{self.operation_id}"
+
+
+@dataclass(frozen=True)
+class SetStatus:
+    """Accept or reject a pedestrian assignment.
+
+    ``context`` (name, address, handler, group) lets the executor log an
+    "auto-accepted" decision when the platform accepted it first.
+    """
+
+    assignment_id: str
+    status: Literal["ACCEPTED", "REJECTED"]
+    comment: str
+    context: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"status:{self.assignment_id}"
+
+
+@dataclass(frozen=True)
+class PayBonus:
+    """One bonus for one accepted assignment; looked up by ``assignment_id`` before paying."""
+
+    assignment_id: str
+    user_id: str
+    amount: Decimal
+    title: str
+    message: str
+    operation_id: str
+
+    @property
+    def key(self) -> str:
+        return f"bonus:{self.assignment_id}"
+
+
+@dataclass(frozen=True)
+class AppendRows:
+    """Append ``rows`` to the table ``table`` (decisions, answers, no_org, main_tasks, bonus_tasks).
+
+    Row values may be :class:`LinkTo` (or lists of them). ``row_key`` names the
+    fact, e.g. ``"<assignment id>/main"``; a replay appends nothing twice.
+    """
+
+    table: str
+    row_key: str
+    rows: tuple[Mapping[str, object], ...]
+
+    @property
+    def key(self) -> str:
+        return f"rows:{self.table}:{self.row_key}"
+
+
+Action = Union[StorePhoto, CopyPhoto, CreateTasks, SetStatus, PayBonus, AppendRows]
