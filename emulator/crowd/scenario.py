@@ -1,0 +1,533 @@
+"""Scenarios of the simulated crowd: who works, on what, how fast, with which field names.
+
+A scenario is a JSON document (the ``demo`` one ships in ``scenarios/demo.json``). It is
+validated once, here, into frozen dataclasses; every mistake raises :class:`ScenarioError`
+naming the JSON path, what was expected and what was found, so a user editing a scenario
+file never meets a ``KeyError`` deep inside the simulator.
+
+Field names and labels default to exactly those of the example ``toloka.ini``, because the
+emulator writes a ``toloka.ini`` from the scenario (see :mod:`emulator.crowd.config_out`)
+and the pipeline must then find the outputs it is configured to read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from engine.errors import PipelineError
+
+#: The default ``--speed``: one simulated minute of crowd work passes in one real second.
+DEFAULT_SPEED = 60.0
+
+SCENARIO_DIR = Path(__file__).with_name("scenarios")
+
+PEDESTRIAN_KINDS = ("honest", "sloppy", "cheat")
+VERIFICATION_POOLS = ("visit", "quality", "relevance")
+POOL_KINDS = ("pedestrian", *VERIFICATION_POOLS)
+
+#: What a photo can show; main/bonus fields map to one of these.
+PHOTO_KINDS = (
+    "facade",
+    "signboard",
+    "opening_hours",
+    "address_plate",
+    "interior",
+    "covid_policy",
+    "outdoor_seating",
+    "menu",
+)
+
+
+class ScenarioError(PipelineError):
+    """A scenario document is malformed; the message names the JSON path."""
+
+    def __init__(self, where: str, expected: str, found: object) -> None:
+        self.where = where
+        self.expected = expected
+        self.found = found
+        super().__init__(f"scenario {where}: expected {expected}, found {found!r}")
+
+
+# ---------------------------------------------------------------- dataclasses
+
+
+@dataclass(frozen=True)
+class Organization:
+    """One place a pedestrian is sent to; ``exists=False`` means nothing is there."""
+
+    id: str
+    name: str
+    address: str
+    coordinates: str  # "lat,lon"
+    exists: bool = True
+    extras: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def lat_lon(self) -> tuple[float, float]:
+        lat, lon = self.coordinates.split(",")
+        return float(lat), float(lon)
+
+    def input_values(self, org_fields: tuple[str, ...], extra_fields: tuple[str, ...]) -> dict[str, str]:
+        """The pedestrian task's input: the org fields (name, address, coordinates) plus extras."""
+        own = {"name": self.name, "address": self.address, "coordinates": self.coordinates}
+        values = {f: own[f] for f in org_fields if f in own}
+        values.update({f: self.extras[f] for f in extra_fields if f in self.extras})
+        return values
+
+
+@dataclass(frozen=True)
+class Pedestrian:
+    name: str
+    kind: str  # honest | sloppy | cheat
+
+
+@dataclass(frozen=True)
+class VerificationCrowd:
+    """The workers of one verification pool; accuracies are drawn (seeded) from a range."""
+
+    workers: int
+    accuracy: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How long simulated work takes, in simulated seconds (divided by ``speed`` for real time)."""
+
+    pedestrian_seconds: tuple[float, float]
+    pedestrian_start_seconds: tuple[float, float]
+    verification_seconds_per_task: tuple[float, float]
+    tasks_per_assignment: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    reward: Decimal
+    overlap: int
+    auto_accept_solutions: bool
+    auto_accept_period_day: int | None
+    assignment_max_duration_seconds: int
+
+
+@dataclass(frozen=True)
+class AnswerLabels:
+    """Answer field and its two labels of a verification pool (positive first)."""
+
+    answer_field: str
+    accept_label: str
+    reject_label: str
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Pedestrian field names and labels, and the verification answers (as in toloka.ini)."""
+
+    org_fields: tuple[str, ...] = ("name", "address", "coordinates")
+    extra_fields: tuple[str, ...] = ("segment", "phone", "website")
+    verdict_field: str = "verdict"
+    verdict_ok: str = "ok"
+    verdict_no_org: str = "no_org"
+    worker_coordinates_field: str = "worker_coordinates"
+    comment_field: str = "comment"
+    #: main photo field -> photo kind it must show (dict order = field order)
+    main_fields: dict[str, str] = field(
+        default_factory=lambda: {
+            "imgs_facade": "facade",
+            "name_business": "signboard",
+            "hoo_business": "opening_hours",
+            "imgs_name_address": "address_plate",
+        }
+    )
+    required_fields: tuple[str, ...] = ("imgs_facade", "name_business", "imgs_name_address")
+    bonus_fields: dict[str, str] = field(
+        default_factory=lambda: {
+            "imgs_interior": "interior",
+            "imgs_covid_policy": "covid_policy",
+            "imgs_outdoor_seating": "outdoor_seating",
+            "imgs_menu": "menu",
+        }
+    )
+    bonus_flags: tuple[str, ...] = (
+        "can_take_interior",
+        "can_take_covid_policy",
+        "can_take_outdoor_seating",
+        "can_take_menu",
+    )
+    bonus_flag_yes: str = "yes"
+    bonus_flag_no: str = "no"
+    visit: AnswerLabels = AnswerLabels("result", "yes", "no")
+    quality: AnswerLabels = AnswerLabels("result", "ok", "bad")
+    relevance: AnswerLabels = AnswerLabels("result", "relevant", "not_relevant")
+
+    @property
+    def photo_fields(self) -> dict[str, str]:
+        """Every photo field (main then bonus) -> the kind of photo it asks for."""
+        return {**self.main_fields, **self.bonus_fields}
+
+    def labels(self, pool: str) -> AnswerLabels:
+        return {"visit": self.visit, "quality": self.quality, "relevance": self.relevance}[pool]
+
+    def flag_of(self, bonus_field: str) -> str:
+        """The ``can_take_<x>`` flag that goes with a bonus field (same position)."""
+        return self.bonus_flags[list(self.bonus_fields).index(bonus_field)]
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """Probabilities that shape what pedestrians submit."""
+
+    sloppy_bad_photo_rate: float = 0.45
+    sloppy_wrong_kind_rate: float = 0.15
+    honest_bad_photo_rate: float = 0.03
+    bonus_photo_rate: float = 0.6
+    extra_photo_rate: float = 0.2
+    hostile_comment_rate: float = 0.35
+    cheat_no_org_rate: float = 0.3
+    broken_link_rate: float = 0.0  # share of photo fetches that fail (simulates a dead link)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    organizations: tuple[Organization, ...]
+    pedestrians: tuple[Pedestrian, ...]
+    verification: dict[str, VerificationCrowd]
+    pace: Pace
+    pools: dict[str, PoolSettings]
+    fields: Fields
+    behaviour: Behaviour
+    source: dict[str, Any]  # the validated JSON document, for hashing and re-export
+
+    @property
+    def digest(self) -> str:
+        """A stable fingerprint: setup() refuses to mix two different scenarios in one store."""
+        blob = json.dumps(self.source, sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def organization(self, org_id: str) -> Organization:
+        for org in self.organizations:
+            if org.id == org_id:
+                return org
+        raise KeyError(org_id)
+
+
+# ---------------------------------------------------------------- validation helpers
+
+
+def _obj(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ScenarioError(where, "a JSON object", value)
+    return value
+
+
+def _unknown(doc: dict[str, Any], allowed: set[str], where: str) -> None:
+    extra = sorted(set(doc) - allowed)
+    if extra:
+        raise ScenarioError(where, f"only keys {sorted(allowed)}", extra)
+
+
+def _str(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ScenarioError(where, "a non-empty string", value)
+    return value
+
+
+def _bool(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ScenarioError(where, "true or false", value)
+    return value
+
+
+def _int(value: object, where: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ScenarioError(where, f"an integer >= {minimum}", value)
+    return value
+
+
+def _prob(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ScenarioError(where, "a number between 0 and 1", value)
+    return float(value)
+
+
+def _range(value: object, where: str, *, lo: float = 0.0, hi: float | None = None, integer: bool = False) -> tuple[Any, Any]:
+    kind = "integers" if integer else "numbers"
+    bounds = f">= {lo}" + ("" if hi is None else f" and <= {hi}")
+    expected = f"[min, max] of {kind} {bounds} with min <= max"
+    if not isinstance(value, list) or len(value) != 2:
+        raise ScenarioError(where, expected, value)
+    for v in value:
+        bad_type = isinstance(v, bool) or not isinstance(v, int if integer else (int, float))
+        if bad_type or v < lo or (hi is not None and v > hi):
+            raise ScenarioError(where, expected, value)
+    if value[0] > value[1]:
+        raise ScenarioError(where, expected, value)
+    return (value[0], value[1]) if integer else (float(value[0]), float(value[1]))
+
+
+def _names(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise ScenarioError(where, "a non-empty list of names", value)
+    names = tuple(_str(v, f"{where}[{i}]") for i, v in enumerate(value))
+    if len(set(names)) != len(names):
+        raise ScenarioError(where, "names without duplicates", value)
+    return names
+
+
+def _coordinates(value: object, where: str) -> str:
+    text = _str(value, where)
+    parts = text.split(",")
+    try:
+        lat, lon = (float(p) for p in parts)
+    except ValueError:
+        raise ScenarioError(where, '"lat,lon" with numbers', value) from None
+    if len(parts) != 2 or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise ScenarioError(where, '"lat,lon" within -90..90, -180..180', value)
+    return text
+
+
+def _decimal(value: object, where: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ScenarioError(where, 'a decimal amount such as "0.05"', value)
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ScenarioError(where, 'a decimal amount such as "0.05"', value) from None
+    if not amount.is_finite() or amount < 0:
+        raise ScenarioError(where, "a non-negative decimal amount", value)
+    return amount
+
+
+def _photo_map(value: object, where: str) -> dict[str, str]:
+    doc = _obj(value, where)
+    if not doc:
+        raise ScenarioError(where, "at least one photo field", value)
+    for name, kind in doc.items():
+        _str(name, f"{where} key")
+        if kind not in PHOTO_KINDS:
+            raise ScenarioError(f"{where}.{name}", f"one of {list(PHOTO_KINDS)}", kind)
+    return dict(doc)
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _parse_fields(value: object) -> Fields:
+    if value is None:
+        return Fields()
+    doc = _obj(value, "fields")
+    d = Fields()
+    allowed = {f for f in Fields.__dataclass_fields__}
+    _unknown(doc, allowed, "fields")
+    out: dict[str, Any] = {}
+    for key in ("verdict_field", "verdict_ok", "verdict_no_org", "worker_coordinates_field", "comment_field",
+                "bonus_flag_yes", "bonus_flag_no"):
+        out[key] = _str(doc[key], f"fields.{key}") if key in doc else getattr(d, key)
+    for key in ("org_fields", "extra_fields", "required_fields", "bonus_flags"):
+        out[key] = _names(doc[key], f"fields.{key}") if key in doc else getattr(d, key)
+    for key in ("main_fields", "bonus_fields"):
+        out[key] = _photo_map(doc[key], f"fields.{key}") if key in doc else getattr(d, key)
+    for pool in VERIFICATION_POOLS:
+        if pool in doc:
+            sub = _obj(doc[pool], f"fields.{pool}")
+            _unknown(sub, {"answer_field", "accept_label", "reject_label"}, f"fields.{pool}")
+            base = getattr(d, pool)
+            labels = AnswerLabels(
+                _str(sub.get("answer_field", base.answer_field), f"fields.{pool}.answer_field"),
+                _str(sub.get("accept_label", base.accept_label), f"fields.{pool}.accept_label"),
+                _str(sub.get("reject_label", base.reject_label), f"fields.{pool}.reject_label"),
+            )
+            if labels.accept_label == labels.reject_label:
+                raise ScenarioError(f"fields.{pool}", "two different labels", sub)
+            out[pool] = labels
+        else:
+            out[pool] = getattr(d, pool)
+    fields = Fields(**out)
+    if not set(fields.org_fields) <= {"name", "address", "coordinates"}:
+        raise ScenarioError("fields.org_fields", "a subset of name, address, coordinates", list(fields.org_fields))
+    missing = [f for f in fields.required_fields if f not in fields.main_fields]
+    if missing:
+        raise ScenarioError("fields.required_fields", "main fields only", missing)
+    if len(fields.bonus_flags) != len(fields.bonus_fields):
+        raise ScenarioError("fields.bonus_flags", f"one flag per bonus field ({len(fields.bonus_fields)})",
+                            list(fields.bonus_flags))
+    if set(fields.main_fields) & set(fields.bonus_fields):
+        raise ScenarioError("fields.bonus_fields", "names distinct from main_fields", list(fields.bonus_fields))
+    if fields.verdict_ok == fields.verdict_no_org:
+        raise ScenarioError("fields.verdict_no_org", "a label different from verdict_ok", fields.verdict_no_org)
+    return fields
+
+
+def _parse_org(value: object, i: int, fields: Fields) -> Organization:
+    where = f"organizations[{i}]"
+    doc = _obj(value, where)
+    _unknown(doc, {"id", "name", "address", "coordinates", "exists", "extras"}, where)
+    for key in ("id", "name", "address", "coordinates"):
+        if key not in doc:
+            raise ScenarioError(f"{where}.{key}", "a value", None)
+    extras = _obj(doc.get("extras", {}), f"{where}.extras")
+    for k, v in extras.items():
+        if not isinstance(v, str):
+            raise ScenarioError(f"{where}.extras.{k}", "a string", v)
+    return Organization(
+        id=_str(doc["id"], f"{where}.id"),
+        name=_str(doc["name"], f"{where}.name"),
+        address=_str(doc["address"], f"{where}.address"),
+        coordinates=_coordinates(doc["coordinates"], f"{where}.coordinates"),
+        exists=_bool(doc.get("exists", True), f"{where}.exists"),
+        extras=dict(extras),
+    )
+
+
+def _parse_pools(value: object) -> dict[str, PoolSettings]:
+    doc = _obj(value, "pools")
+    _unknown(doc, set(POOL_KINDS), "pools")
+    pools: dict[str, PoolSettings] = {}
+    for kind in POOL_KINDS:
+        where = f"pools.{kind}"
+        if kind not in doc:
+            raise ScenarioError(where, "a pool object", None)
+        p = _obj(doc[kind], where)
+        _unknown(p, {"reward", "overlap", "auto_accept_solutions", "auto_accept_period_day",
+                     "assignment_max_duration_seconds"}, where)
+        if "reward" not in p:
+            raise ScenarioError(f"{where}.reward", "a decimal amount", None)
+        overlap = _int(p.get("overlap", 1 if kind == "pedestrian" else 3), f"{where}.overlap", 1)
+        auto = _bool(p.get("auto_accept_solutions", kind != "pedestrian"), f"{where}.auto_accept_solutions")
+        period = p.get("auto_accept_period_day", 7 if kind == "pedestrian" else None)
+        if period is not None:
+            period = _int(period, f"{where}.auto_accept_period_day", 1)
+        if kind == "pedestrian" and auto:
+            raise ScenarioError(f"{where}.auto_accept_solutions", "false (pedestrian work is reviewed)", auto)
+        if kind == "pedestrian" and period is None:
+            raise ScenarioError(f"{where}.auto_accept_period_day", "a number of days", None)
+        pools[kind] = PoolSettings(
+            reward=_decimal(p["reward"], f"{where}.reward"),
+            overlap=overlap,
+            auto_accept_solutions=auto,
+            auto_accept_period_day=period,
+            assignment_max_duration_seconds=_int(
+                p.get("assignment_max_duration_seconds", 86400 if kind == "pedestrian" else 1200),
+                f"{where}.assignment_max_duration_seconds", 60),
+        )
+    return pools
+
+
+def _parse_pace(value: object) -> Pace:
+    doc = _obj(value, "pace")
+    allowed = {"pedestrian_seconds", "pedestrian_start_seconds", "verification_seconds_per_task",
+               "tasks_per_assignment"}
+    _unknown(doc, allowed, "pace")
+    for key in allowed:
+        if key not in doc:
+            raise ScenarioError(f"pace.{key}", "[min, max]", None)
+    return Pace(
+        pedestrian_seconds=_range(doc["pedestrian_seconds"], "pace.pedestrian_seconds", lo=1),
+        pedestrian_start_seconds=_range(doc["pedestrian_start_seconds"], "pace.pedestrian_start_seconds"),
+        verification_seconds_per_task=_range(doc["verification_seconds_per_task"],
+                                             "pace.verification_seconds_per_task", lo=1),
+        tasks_per_assignment=_range(doc["tasks_per_assignment"], "pace.tasks_per_assignment", lo=1, integer=True),
+    )
+
+
+def _parse_behaviour(value: object) -> Behaviour:
+    if value is None:
+        return Behaviour()
+    doc = _obj(value, "behaviour")
+    allowed = set(Behaviour.__dataclass_fields__)
+    _unknown(doc, allowed, "behaviour")
+    return Behaviour(**{k: _prob(v, f"behaviour.{k}") for k, v in doc.items()})
+
+
+def parse_scenario(doc: object) -> Scenario:
+    """Validate a scenario JSON document (already decoded) into a :class:`Scenario`."""
+    top = _obj(doc, "(top level)")
+    _unknown(top, {"name", "description", "organizations", "pedestrians", "verification", "pace", "pools",
+                   "fields", "behaviour"}, "(top level)")
+    name = _str(top.get("name"), "name")
+    fields = _parse_fields(top.get("fields"))
+
+    raw_orgs = top.get("organizations")
+    if not isinstance(raw_orgs, list) or not raw_orgs:
+        raise ScenarioError("organizations", "a non-empty list", raw_orgs)
+    orgs = tuple(_parse_org(o, i, fields) for i, o in enumerate(raw_orgs))
+    ids = [o.id for o in orgs]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise ScenarioError("organizations", "unique ids", dup)
+    if sum(o.exists for o in orgs) < 2:
+        # cheats photograph *another* existing organization, so there must be one to show
+        raise ScenarioError("organizations", "at least two organizations that exist", sum(o.exists for o in orgs))
+
+    raw_peds = top.get("pedestrians")
+    if not isinstance(raw_peds, list) or not raw_peds:
+        raise ScenarioError("pedestrians", "a non-empty list", raw_peds)
+    peds = []
+    for i, p in enumerate(raw_peds):
+        pd = _obj(p, f"pedestrians[{i}]")
+        _unknown(pd, {"name", "kind"}, f"pedestrians[{i}]")
+        kind = pd.get("kind")
+        if kind not in PEDESTRIAN_KINDS:
+            raise ScenarioError(f"pedestrians[{i}].kind", f"one of {list(PEDESTRIAN_KINDS)}", kind)
+        peds.append(Pedestrian(_str(pd.get("name"), f"pedestrians[{i}].name"), kind))
+    names = [p.name for p in peds]
+    if len(set(names)) != len(names):
+        raise ScenarioError("pedestrians", "unique names", names)
+
+    ver = _obj(top.get("verification"), "verification")
+    _unknown(ver, set(VERIFICATION_POOLS), "verification")
+    verification: dict[str, VerificationCrowd] = {}
+    for pool in VERIFICATION_POOLS:
+        where = f"verification.{pool}"
+        v = _obj(ver.get(pool), where)
+        _unknown(v, {"workers", "accuracy"}, where)
+        verification[pool] = VerificationCrowd(
+            workers=_int(v.get("workers"), f"{where}.workers", 1),
+            accuracy=_range(v.get("accuracy"), f"{where}.accuracy", lo=0.0, hi=1.0),
+        )
+
+    pools = _parse_pools(top.get("pools"))
+    for pool in VERIFICATION_POOLS:
+        if verification[pool].workers < pools[pool].overlap:
+            raise ScenarioError(f"verification.{pool}.workers", f">= the pool overlap ({pools[pool].overlap})",
+                                verification[pool].workers)
+
+    return Scenario(
+        name=name,
+        organizations=orgs,
+        pedestrians=tuple(peds),
+        verification=verification,
+        pace=_parse_pace(top.get("pace")),
+        pools=pools,
+        fields=fields,
+        behaviour=_parse_behaviour(top.get("behaviour")),
+        source=top,
+    )
+
+
+def builtin_scenarios() -> list[str]:
+    """Names accepted by :func:`load_scenario_file` without a path."""
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.json"))
+
+
+def load_scenario_file(path_or_name: str | os.PathLike[str]) -> Scenario:
+    """Load a scenario by built-in name (``"demo"``) or from a JSON file path."""
+    text_name = os.fspath(path_or_name)
+    builtin = SCENARIO_DIR / f"{text_name}.json"
+    path = builtin if "/" not in text_name and builtin.is_file() else Path(text_name)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(
+            "file", f"a readable JSON file or a built-in name ({', '.join(builtin_scenarios())})",
+            f"{text_name} ({exc.strerror})") from None
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ScenarioError("file", "valid JSON", f"{path}: {exc}") from None
+    return parse_scenario(doc)
