@@ -1,0 +1,492 @@
+"""The async Toloka client: the endpoints the daemon needs, made safe to repeat.
+
+Idempotency is built in where the daemon needs it:
+
+* creates (tasks, bonuses) take a caller-given, deterministic ``operation_id``;
+  a repeat (after a retry, or after a crash and replay) gets 409
+  ``OPERATION_ALREADY_EXISTS``, and the client then resumes that operation and
+  returns the objects it created, so nothing is created twice;
+* accept/reject treat "already in that status" as success;
+* pool and project look-ups are cached (``alru_cache``, bounded, with a TTL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from async_lru import alru_cache
+
+from engine.secrets import Secret
+from toloka_client.errors import (
+    IncorrectAction,
+    OperationAlreadyExists,
+    OperationFailed,
+    UnexpectedResponse,
+    ValidationError,
+)
+from toloka_client.http import HttpSettings, Sleep, TolokaHttp, resolve_base_url
+from toloka_client.paging import iterate_by_id
+from toloka_client.records import (
+    Assignment,
+    Attachment,
+    BatchResult,
+    Operation,
+    OperationLogItem,
+    Page,
+    Pool,
+    Project,
+    Record,
+    Requester,
+    Task,
+    UserBonus,
+    UserSkill,
+)
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R", bound=Record)
+
+DEFAULT_ATTACHMENT_LIMIT = 20 * 1024 * 1024
+_RANGE_FILTER = re.compile(r"^[a-z_]+_(gt|gte|lt|lte)$")
+_ITEM_IDX = "__item_idx"
+# A fixed namespace for deterministic operation ids (uuid5 of the caller's key).
+_OPERATION_NAMESPACE = uuid.UUID("6f1c3d2e-8a4b-5c6d-9e0f-1a2b3c4d5e6f")
+
+
+def operation_id_for(*parts: str) -> str:
+    """A deterministic RFC 4122 UUID for a create, e.g. ``operation_id_for("visit", asg_id)``.
+
+    The same parts always give the same id, so a replayed create is recognised
+    by Toloka as the same operation instead of creating duplicates.
+    """
+    return str(uuid.uuid5(_OPERATION_NAMESPACE, "\x1f".join(parts)))
+
+
+def _check_ranges(filters: Mapping[str, Any]) -> None:
+    for key in filters:
+        if not _RANGE_FILTER.match(key):
+            raise TypeError(f"unknown search filter {key!r} (expected <field>_gt/_gte/_lt/_lte)")
+
+
+class TolokaClient:
+    """Async Toloka client over one long-lived :class:`TolokaHttp` session.
+
+    Use ``async with TolokaClient.connect(environment, token) as client:`` in the
+    daemon, or wrap an existing transport with ``TolokaClient(http)``.
+    """
+
+    def __init__(
+        self,
+        http: TolokaHttp,
+        *,
+        cache_size: int = 256,
+        cache_ttl_s: float = 300.0,
+        operation_poll_s: float = 0.5,
+        operation_timeout_s: float = 600.0,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.http = http
+        self._sleep = sleep
+        self.operation_poll_s = operation_poll_s
+        self.operation_timeout_s = operation_timeout_s
+        # Per-instance caches: no global state, and ``self`` is not part of the key.
+        self.get_pool_cached = alru_cache(maxsize=cache_size, ttl=cache_ttl_s)(self.get_pool)
+        self.get_project = alru_cache(maxsize=cache_size, ttl=cache_ttl_s)(self._get_project)
+
+    @classmethod
+    def connect(
+        cls,
+        environment: str,
+        token: Secret,
+        settings: HttpSettings | None = None,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        **options: Any,
+    ) -> TolokaClient:
+        """A client for ``[Toloka] environment`` (PRODUCTION, SANDBOX or a URL)."""
+        http = TolokaHttp(resolve_base_url(environment), token, settings, sleep=sleep)
+        return cls(http, sleep=sleep, **options)
+
+    def __repr__(self) -> str:
+        return f"TolokaClient({self.http.base_url!r})"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a TolokaClient must not be pickled (checkpoints hold plain state only)")
+
+    async def __aenter__(self) -> TolokaClient:
+        await self.http.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Drop the caches and close the session."""
+        self.get_pool_cached.cache_clear()
+        self.get_project.cache_clear()
+        await self.http.close()
+
+    # --- small helpers ---------------------------------------------------------
+
+    async def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return (await self.http.request("GET", path, params=params)).data
+
+    async def _get_record(self, cls: type[R], path: str) -> R:
+        data = await self._get(path)
+        if not isinstance(data, Mapping):
+            raise UnexpectedResponse("GET", path, 200, None, "expected a JSON object")
+        return cls.from_json(data)
+
+    async def _search(self, cls: type[R], path: str, params: Mapping[str, Any]) -> Page[R]:
+        data = await self._get(path, params)
+        if not isinstance(data, Mapping) or not isinstance(data.get("items"), list):
+            raise UnexpectedResponse("GET", path, 200, None, "expected {items, has_more}")
+        return Page(tuple(cls.from_json(d) for d in data["items"]), bool(data.get("has_more")))
+
+    # --- requester, pools, projects --------------------------------------------
+
+    async def get_requester(self) -> Requester:
+        """The account behind the token (a cheap start-up check of the token)."""
+        return await self._get_record(Requester, "/requester")
+
+    async def get_pool(self, pool_id: str) -> Pool:
+        """The pool as it is now (use ``get_pool_cached`` for the static fields)."""
+        return await self._get_record(Pool, f"/pools/{pool_id}")
+
+    async def _get_project(self, project_id: str) -> Project:
+        return await self._get_record(Project, f"/projects/{project_id}")
+
+    async def find_pools(
+        self,
+        *,
+        project_id: str | None = None,
+        status: str | None = None,
+        sort: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        **ranges: Any,
+    ) -> Page[Pool]:
+        """Search pools; ``ranges`` are ``id_gt=...``, ``created_gte=...`` and the like."""
+        _check_ranges(ranges)
+        params = {"project_id": project_id, "status": status, "sort": sort, "limit": limit, **ranges}
+        return await self._search(Pool, "/pools", params)
+
+    # --- tasks -------------------------------------------------------------------
+
+    async def get_task(self, task_id: str) -> Task:
+        return await self._get_record(Task, f"/tasks/{task_id}")
+
+    async def find_tasks(
+        self,
+        *,
+        pool_id: str | None = None,
+        sort: str | Sequence[str] | None = "id",
+        limit: int | None = None,
+        **ranges: Any,
+    ) -> Page[Task]:
+        """Search tasks (``id_gt``, ``created_gte``, ... in ``ranges``)."""
+        _check_ranges(ranges)
+        return await self._search(Task, "/tasks", {"pool_id": pool_id, "sort": sort, "limit": limit, **ranges})
+
+    def iter_tasks(self, pool_id: str, *, batch_size: int = 1000, **ranges: Any) -> AsyncIterator[Task]:
+        """Every task of a pool (matching ``ranges``) in id order, page by page."""
+        _check_ranges(ranges)
+        ranges.pop("id_gt", None)
+
+        async def fetch(id_gt: str | None) -> Page[Task]:
+            return await self.find_tasks(pool_id=pool_id, sort="id", limit=batch_size, id_gt=id_gt, **ranges)
+
+        return iterate_by_id(fetch)
+
+    async def create_tasks(
+        self,
+        tasks: Sequence[Mapping[str, Any]],
+        *,
+        operation_id: str,
+        skip_invalid_items: bool = True,
+        allow_defaults: bool = False,
+        open_pool: bool = False,
+    ) -> BatchResult[Task]:
+        """Create tasks once, whatever happens to the connection.
+
+        ``tasks`` are API task objects (``pool_id``, ``input_values``, ``overlap``,
+        ``unavailable_for``, ...). Sent with ``async_mode=true``: the client waits
+        for the operation, reads its log, and reads the created tasks back. A
+        repeat with the same ``operation_id`` returns what the first call created.
+        """
+        params = {
+            "async_mode": True,
+            "operation_id": operation_id,
+            "skip_invalid_items": skip_invalid_items,
+            "allow_defaults": allow_defaults or None,
+            "open_pool": open_pool or None,
+        }
+        op = await self._start_create("/tasks", tasks, params, operation_id, "TASK.BATCH_CREATE")
+        by_index, errors = await self._finished_log(op, "task_id")
+        created = await self._read_tasks(by_index)
+        return BatchResult(created, errors)
+
+    async def _read_tasks(self, by_index: Mapping[int, tuple[str, Mapping[str, Any]]]) -> dict[int, Task]:
+        if not by_index:
+            return {}
+        if len(by_index) == 1:
+            ((idx, (task_id, _)),) = by_index.items()
+            return {idx: await self.get_task(task_id)}
+        # One ranged read per pool (ids are ordered within a pool), filtered to ours.
+        per_pool: dict[str, list[str]] = {}
+        for task_id, sent in by_index.values():
+            per_pool.setdefault(str(sent.get("pool_id")), []).append(task_id)
+        found: dict[str, Task] = {}
+        for pool_id, ids in per_pool.items():
+            wanted = set(ids)
+            async for task in self.iter_tasks(pool_id, id_gte=min(ids), id_lte=max(ids)):
+                if task.id in wanted:
+                    found[task.id] = task
+        return _by_index(by_index, found, "task")
+
+    # --- assignments ---------------------------------------------------------
+
+    async def get_assignment(self, assignment_id: str) -> Assignment:
+        return await self._get_record(Assignment, f"/assignments/{assignment_id}")
+
+    async def find_assignments(
+        self,
+        *,
+        pool_id: str | None = None,
+        task_id: str | None = None,
+        task_suite_id: str | None = None,
+        user_id: str | None = None,
+        status: str | Sequence[str] | None = None,
+        sort: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        **ranges: Any,
+    ) -> Page[Assignment]:
+        """Search assignments; one of pool_id/task_id/task_suite_id is required by the API.
+
+        ``ranges``: ``id_gt``, ``submitted_gte``, ``accepted_lte``, ... (datetimes
+        or strings); ``sort`` e.g. ``["submitted", "id"]``.
+        """
+        _check_ranges(ranges)
+        params = {"pool_id": pool_id, "task_id": task_id, "task_suite_id": task_suite_id,
+                  "user_id": user_id, "status": status, "sort": sort, "limit": limit, **ranges}
+        return await self._search(Assignment, "/assignments", params)
+
+    def iter_assignments(
+        self,
+        pool_id: str,
+        *,
+        status: str | Sequence[str] | None = None,
+        batch_size: int = 1000,
+        **ranges: Any,
+    ) -> AsyncIterator[Assignment]:
+        """Every matching assignment of a pool in id order (pages with ``id_gt``)."""
+        _check_ranges(ranges)
+        ranges.pop("id_gt", None)
+
+        async def fetch(id_gt: str | None) -> Page[Assignment]:
+            return await self.find_assignments(pool_id=pool_id, status=status, sort="id",
+                                               limit=batch_size, id_gt=id_gt, **ranges)
+
+        return iterate_by_id(fetch)
+
+    async def accept_assignment(self, assignment_id: str, public_comment: str = "") -> Assignment:
+        """Accept; succeeds also when it is ACCEPTED already (a replay, or done in the UI)."""
+        return await self._review(assignment_id, "ACCEPTED", public_comment)
+
+    async def reject_assignment(self, assignment_id: str, public_comment: str) -> Assignment:
+        """Reject (Toloka wants a reason); succeeds also when it is REJECTED already."""
+        return await self._review(assignment_id, "REJECTED", public_comment)
+
+    async def _review(self, assignment_id: str, status: str, comment: str) -> Assignment:
+        path = f"/assignments/{assignment_id}"
+        try:
+            # Safe to repeat: a repeat of an applied PATCH ends in the conflict below.
+            resp = await self.http.request("PATCH", path, body={"status": status, "public_comment": comment},
+                                           retry_writes=True)
+        except IncorrectAction:
+            current = await self.get_assignment(assignment_id)
+            if current.status == status:
+                log.info("assignment %s is already %s", assignment_id, status)
+                return current
+            raise
+        if isinstance(resp.data, Mapping) and resp.data.get("id") and resp.data.get("status"):
+            return Assignment.from_json(resp.data)
+        return await self.get_assignment(assignment_id)
+
+    # --- attachments -----------------------------------------------------------
+
+    async def get_attachment(self, attachment_id: str) -> Attachment:
+        return await self._get_record(Attachment, f"/attachments/{attachment_id}")
+
+    async def find_attachments(
+        self,
+        *,
+        assignment_id: str | None = None,
+        pool_id: str | None = None,
+        user_id: str | None = None,
+        sort: str | None = "id",
+        limit: int | None = 100,
+        **ranges: Any,
+    ) -> Page[Attachment]:
+        _check_ranges(ranges)
+        params = {"assignment_id": assignment_id, "pool_id": pool_id, "user_id": user_id,
+                  "sort": sort, "limit": limit, **ranges}
+        return await self._search(Attachment, "/attachments", params)
+
+    async def download_attachment(self, attachment_id: str, *, max_bytes: int = DEFAULT_ATTACHMENT_LIMIT) -> bytes:
+        """The attachment's bytes; :class:`AttachmentTooLarge` (without reading it all) past the limit."""
+        return await self.http.download(f"/attachments/{attachment_id}/download", max_bytes=max_bytes)
+
+    # --- bonuses ---------------------------------------------------------------
+
+    async def create_user_bonuses(
+        self,
+        bonuses: Sequence[Mapping[str, Any]],
+        *,
+        operation_id: str,
+        skip_invalid_items: bool = False,
+    ) -> BatchResult[UserBonus]:
+        """Pay bonuses once: ``{user_id, amount: Decimal, assignment_id, public_title, ...}``."""
+        params = {"async_mode": True, "operation_id": operation_id, "skip_invalid_items": skip_invalid_items}
+        op = await self._start_create("/user-bonuses", bonuses, params, operation_id, "USER_BONUS.BATCH_CREATE")
+        by_index, errors = await self._finished_log(op, "user_bonus_id")
+        found: dict[str, UserBonus] = {}
+        ids = [bonus_id for bonus_id, _ in by_index.values()]
+        if len(ids) == 1:
+            found[ids[0]] = await self._get_record(UserBonus, f"/user-bonuses/{ids[0]}")
+        elif ids:
+            wanted = set(ids)
+
+            async def fetch(id_gt: str | None) -> Page[UserBonus]:
+                return await self.find_user_bonuses(id_gte=min(ids), id_lte=max(ids), id_gt=id_gt, limit=1000)
+
+            async for bonus in iterate_by_id(fetch):
+                if bonus.id in wanted:
+                    found[bonus.id] = bonus
+        return BatchResult(_by_index(by_index, found, "user bonus"), errors)
+
+    async def create_user_bonus(self, bonus: Mapping[str, Any], *, operation_id: str) -> UserBonus:
+        """One bonus; :class:`ValidationError` if Toloka refuses it."""
+        result = await self.create_user_bonuses([bonus], operation_id=operation_id)
+        if 0 in result.items:
+            return result.items[0]
+        raise ValidationError("POST", "/user-bonuses", None, "VALIDATION_ERROR",
+                              "the bonus was refused", payload=dict(result.validation_errors.get(0, {})))
+
+    async def find_user_bonuses(
+        self,
+        *,
+        assignment_id: str | None = None,
+        user_id: str | None = None,
+        sort: str | None = "id",
+        limit: int | None = None,
+        **ranges: Any,
+    ) -> Page[UserBonus]:
+        _check_ranges(ranges)
+        params = {"assignment_id": assignment_id, "user_id": user_id, "sort": sort, "limit": limit, **ranges}
+        return await self._search(UserBonus, "/user-bonuses", params)
+
+    async def bonuses_for_assignment(self, assignment_id: str) -> list[UserBonus]:
+        """Every bonus already paid for an assignment (the "already paid?" look-up)."""
+
+        async def fetch(id_gt: str | None) -> Page[UserBonus]:
+            return await self.find_user_bonuses(assignment_id=assignment_id, id_gt=id_gt, limit=300)
+
+        return [b async for b in iterate_by_id(fetch)]
+
+    # --- skills ------------------------------------------------------------------
+
+    async def find_user_skills(
+        self,
+        *,
+        skill_id: str | None = None,
+        user_id: str | None = None,
+        sort: str | None = "id",
+        limit: int | None = None,
+        **ranges: Any,
+    ) -> Page[UserSkill]:
+        _check_ranges(ranges)
+        params = {"skill_id": skill_id, "user_id": user_id, "sort": sort, "limit": limit, **ranges}
+        return await self._search(UserSkill, "/user-skills", params)
+
+    def iter_user_skills(self, skill_id: str, *, batch_size: int = 1000) -> AsyncIterator[UserSkill]:
+        """Every worker's value of one skill (to weight answers)."""
+
+        async def fetch(id_gt: str | None) -> Page[UserSkill]:
+            return await self.find_user_skills(skill_id=skill_id, id_gt=id_gt, limit=batch_size)
+
+        return iterate_by_id(fetch)
+
+    # --- operations ----------------------------------------------------------
+
+    async def get_operation(self, operation_id: str) -> Operation:
+        return await self._get_record(Operation, f"/operations/{operation_id}")
+
+    async def get_operation_log(self, operation_id: str) -> list[OperationLogItem]:
+        data = await self._get(f"/operations/{operation_id}/log")
+        if not isinstance(data, list):
+            raise UnexpectedResponse("GET", f"/operations/{operation_id}/log", 200, None, "expected a list")
+        return [OperationLogItem.from_json(d) for d in data]
+
+    async def wait_operation(self, op: Operation) -> Operation:
+        """Poll until SUCCESS or FAIL; :class:`OperationFailed` after ``operation_timeout_s``."""
+        waited = 0.0
+        while not op.is_finished:
+            if waited >= self.operation_timeout_s:
+                raise OperationFailed("GET", f"/operations/{op.id}", None, op.status,
+                                      f"not finished after {self.operation_timeout_s:.0f} s")
+            await self._sleep(self.operation_poll_s)
+            waited += self.operation_poll_s
+            op = await self.get_operation(str(op.id))
+        return op
+
+    async def _start_create(self, path: str, objects: Sequence[Mapping[str, Any]], params: Mapping[str, Any],
+                            operation_id: str, op_type: str) -> Operation:
+        """POST a batch with ``operation_id``, or pick up the operation a previous try started."""
+        body = [{**obj, _ITEM_IDX: str(i)} for i, obj in enumerate(objects)]
+        try:
+            resp = await self.http.request("POST", path, params=params, body=body, retry_writes=True)
+        except OperationAlreadyExists:
+            op = await self.get_operation(operation_id)
+            if op.type != op_type:
+                raise OperationFailed("POST", path, 409, "OPERATION_ALREADY_EXISTS",
+                                      f"operation {operation_id} exists with type {op.type}, not {op_type}") from None
+            log.info("resuming existing operation %s (%s)", operation_id, op_type)
+            return op
+        if not isinstance(resp.data, Mapping) or not resp.data.get("id"):
+            raise UnexpectedResponse("POST", path, resp.status, None, "expected an operation")
+        return Operation.from_json(resp.data)
+
+    async def _finished_log(self, op: Operation, id_key: str
+                            ) -> tuple[dict[int, tuple[str, Mapping[str, Any]]], dict[int, Mapping[str, Any]]]:
+        """Wait for ``op``; from its log: created ids (with the sent object) and errors, by index."""
+        op = await self.wait_operation(op)
+        entries = await self.get_operation_log(str(op.id))
+        created: dict[int, tuple[str, Mapping[str, Any]]] = {}
+        errors: dict[int, Mapping[str, Any]] = {}
+        for entry in entries:
+            raw_idx = entry.input.get(_ITEM_IDX)
+            if raw_idx is None:
+                continue  # e.g. the POOL_OPEN entry of open_pool=true
+            idx = int(raw_idx)
+            if entry.success and isinstance(entry.output, Mapping) and entry.output.get(id_key):
+                created[idx] = (str(entry.output[id_key]), entry.input)
+            else:
+                errors[idx] = entry.output if isinstance(entry.output, Mapping) else {"error": entry.output}
+        if op.status == "FAIL" and not created and not errors:
+            raise OperationFailed("GET", f"/operations/{op.id}", None, "FAIL",
+                                  f"operation {op.id} ({op.type}) failed: {dict(op.details)}")
+        return created, errors
+
+
+def _by_index(by_index: Mapping[int, tuple[str, Mapping[str, Any]]], found: Mapping[str, R],
+              what: str) -> dict[int, R]:
+    missing = [oid for oid, _ in by_index.values() if oid not in found]
+    if missing:
+        raise UnexpectedResponse("GET", "/search", 200, None,
+                                 f"created {what}s not found when read back: {missing[:5]}")
+    return {idx: found[oid] for idx, (oid, _) in by_index.items()}

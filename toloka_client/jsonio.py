@@ -1,0 +1,61 @@
+"""JSON in and out with exact money: floats parse as Decimal, Decimals write as numbers.
+
+The standard ``json`` module cannot write a ``Decimal`` as a JSON number (its
+``default`` hook can only return another object to encode), so :func:`dumps`
+encodes the handful of JSON types itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from toloka_client.timefmt import format_datetime
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON; every non-integer number becomes a ``Decimal``."""
+    return json.loads(text, parse_float=Decimal)
+
+
+def dumps(value: Any) -> str:
+    """Serialise ``value`` compactly; Decimals become numbers, datetimes naive-UTC strings."""
+    parts: list[str] = []
+    _encode(value, parts)
+    return "".join(parts)
+
+
+def _encode(value: Any, out: list[str]) -> None:
+    if value is None or isinstance(value, (bool, int, str)):
+        out.append(json.dumps(value))
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"cannot write {value} as a JSON number")
+        out.append(str(value))
+    elif isinstance(value, float):
+        out.append(json.dumps(value, allow_nan=False))
+    elif isinstance(value, datetime):
+        out.append(json.dumps(format_datetime(value)))
+    elif isinstance(value, Mapping):
+        out.append("{")
+        for i, (key, item) in enumerate(value.items()):
+            if not isinstance(key, str):
+                raise TypeError(f"JSON object keys must be strings, not {type(key).__name__}")
+            if i:
+                out.append(",")
+            out.append(json.dumps(key))
+            out.append(":")
+            _encode(item, out)
+        out.append("}")
+    elif isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    else:
+        raise TypeError(f"cannot write {type(value).__name__} as JSON")
