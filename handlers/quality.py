@@ -1,0 +1,109 @@
+"""Quality pool: is each photo sharp and usable?
+
+Each photo is one task. A group is decided once all its photos are: ``main``
+without a good photo for some required field rejects the pedestrian
+assignment ("Low quality photos"); a bonus group without a good photo is
+dropped. When every group is decided, the good photos go to the relevance
+pool in one idempotent task creation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from engine.actions import CreateTasks, LinkTo, TaskSpec, operation_uuid
+from handlers import verification
+from handlers.base import Outcome, Rules, decision_row, decisions
+from handlers.state import MAIN, Group, Ledger, Work
+from toloka_client.records import Assignment
+
+HANDLER = "quality"
+
+
+def handle(
+    ledger: Ledger, assignments: Sequence[Assignment], rules: Rules, skills: Mapping[str, float], now: datetime
+) -> Outcome:
+    """Aggregate completed quality tasks, decide groups, and send good photos on."""
+    outcome = Outcome()
+    check = rules.quality
+    verification.collect(ledger, HANDLER, "quality", assignments, check, outcome)
+    done, results = verification.complete(ledger, HANDLER, check, skills)
+    for pa, rows in verification.answer_rows(HANDLER, check, done, results, skills, ledger.works, now).items():
+        outcome.add(pa, rows)
+    touched: dict[str, Work] = {}
+    for task_id, ballots in done.items():
+        work = ledger.works.get(ballots[0].pedestrian_assignment_id)
+        group = work.groups.get(ballots[0].group.rsplit("/", 1)[-1]) if work else None
+        photo = group.photo(ballots[0].photo_id) if group else None
+        if work is None or photo is None or work.stage != "quality":
+            continue
+        photo.quality = results[task_id].label == check.accept_label
+        touched[work.assignment_id] = work
+    for work in touched.values():
+        settle(ledger, outcome, work, rules, now)
+    return outcome
+
+
+def settle(ledger: Ledger, outcome: Outcome, work: Work, rules: Rules, now: datetime) -> None:
+    """Decide every group whose photos are all judged; move on when all groups are."""
+    for group in work.groups.values():
+        if group.status != "quality" or any(p.quality is None for p in group.photos):
+            continue
+        rows = [
+            decision_row(now, work, HANDLER, work.group_id(group.name), "GOOD image" if p.quality else "BAD image", p.photo_id)
+            for p in group.photos
+        ]
+        if group.name == MAIN:
+            missing = _missing(group, rules.pedestrian.required_fields)
+            if missing:
+                outcome.add(work.assignment_id, decisions(f"{work.assignment_id}/quality/{group.name}", rows))
+                verification.reject(
+                    ledger, outcome, work, HANDLER, work.group_id(MAIN), rules.quality.reject_comment, now
+                )
+                return
+            group.status = "relevance"
+        elif any(p.quality for p in group.photos):
+            group.status = "relevance"
+        else:
+            group.status = "dropped"
+            rows.append(decision_row(now, work, HANDLER, work.group_id(group.name), "bonus dropped", "no good photo"))
+        outcome.add(work.assignment_id, decisions(f"{work.assignment_id}/quality/{group.name}", rows))
+    if all(g.status != "quality" for g in work.groups.values()):
+        _to_relevance(outcome, work, rules, now)
+
+
+def _missing(group: Group, required: Sequence[str]) -> list[str]:
+    good = {p.field for p in group.photos if p.quality}
+    return [field for field in required if field not in good]
+
+
+def _to_relevance(outcome: Outcome, work: Work, rules: Rules, now: datetime) -> None:
+    groups = [g for g in work.groups.values() if g.status == "relevance"]
+    tasks = tuple(
+        TaskSpec(
+            input_values={
+                "image": LinkTo(photo.key),
+                "image_field": photo.field,
+                "photo_id": photo.photo_id,
+                "group": work.group_id(group.name),
+                "pedestrian_assignment_id": work.assignment_id,
+                "name": work.name,
+                "address": work.address,
+            },
+            overlap=rules.relevance.overlap,
+            unavailable_for=(work.user_id,),
+        )
+        for group in groups
+        for photo in group.photos
+        if photo.quality
+    )
+    work.stage = "relevance"
+    outcome.add(
+        work.assignment_id,
+        CreateTasks(rules.relevance.pool_id, operation_uuid("relevance", work.assignment_id), tasks),
+        decisions(
+            f"{work.assignment_id}/to-relevance",
+            [decision_row(now, work, HANDLER, work.group_id(g.name), "to relevance validation") for g in groups],
+        ),
+    )

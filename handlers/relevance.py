@@ -1,0 +1,163 @@
+"""Relevance pool: does each photo show what it should? The last check.
+
+When every group is decided: ``main`` without a relevant photo for some
+required field rejects ("Not relevant photos"). Otherwise the assignment is
+accepted ("Good job"), main's relevant photos are copied to ``main/`` and a row
+goes to ``main_tasks.tsv``; each bonus group with relevant photos is copied to
+``main_bonus/`` with a row in ``bonus_tasks.tsv``; and one bonus is paid:
+``bonus_per_field`` times the number of such bonus groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from engine.actions import Action, AppendRows, CopyPhoto, LinkTo, PayBonus, SetStatus, operation_uuid
+from file_store.keys import make_key
+from handlers import verification
+from handlers.base import Outcome, PedestrianRules, Rules, decision_row, decisions
+from handlers.state import MAIN, Group, Ledger, Photo, Work
+from toloka_client.records import Assignment
+
+HANDLER = "relevance"
+
+
+def handle(
+    ledger: Ledger, assignments: Sequence[Assignment], rules: Rules, skills: Mapping[str, float], now: datetime
+) -> Outcome:
+    """Aggregate completed relevance tasks and finish each pedestrian assignment."""
+    outcome = Outcome()
+    check = rules.relevance
+    verification.collect(ledger, HANDLER, "relevance", assignments, check, outcome)
+    done, results = verification.complete(ledger, HANDLER, check, skills)
+    for pa, rows in verification.answer_rows(HANDLER, check, done, results, skills, ledger.works, now).items():
+        outcome.add(pa, rows)
+    touched: dict[str, Work] = {}
+    for task_id, ballots in done.items():
+        work = ledger.works.get(ballots[0].pedestrian_assignment_id)
+        group = work.groups.get(ballots[0].group.rsplit("/", 1)[-1]) if work else None
+        photo = group.photo(ballots[0].photo_id) if group else None
+        if work is None or photo is None or work.stage != "relevance":
+            continue
+        photo.relevant = results[task_id].label == check.accept_label
+        touched[work.assignment_id] = work
+    for work in touched.values():
+        settle(ledger, outcome, work, rules, now)
+    return outcome
+
+
+def main_columns(pedestrian: PedestrianRules) -> tuple[str, ...]:
+    """Columns of ``main_tasks.tsv``: organization, pedestrian outputs, final links per main field."""
+    return (
+        *pedestrian.org_fields, *pedestrian.extra_fields,
+        "pedestrian_assignment_id", "worker_id", "worker_coordinates", "comment", "accepted",
+        *pedestrian.main_fields,
+    )
+
+
+def bonus_columns(pedestrian: PedestrianRules) -> tuple[str, ...]:
+    """Columns of ``bonus_tasks.tsv``: organization, bonus field, its links, the amount paid for it."""
+    return (
+        *pedestrian.org_fields, "pedestrian_assignment_id", "worker_id", "bonus_field", "links", "bonus_amount",
+    )
+
+
+def settle(ledger: Ledger, outcome: Outcome, work: Work, rules: Rules, now: datetime) -> None:
+    """Decide every judged group; once all are, accept or reject the assignment."""
+    pending = False
+    for group in work.groups.values():
+        if group.status != "relevance":
+            continue
+        judged = [p for p in group.photos if p.quality]
+        if any(p.relevant is None for p in judged):
+            pending = True
+            continue
+        group.status = "good" if any(p.relevant for p in judged) else "bad"
+        outcome.add(
+            work.assignment_id,
+            decisions(
+                f"{work.assignment_id}/relevance/{group.name}",
+                [
+                    decision_row(now, work, HANDLER, work.group_id(group.name), "GOOD image" if p.relevant else "BAD image", p.photo_id)
+                    for p in judged
+                ],
+            ),
+        )
+    if pending:
+        return
+    main = work.groups[MAIN]
+    relevant = {p.field for p in main.photos if p.relevant}
+    missing = [f for f in rules.pedestrian.required_fields if f not in relevant]
+    if missing:
+        verification.reject(ledger, outcome, work, HANDLER, work.group_id(MAIN), rules.relevance.reject_comment, now)
+        return
+    _accept(ledger, outcome, work, rules, now)
+
+
+def _accept(ledger: Ledger, outcome: Outcome, work: Work, rules: Rules, now: datetime) -> None:
+    ped = rules.pedestrian
+    pa = work.assignment_id
+    actions: list[Action] = []
+    main_links: dict[str, list[LinkTo]] = {field: [] for field in ped.main_fields}
+    for photo in _relevant(work.groups[MAIN]):
+        actions.append(CopyPhoto(photo.key, _final_key("main", work, photo)))
+        main_links.setdefault(photo.field, []).append(LinkTo(_final_key("main", work, photo)))
+    bonus_groups = [g for name, g in work.groups.items() if name != MAIN and g.status == "good"]
+    bonus_rows: list[Mapping[str, object]] = []
+    for group in bonus_groups:
+        links = []
+        for photo in _relevant(group):
+            actions.append(CopyPhoto(photo.key, _final_key("main_bonus", work, photo)))
+            links.append(LinkTo(_final_key("main_bonus", work, photo)))
+        bonus_rows.append(
+            {
+                **{name: work.org.get(name, "") for name in ped.org_fields},
+                "pedestrian_assignment_id": pa,
+                "worker_id": work.user_id,
+                "bonus_field": group.name,
+                "links": links,
+                "bonus_amount": ped.bonus_per_field,
+            }
+        )
+    main_row: dict[str, object] = {name: work.org.get(name, "") for name in (*ped.org_fields, *ped.extra_fields)}
+    main_row.update(
+        pedestrian_assignment_id=pa,
+        worker_id=work.user_id,
+        worker_coordinates=work.worker_coordinates,
+        comment=work.comment,
+        accepted=now.strftime("%Y-%m-%d %H:%M:%S"),
+        **main_links,
+    )
+    group = work.group_id(MAIN)
+    context = {"name": work.name, "address": work.address, "handler": HANDLER, "group": group}
+    comment = rules.relevance.accept_comment
+    actions += [AppendRows("main_tasks", pa, (main_row,)), SetStatus(pa, "ACCEPTED", comment, context)]
+    rows = [decision_row(now, work, HANDLER, group, "ACCEPT assignment", comment)]
+    if bonus_groups:
+        fields = [g.name for g in bonus_groups]
+        amount = ped.bonus_per_field * len(fields)
+        actions += [
+            AppendRows("bonus_tasks", pa, tuple(bonus_rows)),
+            PayBonus(
+                assignment_id=pa,
+                user_id=work.user_id,
+                amount=amount,
+                title="Bonus for extra photos",
+                message=f"Thank you! Bonus photos accepted: {', '.join(fields)}.",
+                operation_id=operation_uuid("bonus", pa),
+            ),
+        ]
+        rows.append(decision_row(now, work, HANDLER, group, "PAY bonus", f"{amount} for {', '.join(fields)}"))
+    outcome.add(pa, *actions, decisions(f"{pa}/final", rows))
+    outcome.info(f"{pa} accepted" + (f", bonus for {len(bonus_groups)} fields" if bonus_groups else ""))
+    verification.finish(ledger, outcome, work)
+
+
+def _relevant(group: Group) -> list[Photo]:
+    return [p for p in group.photos if p.quality and p.relevant]
+
+
+def _final_key(folder: str, work: Work, photo: Photo) -> str:
+    field, n = photo.photo_id.rsplit("/", 1)
+    return make_key(folder, work.assignment_id, field, f"{n}.jpg")

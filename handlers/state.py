@@ -1,0 +1,97 @@
+"""The handlers' shared state: work in progress per pedestrian assignment.
+
+Plain dataclasses only (they are pickled into ``saves/``). A pedestrian
+assignment enters the ledger when it is submitted and leaves it once its final
+decision (accept, reject, no_org) has been turned into actions, so the state
+holds only undecided work, however long the daemon runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Stage = Literal["visit", "quality", "relevance"]
+GroupStatus = Literal["quality", "relevance", "good", "bad", "dropped"]
+MAIN = "main"
+
+
+@dataclass
+class Photo:
+    """One photo of a pedestrian assignment, as stored under ``tmp/``."""
+
+    photo_id: str  # "<field>/<n>": stable across replays
+    field: str
+    attachment_id: str
+    key: str
+    quality: bool | None = None
+    relevant: bool | None = None
+
+
+@dataclass
+class Group:
+    """The photos decided together: ``main`` (all main fields) or one bonus field."""
+
+    name: str
+    photos: list[Photo]
+    status: GroupStatus = "quality"
+
+    def photo(self, photo_id: str) -> Photo | None:
+        return next((p for p in self.photos if p.photo_id == photo_id), None)
+
+
+@dataclass
+class Work:
+    """A submitted pedestrian assignment on its way through the checks."""
+
+    assignment_id: str
+    user_id: str
+    submitted: datetime
+    org: dict[str, str]  # organization fields and pass-through extras, from the task input
+    verdict: str
+    worker_coordinates: str
+    comment: str
+    groups: dict[str, Group]
+    stage: Stage = "visit"
+    warned: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.org.get("name", "")
+
+    @property
+    def address(self) -> str:
+        return self.org.get("address", "")
+
+    def group_id(self, group: str) -> str:
+        return f"{self.assignment_id}/{group}"
+
+
+@dataclass
+class Ballot:
+    """One verification answer waiting until its task has ``overlap`` answers."""
+
+    task_id: str
+    assignment_id: str
+    worker_id: str
+    label: str
+    pedestrian_assignment_id: str
+    group: str
+    photo_id: str
+    image_field: str
+    url: str
+
+
+@dataclass
+class Ledger:
+    """All handlers' state: undecided work and answers waiting for aggregation."""
+
+    works: dict[str, Work] = field(default_factory=dict)
+    # pool kind ("visit", "quality", "relevance") -> task id -> ballots
+    ballots: dict[str, dict[str, list[Ballot]]] = field(default_factory=dict)
+    # pedestrian assignments that could not be read: id -> reason (kept for a person)
+    held: dict[str, str] = field(default_factory=dict)
+
+    def ballots_of(self, kind: str) -> dict[str, list[Ballot]]:
+        return self.ballots.setdefault(kind, {})

@@ -1,0 +1,102 @@
+"""Visit pool: did the pedestrian really go there?
+
+Once a visit task has its answers: "no" rejects the pedestrian assignment
+("Incorrect object"); "yes" with verdict no_org accepts it and records the
+organization in ``no_org.tsv``; "yes" with verdict ok sends every photo to the
+quality pool, one task per photo, grouped as ``main`` plus one group per bonus
+field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from engine.actions import AppendRows, CreateTasks, LinkTo, SetStatus, TaskSpec, operation_uuid
+from handlers import quality, verification
+from handlers.base import Outcome, PedestrianRules, Rules, ValidationRules, decision_row, decisions
+from handlers.state import MAIN, Ledger, Work
+from toloka_client.records import Assignment
+
+HANDLER = "visit"
+
+
+def handle(
+    ledger: Ledger, assignments: Sequence[Assignment], rules: Rules, skills: Mapping[str, float], now: datetime
+) -> Outcome:
+    """Aggregate completed visit tasks and move each pedestrian assignment on."""
+    outcome = Outcome()
+    visit = rules.visit
+    verification.collect(ledger, HANDLER, "visit", assignments, visit, outcome)
+    done, results = verification.complete(ledger, HANDLER, visit, skills)
+    for pa, rows in verification.answer_rows(HANDLER, visit, done, results, skills, ledger.works, now).items():
+        outcome.add(pa, rows)
+    for task_id, ballots in done.items():
+        work = ledger.works.get(ballots[0].pedestrian_assignment_id)
+        if work is None or work.stage != "visit":
+            continue
+        group = work.group_id(MAIN)
+        if results[task_id].label != visit.accept_label:
+            verification.reject(ledger, outcome, work, HANDLER, group, visit.reject_comment, now)
+        elif work.verdict == rules.pedestrian.verdict_no_org:
+            _accept_no_org(ledger, outcome, work, rules.pedestrian, rules.relevance.accept_comment, now)
+        else:
+            _to_quality(outcome, work, rules.quality, now)
+            quality.settle(ledger, outcome, work, rules, now)  # a work with no photos is decided now
+    return outcome
+
+
+def no_org_columns(pedestrian: PedestrianRules) -> tuple[str, ...]:
+    """Columns of ``no_org.tsv``."""
+    return (
+        *pedestrian.org_fields, *pedestrian.extra_fields,
+        "pedestrian_assignment_id", "worker_id", "worker_coordinates", "comment", "decided",
+    )
+
+
+def _accept_no_org(
+    ledger: Ledger, outcome: Outcome, work: Work, pedestrian: PedestrianRules, comment: str, now: datetime
+) -> None:
+    group = work.group_id(MAIN)
+    row: dict[str, object] = {name: work.org.get(name, "") for name in (*pedestrian.org_fields, *pedestrian.extra_fields)}
+    row.update(
+        pedestrian_assignment_id=work.assignment_id,
+        worker_id=work.user_id,
+        worker_coordinates=work.worker_coordinates,
+        comment=work.comment,
+        decided=now.strftime("%Y-%m-%d %H:%M:%S"),
+    )
+    context = {"name": work.name, "address": work.address, "handler": HANDLER, "group": group}
+    outcome.add(
+        work.assignment_id,
+        SetStatus(work.assignment_id, "ACCEPTED", comment, context),
+        AppendRows("no_org", work.assignment_id, (row,)),
+        decisions(f"{work.assignment_id}/final", [decision_row(now, work, HANDLER, group, "ACCEPT assignment", "no_org")]),
+    )
+    outcome.info(f"{work.assignment_id} accepted: the organization does not exist")
+    verification.finish(ledger, outcome, work)
+
+
+def _to_quality(outcome: Outcome, work: Work, quality: ValidationRules, now: datetime) -> None:
+    tasks = tuple(
+        TaskSpec(
+            input_values={
+                "image": LinkTo(photo.key),
+                "image_field": photo.field,
+                "photo_id": photo.photo_id,
+                "group": work.group_id(group.name),
+                "pedestrian_assignment_id": work.assignment_id,
+                "name": work.name,
+                "address": work.address,
+            },
+            overlap=quality.overlap,
+            unavailable_for=(work.user_id,),
+        )
+        for group in work.groups.values()
+        for photo in group.photos
+    )
+    work.stage = "quality"
+    rows = [decision_row(now, work, HANDLER, work.group_id(g), "to quality validation", f"{len(work.groups[g].photos)} photos") for g in work.groups]
+    if tasks:
+        outcome.add(work.assignment_id, CreateTasks(quality.pool_id, operation_uuid("quality", work.assignment_id), tasks))
+    outcome.add(work.assignment_id, decisions(f"{work.assignment_id}/to-quality", rows))
