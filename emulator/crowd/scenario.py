@@ -12,6 +12,7 @@ and the pipeline must then find the outputs it is configured to read.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -506,7 +507,7 @@ def parse_scenario(doc: object) -> Scenario:
         pools=pools,
         fields=fields,
         behaviour=_parse_behaviour(top.get("behaviour")),
-        source=top,
+        source=copy.deepcopy(top),
     )
 
 
