@@ -678,6 +678,14 @@ class Store:
     def get_suite(self, suite_id: str) -> dict | None:
         return self.suites.get(suite_id)
 
+    def suite_assignments(self, suite_id: str) -> list[str]:
+        """Assignment ids of a task suite (one per suite in this emulator)."""
+        suite = self.suites.get(suite_id)
+        if suite is None:
+            return []
+        return [a for a in self.task_assignments.get(suite["tasks"][0]["task_id"], [])
+                if self.assignments_by_id[a]["task_suite_id"] == suite_id] if suite["tasks"] else []
+
     # ------------------------------------------------------------------ attachments
 
     def get_attachment(self, attachment_id: str) -> dict | None:

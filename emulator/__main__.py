@@ -1,0 +1,69 @@
+"""``python -m emulator``: serve the Toloka emulator until SIGINT/SIGTERM.
+
+Example: ``python -m emulator --port 0 --db emulator.sqlite --token TOKEN --scenario demo
+--config-out toloka.ini``. Restarting with the same ``--db`` keeps every object, and a
+scenario already loaded is not loaded twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from .app import start_emulator
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m emulator",
+                                     description="Local emulator of the Toloka REST API v1")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one")
+    parser.add_argument("--db", default="emulator.sqlite", help="SQLite file with all state")
+    parser.add_argument("--token", default="TOKEN", help="the OAuth/ApiKey token to accept")
+    parser.add_argument("--scenario", default=None,
+                        help='scenario file, or "demo" for the built-in one')
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="simulation speed factor (a simulated day is 86400/speed s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the crowd and the faults")
+    parser.add_argument("--config-out", default=None,
+                        help="write a toloka.ini pointing at this emulator (needs --scenario)")
+    parser.add_argument("--step-seconds", type=float, default=0.2,
+                        help="interval of the simulation steps")
+    args = parser.parse_args(argv)
+    if args.speed <= 0:
+        parser.error("--speed must be positive")
+    if args.config_out and not args.scenario:
+        parser.error("--config-out needs --scenario (the ids come from the scenario set-up)")
+    return args
+
+
+async def serve(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with start_emulator(args.db, token=args.token, host=args.host, port=args.port,
+                              seed=args.seed, speed=args.speed, scenario=args.scenario,
+                              step_seconds=args.step_seconds) as emu:
+        if args.config_out:
+            from .crowd.config_out import write_ini
+
+            write_ini(args.config_out, url=emu.url, setup_result=emu.setup_result or {},
+                      scenario=emu.scenario)
+            print(f"Wrote {args.config_out}", flush=True)
+        print(f"Toloka emulator listening on {emu.url} (API under /api/v1)", flush=True)
+        await stop.wait()
+    print("Toloka emulator stopped", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(serve(parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The emulator's own admin API under ``/_emulator/`` (not Toloka's; same auth)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from engine.errors import PipelineError
+
+from .api.common import STATE_KEY, body_json, respond
+from .api.errors import ApiError
+from .faults import FaultConfig
+
+ADMIN_PREFIX = "/_emulator"
+routes = web.RouteTableDef()
+
+
+@routes.post(ADMIN_PREFIX + "/scenario")
+async def load_scenario(request: web.Request) -> web.Response:
+    """Set up a scenario: ``{"name": "demo"}`` or ``{"scenario": {...}}``; idempotent."""
+    body = await body_json(request)
+    if not isinstance(body, dict) or not ({"name", "scenario"} & body.keys()):
+        raise ApiError(400, "VALIDATION_ERROR", 'Send {"name": ...} or {"scenario": {...}}')
+    state = request.app[STATE_KEY]
+    source: Any = body["scenario"] if "scenario" in body else str(body["name"])
+    try:
+        result = await state.setup_scenario(source)
+    except (PipelineError, ValueError, LookupError, OSError) as exc:
+        # ScenarioError (a PipelineError) and file errors carry a text that says what to fix.
+        raise ApiError(400, "VALIDATION_ERROR", f"Cannot load the scenario: {exc}") from None
+    return respond(result)
+
+
+@routes.get(ADMIN_PREFIX + "/state")
+async def get_state(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    return respond({
+        "counts": state.store.counts(),
+        "crowd": state.crowd.state() if state.crowd is not None else None,
+        "crowd_running": state.crowd_running,
+        "faults": state.faults.state(),
+        "speed": state.speed,
+        "seed": state.seed,
+    })
+
+
+@routes.get(ADMIN_PREFIX + "/truth")
+async def get_truth(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    if state.crowd is None:
+        raise ApiError(409, "NO_SCENARIO", "No scenario is loaded, so there is no ground truth")
+    return respond(state.crowd.truth())
+
+
+@routes.get(ADMIN_PREFIX + "/requests")
+async def get_requests(request: web.Request) -> web.Response:
+    counts = request.app[STATE_KEY].requests
+    return respond({"total": sum(counts.values()), "by_route": dict(sorted(counts.items()))})
+
+
+@routes.get(ADMIN_PREFIX + "/faults")
+async def get_faults(request: web.Request) -> web.Response:
+    return respond(request.app[STATE_KEY].faults.config.to_dict())
+
+
+@routes.put(ADMIN_PREFIX + "/faults")
+async def put_faults(request: web.Request) -> web.Response:
+    """Replace the fault configuration (keys not given fall back to "no fault")."""
+    body = await body_json(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "VALIDATION_ERROR", "Send a JSON object of fault settings")
+    try:
+        config = FaultConfig.from_dict(body)
+    except ValueError as exc:
+        raise ApiError(400, "VALIDATION_ERROR", str(exc)) from None
+    faults = request.app[STATE_KEY].faults
+    faults.set(config)
+    return respond(config.to_dict())
+
+
+@routes.post(ADMIN_PREFIX + "/crowd")
+async def set_crowd(request: web.Request) -> web.Response:
+    """Pause or resume the simulated crowd: ``{"running": false}``."""
+    body = await body_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("running"), bool):
+        raise ApiError(400, "VALIDATION_ERROR", 'Send {"running": true|false}')
+    state = request.app[STATE_KEY]
+    state.crowd_running = body["running"]
+    return respond({"running": state.crowd_running})

@@ -1,0 +1,16 @@
+"""Mount every Toloka route module under ``/api/v1``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import assignments, bonuses, pools, tasks
+
+API_PREFIX = "/api/v1"
+
+
+def add_api_routes(app: web.Application) -> None:
+    """Register every Toloka route on the app."""
+    for module in (pools, tasks, assignments, bonuses):
+        for route in module.routes:
+            app.router.add_route(route.method, API_PREFIX + route.path, route.handler)
