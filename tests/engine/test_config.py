@@ -1,0 +1,224 @@
+"""toloka.ini -> typed Settings: the example loads, and every kind of mistake is named precisely."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from engine.config import (
+    ConfigFileError,
+    Settings,
+    base_url_of,
+    load_settings,
+    parse_settings,
+    read_ini,
+)
+from engine.errors import ConfigError
+from engine_helpers import EXAMPLE_INI
+
+WriteIni = Callable[..., Path]
+
+
+def expect_error(path: Path, section: str, key: str, expected: str, found: str | None) -> ConfigError:
+    """Load ``path`` and check the ConfigError names section, key, expected and found."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, base_dir=path.parent)
+    error = info.value
+    message = str(error)
+    assert (error.section, error.key) == (section, key), message
+    assert f"[{section}] {key}:" in message
+    assert expected in error.expected and f"expected {error.expected}" in message
+    if found is None:
+        assert error.found is None and "nothing (the key is missing)" in message
+    else:
+        assert error.found is not None and found in error.found and found in message
+    return error
+
+
+def test_example_file_loads_into_typed_settings(tmp_path: Path) -> None:
+    """The shipped toloka.ini is valid and every value arrives typed."""
+    settings = load_settings(EXAMPLE_INI, base_dir=tmp_path)
+    assert isinstance(settings, Settings)
+    assert settings.source == EXAMPLE_INI.absolute()
+    assert settings.secrets.toloka_token == "toloka_token"
+    assert settings.toloka.base_url == "http://127.0.0.1:8000"
+    assert settings.toloka.timeout_s == 30.0 and settings.toloka.cursor_lag_s == 60.0
+    assert settings.pipeline.log_level == "INFO" and settings.pipeline.concurrency == 8
+    assert settings.pipeline.saves_folder == tmp_path / "saves"
+    assert settings.pipeline.results_folder == tmp_path
+    assert settings.pedestrian.bonus_per_field == Decimal("0.05")
+    assert settings.pedestrian.required_fields == ("imgs_facade", "name_business", "imgs_name_address")
+    assert settings.pedestrian.bonus_flag_of("imgs_menu") == "can_take_menu"
+    assert settings.pedestrian.extra_fields == ("segment", "phone", "website")
+    assert settings.visit.overlap == 3 and settings.visit.aggregation == "MajorityVote"
+    assert settings.relevance.accept_comment == "Good job" and settings.visit.accept_comment is None
+    assert settings.pools() == {"pedestrian": "1", "visit": "2", "quality": "3", "relevance": "4"}
+
+
+def test_settings_are_frozen() -> None:
+    """Nothing can change a setting after start-up."""
+    settings = load_settings(EXAMPLE_INI)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.visit.overlap = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("environment", "base_url"),
+    [
+        ("PRODUCTION", "https://toloka.dev"),
+        ("sandbox", "https://sandbox.toloka.dev"),
+        ("http://127.0.0.1:8000/", "http://127.0.0.1:8000"),
+        ("https://tasks.example.org/toloka", "https://tasks.example.org/toloka"),
+    ],
+)
+def test_environment_maps_to_base_url(environment: str, base_url: str) -> None:
+    """PRODUCTION, SANDBOX or a URL becomes the API base URL."""
+    assert base_url_of(environment) == base_url
+
+
+@pytest.mark.parametrize(
+    ("edits", "section", "key", "expected", "found"),
+    [
+        # missing values
+        ({("Toloka", "environment"): None}, "Toloka", "environment", "a value", None),
+        ({("Secrets", "toloka_token"): ""}, "Secrets", "toloka_token", "a value", ""),
+        ({("ValidationQuality", "*"): None}, "ValidationQuality", "pool_id", "whole section is missing", None),
+        ({("ValidationVisit", "pool_id"): ""}, "ValidationVisit", "pool_id", "a value", ""),
+        # wrong types and ranges
+        ({("Toloka", "environment"): "STAGING"}, "Toloka", "environment", "PRODUCTION, SANDBOX or an http(s)", "STAGING"),
+        ({("Toloka", "environment"): "ftp://host"}, "Toloka", "environment", "PRODUCTION, SANDBOX", "ftp://host"),
+        ({("Toloka", "timeout_seconds"): "0"}, "Toloka", "timeout_seconds", "a number > 0", "0"),
+        ({("Pipeline", "period_seconds"): "soon"}, "Pipeline", "period_seconds", "a number", "soon"),
+        ({("Pipeline", "log_level"): "VERBOSE"}, "Pipeline", "log_level", "one of DEBUG, INFO, WARNING, ERROR", "VERBOSE"),
+        ({("Pipeline", "stop_when_pools_closed"): "maybe"}, "Pipeline", "stop_when_pools_closed", "true or false", "maybe"),
+        ({("Pipeline", "concurrency"): "0"}, "Pipeline", "concurrency", "an integer from 1 to 256", "0"),
+        ({("ValidationVisit", "overlap"): "0"}, "ValidationVisit", "overlap", "an integer >= 1", "0"),
+        ({("ValidationQuality", "overlap"): "three"}, "ValidationQuality", "overlap", "an integer >= 1", "three"),
+        ({("ValidationRelevance", "aggregation"): "GLAD"}, "ValidationRelevance", "aggregation",
+         "one of MajorityVote, DawidSkene, Wawa", "GLAD"),
+        ({("ValidationVisit", "event"): "created"}, "ValidationVisit", "event", "one of submitted, accepted", "created"),
+        ({("PedestrianProject", "event"): "rejected"}, "PedestrianProject", "event", "one of submitted, accepted",
+         "rejected"),
+        ({("ValidationVisit", "default_skill"): "150"}, "ValidationVisit", "default_skill", "a number from 0.0 to 100.0",
+         "150"),
+        ({("PedestrianProject", "bonus_per_field"): "-1"}, "PedestrianProject", "bonus_per_field",
+         "a decimal amount >= 0", "-1"),
+        ({("PedestrianProject", "bonus_per_field"): "five cents"}, "PedestrianProject", "bonus_per_field",
+         "a decimal amount", "five cents"),
+        ({("PedestrianProject", "main_fields"): "imgs_facade,,name_business"}, "PedestrianProject", "main_fields",
+         "a comma-separated list of names", "imgs_facade,,name_business"),
+        ({("PedestrianProject", "pool_id"): "12 34"}, "PedestrianProject", "pool_id", "a Toloka pool id", "12 34"),
+        # cross-field mistakes
+        ({("PedestrianProject", "required_fields"): "imgs_facade, imgs_roof"}, "PedestrianProject", "required_fields",
+         "names taken from main_fields", "imgs_facade, imgs_roof"),
+        ({("PedestrianProject", "bonus_flags"): "can_take_interior, can_take_menu"}, "PedestrianProject",
+         "bonus_flags", "one flag per bonus field", "can_take_interior, can_take_menu"),
+        ({("PedestrianProject", "bonus_fields"): "imgs_menu, imgs_facade", ("PedestrianProject", "bonus_flags"): "a, b"},
+         "PedestrianProject", "bonus_fields", "names not in main_fields", "imgs_menu, imgs_facade"),
+        ({("PedestrianProject", "verdict_no_org"): "ok"}, "PedestrianProject", "verdict_no_org",
+         "a value different from verdict_ok", "ok"),
+        ({("ValidationQuality", "reject_label"): "ok"}, "ValidationQuality", "reject_label",
+         "a label different from accept_label", "ok"),
+        ({("ValidationRelevance", "pool_id"): "2"}, "ValidationRelevance", "pool_id",
+         "a pool id different from [ValidationVisit] pool_id", "2"),
+        # misspellings are not silently ignored
+        ({("ValidationVisit", "overlpa"): "3"}, "ValidationVisit", "overlpa", "one of the keys", "3"),
+        ({("Pipline", "period_seconds"): "5"}, "Pipline", "(section)", "one of the sections", "Pipline"),
+    ],
+)
+def test_each_kind_of_mistake_names_section_key_expected_found(
+    write_ini: WriteIni,
+    edits: dict[tuple[str, str], str | None],
+    section: str,
+    key: str,
+    expected: str,
+    found: str | None,
+) -> None:
+    """A wrong or missing value stops start-up with section, key, expected and found."""
+    expect_error(write_ini(edits), section, key, expected, found)
+
+
+def test_missing_file_names_the_path(tmp_path: Path) -> None:
+    """No toloka.ini: the error says which path was tried."""
+    missing = tmp_path / "nowhere" / "toloka.ini"
+    with pytest.raises(ConfigFileError) as info:
+        load_settings(missing)
+    assert str(missing) in str(info.value) and "no such file" in str(info.value)
+    assert isinstance(info.value, ConfigError)
+
+
+def test_unparsable_file_names_the_path_and_line(tmp_path: Path) -> None:
+    """An INI syntax error (no section header) names the file and the line."""
+    broken = tmp_path / "toloka.ini"
+    broken.write_text("environment = SANDBOX\n", encoding="utf-8")
+    with pytest.raises(ConfigFileError) as info:
+        read_ini(broken)
+    assert str(broken) in str(info.value) and "line 1" in str(info.value)
+
+
+def test_percent_signs_are_literal(write_ini: WriteIni) -> None:
+    """Comments such as '100% sure' are not treated as interpolation."""
+    settings = load_settings(write_ini({("ValidationVisit", "reject_comment"): "100% not there"}))
+    assert settings.visit.reject_comment == "100% not there"
+
+
+def test_case_is_normalised_for_choices(write_ini: WriteIni) -> None:
+    """Choice values are accepted in any case and returned in canonical spelling."""
+    settings = load_settings(
+        write_ini({("ValidationQuality", "aggregation"): "dawidskene", ("Pipeline", "log_level"): "debug"})
+    )
+    assert settings.quality.aggregation == "DawidSkene" and settings.pipeline.log_level == "DEBUG"
+
+
+def test_blank_bonus_lists_mean_no_bonus_fields(write_ini: WriteIni) -> None:
+    """`bonus_fields =` and `bonus_flags =` left blank switch bonuses off (absent keys use defaults)."""
+    settings = load_settings(
+        write_ini({("PedestrianProject", "bonus_fields"): "", ("PedestrianProject", "bonus_flags"): ""})
+    )
+    assert settings.pedestrian.bonus_fields == () and settings.pedestrian.bonus_flags == ()
+    defaults = load_settings(
+        write_ini({("PedestrianProject", "bonus_fields"): None, ("PedestrianProject", "bonus_flags"): None})
+    )
+    assert defaults.pedestrian.bonus_fields[0] == "imgs_interior" and len(defaults.pedestrian.bonus_flags) == 4
+
+
+def test_absolute_folders_are_kept_and_relative_ones_resolved(write_ini: WriteIni, tmp_path: Path) -> None:
+    """Relative folders hang off base_dir; absolute ones are used as written."""
+    elsewhere = tmp_path / "elsewhere"
+    settings = load_settings(write_ini({("Pipeline", "logs_folder"): str(elsewhere)}), base_dir=tmp_path / "run")
+    assert settings.pipeline.logs_folder == elsewhere
+    assert settings.pipeline.saves_folder == tmp_path / "run" / "saves"
+
+
+def test_file_store_parser_receives_the_same_file(tmp_path: Path) -> None:
+    """The [FileStore]/[S3]/[Azure] parser plugs in and its result lands in Settings.file_store."""
+    cfg = read_ini(EXAMPLE_INI)
+    seen: list[str] = []
+
+    def parser(parsed: object) -> str:
+        seen.append(cfg.get("FileStore", "backend"))
+        return "store-settings"
+
+    settings = parse_settings(cfg, source=EXAMPLE_INI, base_dir=tmp_path, file_store_parser=parser)
+    assert settings.file_store == "store-settings" and seen == ["local"]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[Toloka]\nenvironment = SANDBOX\nenvironment = PRODUCTION\n", "line 3: key 'environment' appears twice"),
+        ("[Toloka]\n[Toloka]\n", "line 2: section [Toloka] appears twice"),
+        ("[Toloka]\njust words\n", "line 2: cannot parse 'just words'"),
+    ],
+)
+def test_syntax_errors_name_the_line(tmp_path: Path, text: str, problem: str) -> None:
+    """Duplicate keys/sections and stray lines are reported with their line number."""
+    broken = tmp_path / "toloka.ini"
+    broken.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigFileError) as info:
+        load_settings(broken)
+    assert str(broken) in str(info.value) and problem in str(info.value)
