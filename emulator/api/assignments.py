@@ -45,12 +45,17 @@ def _candidates(request: web.Request, query: Query) -> tuple[Iterable[dict[str, 
     """
     st = store(request)
     docs = st.assignments_by_id
+    # task_id is not a field of the assignment (its tasks are): answer it from the index.
+    task_ids = query.exact.pop("task_id", None)
+    if task_ids is not None:
+        by_task = {a for t in task_ids for a in st.task_assignments.get(t, [])}
     if "task_suite_id" in query.exact:
         ids = [a for s in query.exact["task_suite_id"] for a in st.suite_assignments(s)]
+        if task_ids is not None:
+            ids = [a for a in ids if a in by_task]
         return (docs[a] for a in ids), None
-    if "task_id" in query.exact:
-        ids = [a for t in query.exact["task_id"] for a in st.task_assignments.get(t, [])]
-        return (docs[a] for a in ids), None
+    if task_ids is not None:
+        return (docs[a] for a in sorted(by_task)), None
     pools = query.exact.get("pool_id")
     if pools is None:
         raise validation({"pool_id": field_error(
