@@ -52,7 +52,17 @@ log = logging.getLogger(__name__)
 R = TypeVar("R", bound=Record)
 
 DEFAULT_ATTACHMENT_LIMIT = 20 * 1024 * 1024
-_RANGE_FILTER = re.compile(r"^[a-z_]+_(gt|gte|lt|lte)$")
+_RANGE_FILTER = re.compile(r"^([a-z_]+)_(gt|gte|lt|lte)$")
+# Fields each search can compare (toloka-api.md section 2); a typo fails loudly.
+_ASSIGNMENT_TIMES = ("created", "submitted", "accepted", "rejected", "skipped", "expired")
+_RANGES = {
+    "/pools": frozenset({"id", "created", "last_started"}),
+    "/tasks": frozenset({"id", "created", "overlap"}),
+    "/assignments": frozenset({"id", *_ASSIGNMENT_TIMES}),
+    "/attachments": frozenset({"id", "created"}),
+    "/user-bonuses": frozenset({"id", "created"}),
+    "/user-skills": frozenset({"id", "created", "modified"}),
+}
 _ITEM_IDX = "__item_idx"
 # A fixed namespace for deterministic operation ids (uuid5 of the caller's key).
 _OPERATION_NAMESPACE = uuid.UUID("6f1c3d2e-8a4b-5c6d-9e0f-1a2b3c4d5e6f")
@@ -67,10 +77,14 @@ def operation_id_for(*parts: str) -> str:
     return str(uuid.uuid5(_OPERATION_NAMESPACE, "\x1f".join(parts)))
 
 
-def _check_ranges(filters: Mapping[str, Any]) -> None:
+def _check_ranges(path: str, filters: Mapping[str, Any]) -> None:
+    """Refuse a misspelt range filter instead of letting the server ignore it."""
+    allowed = _RANGES[path]
     for key in filters:
-        if not _RANGE_FILTER.match(key):
-            raise TypeError(f"unknown search filter {key!r} (expected <field>_gt/_gte/_lt/_lte)")
+        m = _RANGE_FILTER.match(key)
+        if not m or m.group(1) not in allowed:
+            raise TypeError(f"unknown {path} search filter {key!r}; expected <field>_gt/_gte/_lt/_lte "
+                            f"with a field in {sorted(allowed)}")
 
 
 class TolokaClient:
@@ -171,7 +185,7 @@ class TolokaClient:
         **ranges: Any,
     ) -> Page[Pool]:
         """Search pools; ``ranges`` are ``id_gt=...``, ``created_gte=...`` and the like."""
-        _check_ranges(ranges)
+        _check_ranges("/pools", ranges)
         params = {"project_id": project_id, "status": status, "sort": sort, "limit": limit, **ranges}
         return await self._search(Pool, "/pools", params)
 
@@ -189,12 +203,12 @@ class TolokaClient:
         **ranges: Any,
     ) -> Page[Task]:
         """Search tasks (``id_gt``, ``created_gte``, ... in ``ranges``)."""
-        _check_ranges(ranges)
+        _check_ranges("/tasks", ranges)
         return await self._search(Task, "/tasks", {"pool_id": pool_id, "sort": sort, "limit": limit, **ranges})
 
     def iter_tasks(self, pool_id: str, *, batch_size: int = 1000, **ranges: Any) -> AsyncIterator[Task]:
         """Every task of a pool (matching ``ranges``) in id order, page by page."""
-        _check_ranges(ranges)
+        _check_ranges("/tasks", ranges)
         ranges.pop("id_gt", None)
 
         async def fetch(id_gt: str | None) -> Page[Task]:
@@ -270,7 +284,7 @@ class TolokaClient:
         ``ranges``: ``id_gt``, ``submitted_gte``, ``accepted_lte``, ... (datetimes
         or strings); ``sort`` e.g. ``["submitted", "id"]``.
         """
-        _check_ranges(ranges)
+        _check_ranges("/assignments", ranges)
         params = {"pool_id": pool_id, "task_id": task_id, "task_suite_id": task_suite_id,
                   "user_id": user_id, "status": status, "sort": sort, "limit": limit, **ranges}
         return await self._search(Assignment, "/assignments", params)
@@ -284,7 +298,7 @@ class TolokaClient:
         **ranges: Any,
     ) -> AsyncIterator[Assignment]:
         """Every matching assignment of a pool in id order (pages with ``id_gt``)."""
-        _check_ranges(ranges)
+        _check_ranges("/assignments", ranges)
         ranges.pop("id_gt", None)
 
         async def fetch(id_gt: str | None) -> Page[Assignment]:
@@ -332,7 +346,7 @@ class TolokaClient:
         limit: int | None = 100,
         **ranges: Any,
     ) -> Page[Attachment]:
-        _check_ranges(ranges)
+        _check_ranges("/attachments", ranges)
         params = {"assignment_id": assignment_id, "pool_id": pool_id, "user_id": user_id,
                   "sort": sort, "limit": limit, **ranges}
         return await self._search(Attachment, "/attachments", params)
@@ -386,7 +400,7 @@ class TolokaClient:
         limit: int | None = None,
         **ranges: Any,
     ) -> Page[UserBonus]:
-        _check_ranges(ranges)
+        _check_ranges("/user-bonuses", ranges)
         params = {"assignment_id": assignment_id, "user_id": user_id, "sort": sort, "limit": limit, **ranges}
         return await self._search(UserBonus, "/user-bonuses", params)
 
@@ -409,7 +423,7 @@ class TolokaClient:
         limit: int | None = None,
         **ranges: Any,
     ) -> Page[UserSkill]:
-        _check_ranges(ranges)
+        _check_ranges("/user-skills", ranges)
         params = {"skill_id": skill_id, "user_id": user_id, "sort": sort, "limit": limit, **ranges}
         return await self._search(UserSkill, "/user-skills", params)
 
