@@ -137,3 +137,15 @@ class AppendRows:
 
 
 Action = Union[StorePhoto, CopyPhoto, CreateTasks, SetStatus, PayBonus, AppendRows]
+
+
+@dataclass(frozen=True)
+class Step:
+    """An action journalled with its chain (one pedestrian assignment), so order survives a restart."""
+
+    chain: str
+    action: Action
+
+    @property
+    def key(self) -> str:
+        return self.action.key

@@ -1,0 +1,220 @@
+"""The one place where decided actions touch the world.
+
+Every method is idempotent, because the journal may hand the same action over
+again after a crash: photos already stored are not downloaded again, copies
+overwrite with the same bytes, task and bonus creation reuse their
+deterministic ``operation_id`` (and a bonus is looked up by assignment before
+paying), a status already set counts as done, and table rows are appended once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from engine.actions import Action, AppendRows, CopyPhoto, CreateTasks, LinkTo, PayBonus, SetStatus, StorePhoto
+from engine.errors import PipelineError
+from file_store.base import FileStore
+from handlers.base import stamp
+from tables.tsv import TsvTable
+from toloka_client.client import TolokaClient
+from toloka_client.errors import AttachmentTooLarge, IncorrectAction, NotFound
+
+log = logging.getLogger(__name__)
+
+# Magic numbers of the image formats the mobile app uploads.
+_IMAGE_MAGIC = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF8", "image/gif"),
+)
+
+
+class ActionFailed(PipelineError):
+    """An action could not be done; ``permanent`` says whether retrying can help."""
+
+    def __init__(self, action: Action, reason: str, *, permanent: bool) -> None:
+        self.action = action
+        self.permanent = permanent
+        super().__init__(f"{action.key}: {reason}")
+
+
+@dataclass
+class ChainResult:
+    """How far a chain got: the actions done, and the failure that stopped it, if any."""
+
+    done: int
+    error: ActionFailed | None = None
+
+
+class Executor:
+    """Performs actions with the Toloka client, the file store and the tables."""
+
+    def __init__(
+        self,
+        client: TolokaClient,
+        store: FileStore,
+        tables: Mapping[str, TsvTable],
+        *,
+        max_photo_bytes: int,
+        concurrency: int,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.clock = clock
+        self.client = client
+        self.store = store
+        self.tables = tables
+        self.max_photo_bytes = max_photo_bytes
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def run_chains(
+        self,
+        chains: Mapping[str, Sequence[Action]],
+        on_chain_end: Callable[[str, list[Action], ActionFailed | None], Awaitable[None]],
+    ) -> dict[str, ChainResult]:
+        """Run chains concurrently (bounded), each in order; a failure stops only its chain.
+
+        ``on_chain_end(chain, done_actions, error)`` runs once per chain, so the
+        caller can mark the done actions in the journal with one write.
+        """
+
+        async def one(chain: str, actions: Sequence[Action]) -> tuple[str, ChainResult]:
+            done: list[Action] = []
+            error: ActionFailed | None = None
+            async with self._slots:
+                for action in actions:
+                    try:
+                        await self.run(action)
+                    except ActionFailed as exc:
+                        error = exc
+                        break
+                    done.append(action)
+            await on_chain_end(chain, done, error)
+            return chain, ChainResult(len(done), error)
+
+        pairs = await asyncio.gather(*(one(chain, actions) for chain, actions in chains.items()))
+        return dict(pairs)
+
+    async def run(self, action: Action) -> None:
+        """Perform one action; raise :class:`ActionFailed` (never a vendor error)."""
+        try:
+            if isinstance(action, StorePhoto):
+                await self._store_photo(action)
+            elif isinstance(action, CopyPhoto):
+                await self.store.copy(action.src_key, action.dst_key)
+            elif isinstance(action, CreateTasks):
+                await self._create_tasks(action)
+            elif isinstance(action, SetStatus):
+                await self._set_status(action)
+            elif isinstance(action, PayBonus):
+                await self._pay_bonus(action)
+            elif isinstance(action, AppendRows):
+                await self._append_rows(action)
+            else:  # pragma: no cover - the Action union is closed
+                raise TypeError(f"unknown action {action!r}")
+        except ActionFailed:
+            raise
+        except (NotFound, AttachmentTooLarge) as exc:
+            raise ActionFailed(action, str(exc), permanent=True) from None
+        except PipelineError as exc:
+            raise ActionFailed(action, str(exc), permanent=False) from None
+
+    # -- the six kinds -----------------------------------------------------------
+
+    async def _store_photo(self, action: StorePhoto) -> None:
+        if await self.store.exists(action.dst_key):
+            return  # stored before a crash: the bytes are the attachment's
+        data = await self.client.download_attachment(action.attachment_id, max_bytes=self.max_photo_bytes)
+        content_type = next((kind for magic, kind in _IMAGE_MAGIC if data.startswith(magic)), None)
+        if content_type is None:
+            raise ActionFailed(action, f"attachment {action.attachment_id} is not an image", permanent=True)
+        await self.store.put(action.dst_key, data, content_type)
+
+    async def _create_tasks(self, action: CreateTasks) -> None:
+        tasks = [
+            {
+                "pool_id": action.pool_id,
+                "input_values": await self._resolve(spec.input_values),
+                "overlap": spec.overlap,
+                "infinite_overlap": False,
+                "unavailable_for": list(spec.unavailable_for),
+            }
+            for spec in action.tasks
+        ]
+        result = await self.client.create_tasks(tasks, operation_id=action.operation_id, skip_invalid_items=False)
+        if result.validation_errors:
+            raise ActionFailed(action, f"Toloka refused the tasks: {dict(result.validation_errors)}", permanent=True)
+
+    async def _set_status(self, action: SetStatus) -> None:
+        try:
+            if action.status == "ACCEPTED":
+                await self.client.accept_assignment(action.assignment_id, action.comment)
+            else:
+                await self.client.reject_assignment(action.assignment_id, action.comment)
+        except IncorrectAction:
+            current = await self.client.get_assignment(action.assignment_id)
+            if action.status == "REJECTED" and current.status == "ACCEPTED":
+                # The platform accepted it first (auto_accept_period_day): record, do not fight it.
+                log.warning("%s was auto-accepted before it could be rejected (%s)", action.assignment_id, action.comment)
+                await self._auto_accepted_row(action)
+                return
+            raise
+
+    async def _auto_accepted_row(self, action: SetStatus) -> None:
+        row = {
+            "date_time": stamp(self.clock()),
+            "name": action.context.get("name", ""),
+            "address": action.context.get("address", ""),
+            "pedestrian_assignment_id": action.assignment_id,
+            "handler": action.context.get("handler", ""),
+            "group": action.context.get("group", ""),
+            "event": "auto-accepted",
+            "comment": f"wanted {action.status}: {action.comment}",
+        }
+        await asyncio.to_thread(self.tables["decisions"].append_once, [row])
+
+    async def _pay_bonus(self, action: PayBonus) -> None:
+        paid = await self.client.bonuses_for_assignment(action.assignment_id)
+        if paid:
+            log.info("bonus for %s already paid (%s)", action.assignment_id, ", ".join(b.id or "?" for b in paid))
+            return
+        await self.client.create_user_bonus(
+            {
+                "user_id": action.user_id,
+                "amount": action.amount,
+                "assignment_id": action.assignment_id,
+                "public_title": {"EN": action.title},
+                "public_message": {"EN": action.message},
+                "without_message": False,
+            },
+            operation_id=action.operation_id,
+        )
+
+    async def _append_rows(self, action: AppendRows) -> None:
+        table = self.tables.get(action.table)
+        if table is None:
+            raise ActionFailed(action, f"no table named {action.table!r}", permanent=True)
+        rows = [{k: _cell(v) for k, v in (await self._resolve(row)).items()} for row in action.rows]
+        await asyncio.to_thread(table.append_once, rows)
+
+    async def _resolve(self, values: Mapping[str, object]) -> dict[str, Any]:
+        """Replace every :class:`LinkTo` (also inside lists) with a working link."""
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            if isinstance(value, LinkTo):
+                out[name] = await self.store.link(value.key)
+            elif isinstance(value, list) and any(isinstance(v, LinkTo) for v in value):
+                out[name] = [await self.store.link(v.key) if isinstance(v, LinkTo) else v for v in value]
+            else:
+                out[name] = value
+        return out
+
+
+def _cell(value: object) -> object:
+    """Lists (of links) become a JSON array in one cell."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, list) else value

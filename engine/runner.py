@@ -1,0 +1,142 @@
+"""Running the daemon: open everything, check it, resume, tick until told to stop.
+
+``run()`` is what ``python pipeline.py`` calls. It owns the resources (lock,
+logs, journal, HTTP session, file store) and closes them in reverse order,
+whatever happens. Start-up problems (configuration, secrets, a second daemon,
+a bad checkpoint, a wrong token or pool) end with one clear message and exit
+code 2; SIGTERM and SIGINT finish the current tick, checkpoint, and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from engine.checkpoint import CheckpointStore
+from engine.config import Settings, load_settings
+from engine.daemon import Daemon, TickSummary, load_state
+from engine.errors import PipelineError
+from engine.executor import Executor
+from engine.journal import Journal
+from engine.lock import DaemonLock
+from engine.logs import SecretRedactor, setup_logging
+from engine.secrets import Secret, read_secret
+from file_store import open_file_store
+from tables.registry import open_tables
+from toloka_client.client import TolokaClient
+from toloka_client.http import HttpSettings
+
+log = logging.getLogger("pipeline")
+
+MAX_PHOTO_BYTES = 20 * 1024 * 1024
+
+
+def utc_now() -> datetime:
+    """Naive UTC now, the form every timestamp in the pipeline has."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class RunOptions:
+    """How long to run: ``once`` (one tick), ``max_ticks`` and ``stop`` (tests and the demo)."""
+
+    once: bool = False
+    max_ticks: int | None = None
+    stop: asyncio.Event | None = None
+    print_ticks: bool = True
+    # The demo stops when this says all work is decided (checked after each tick).
+    until: Callable[[Daemon], bool] | None = None
+
+
+@contextlib.asynccontextmanager
+async def open_daemon(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> AsyncIterator[Daemon]:
+    """Everything a daemon needs, opened in order and closed in reverse."""
+    redactor = SecretRedactor()
+
+    def secret(entry: str) -> Secret:
+        value = read_secret(entry)
+        redactor.add(value)  # a second line of defence: log records never show it
+        return value
+
+    async with contextlib.AsyncExitStack() as stack:
+        saves = settings.pipeline.saves_folder
+        logs = setup_logging(settings.pipeline.logs_folder, settings.pipeline.log_level, settings.pools(), redactor)
+        stack.callback(logs.close)
+        stack.enter_context(DaemonLock(saves))
+        checkpoints = CheckpointStore(saves)
+        state = load_state(checkpoints)
+        journal = Journal.open(saves, state.journal)
+        stack.callback(journal.close)
+        token = await asyncio.to_thread(secret, settings.secrets.toloka_token)
+        http = HttpSettings(total_timeout_s=settings.toloka.timeout_s)
+        client = await stack.enter_async_context(TolokaClient.connect(settings.toloka.base_url, token, http))
+        store = await open_file_store(settings.file_store, secrets=secret)
+        stack.push_async_callback(store.aclose)
+        tables = open_tables(settings.pipeline.logs_folder, settings.pipeline.results_folder, settings.pedestrian)
+        executor = Executor(client, store, tables, max_photo_bytes=MAX_PHOTO_BYTES,
+                            concurrency=settings.pipeline.concurrency, clock=clock)
+        yield Daemon(settings, client, executor, checkpoints, journal, state, clock=clock)
+
+
+async def run(settings: Settings, options: RunOptions, *, clock: Callable[[], datetime] = utc_now) -> int:
+    """Run the daemon until stopped; returns the process exit code."""
+    async with open_daemon(settings, clock=clock) as daemon:
+        return await _loop(daemon, settings, options)
+
+
+async def _loop(daemon: Daemon, settings: Settings, options: RunOptions) -> int:
+    stop = options.stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(signum)
+    try:
+        await daemon.check_pools()
+        await daemon.resume()
+        period = settings.pipeline.period_s
+        start = loop.time()
+        ticks = 0
+        while True:
+            summary: TickSummary = await daemon.tick()
+            ticks += 1
+            if options.print_ticks:
+                print(summary.line(daemon.clock()), flush=True)
+            if options.once or (options.max_ticks is not None and ticks >= options.max_ticks):
+                break
+            if options.until is not None and options.until(daemon):
+                break
+            if settings.pipeline.stop_when_pools_closed and await daemon.pools_closed():
+                log.info("every pool is closed and nothing is pending: stopping")
+                break
+            # Drift-free: tick k starts at start + k * period, or at once if late.
+            delay = max(0.0, start + ticks * period - loop.time())
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            if stop.is_set():
+                log.info("stop requested: the last tick is checkpointed; exiting")
+                break
+        return 0
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def main(config: Path, options: RunOptions) -> int:
+    """Entry point of ``python pipeline.py``: clear messages, no tracebacks, for our errors."""
+    try:
+        settings = load_settings(config)
+        return asyncio.run(run(settings, options))
+    except PipelineError as exc:
+        print(f"pipeline: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
