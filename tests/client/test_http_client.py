@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 from client_helpers import TOKEN, Admin, Sleeper, make_client, make_tasks, utcnow
 
+from engine.secrets import Secret
 from toloka_client import (
     AttachmentTooLarge,
     AuthenticationError,
     InappropriateStatus,
     NotFound,
+    Operation,
+    OperationFailed,
     TolokaClient,
     TolokaError,
     ValidationError,
@@ -217,3 +220,24 @@ async def test_secret_never_in_repr_errors_or_logs(emu: Any, sleeper: Sleeper, a
     assert refused.value.status == 401
     assert caplog.records, "DEBUG logging of requests was expected"
     assert all(TOKEN not in r.getMessage() and TOKEN not in str(r.args) for r in caplog.records)
+
+
+async def test_wait_operation_polls_until_finished(client: TolokaClient, admin: Admin, sleeper: Sleeper) -> None:
+    pool_id = await admin.create_pool()
+    op_id = operation_id_for("poll", pool_id)
+    await client.create_tasks([{"pool_id": pool_id, "input_values": {}, "overlap": 1}], operation_id=op_id)
+    running = Operation.from_json({"id": op_id, "type": "TASK.BATCH_CREATE", "status": "RUNNING"})
+    sleeper.delays.clear()
+    done = await client.wait_operation(running)
+    assert done.status == "SUCCESS" and sleeper.delays == [client.operation_poll_s]
+    log = await client.get_operation_log(op_id)
+    assert [entry.type for entry in log] == ["TASK_CREATE"] and log[0].input["__item_idx"] == "0"
+    client.operation_timeout_s = 0
+    with pytest.raises(OperationFailed):
+        await client.wait_operation(running)
+
+
+async def test_connect_from_the_environment_setting(emu: Any) -> None:
+    async with TolokaClient.connect(emu.url + "/", Secret("toloka_token", TOKEN)) as client:
+        assert client.http.base_url == emu.url
+        assert (await client.get_requester()).id
