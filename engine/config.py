@@ -262,7 +262,7 @@ def parse_settings(
 
 
 def file_store_hook() -> Callable[[configparser.ConfigParser], Any] | None:
-    """``file_store.settings.parse_file_store_settings`` when that module exists, else None.
+    """``file_store.settings.load_file_store_settings`` when that module exists, else None.
 
     Only a missing ``file_store``/``file_store.settings`` module is tolerated; an
     import error inside an existing module is a bug and propagates.
@@ -273,7 +273,7 @@ def file_store_hook() -> Callable[[configparser.ConfigParser], Any] | None:
         if exc.name in ("file_store", "file_store.settings"):
             return None
         raise
-    parser: Callable[[configparser.ConfigParser], Any] | None = getattr(module, "parse_file_store_settings", None)
+    parser: Callable[[configparser.ConfigParser], Any] | None = getattr(module, "load_file_store_settings", None)
     return parser
 
 
