@@ -68,6 +68,11 @@ def journal_loop(folder: Path, world: Path, max_tick: int) -> None:
         out.write(effect.key + "\n")  # the "external world": every execution attempt, in order
         out.flush()
 
+    def checkpoint(next_tick: int) -> None:
+        snapshot = journal.snapshot()  # taken together with the state it belongs to
+        store.save({"next": next_tick, "journal": snapshot})
+        journal.compact(snapshot)
+
     started = time.monotonic()
     tick = state["next"]
     while time.monotonic() - started < TIME_LIMIT_S:
@@ -87,9 +92,8 @@ def journal_loop(folder: Path, world: Path, max_tick: int) -> None:
             execute(effect)
             journal.mark_done([effect])
             print(f"D {effect.key}", flush=True)
-        snapshot = journal.snapshot()
-        store.save({"next": tick, "journal": snapshot})
-        journal.compact(snapshot)
+        checkpoint(tick)
+    checkpoint(tick)
     journal.close()
     print("finished", flush=True)
 

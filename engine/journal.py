@@ -1,0 +1,350 @@
+"""The effect journal: every external effect is durably *pending* before it runs, *done* after.
+
+Design (see docs/engine.md for the reasoning):
+
+* ``saves/journal.jsonl`` is append-only. Each line is
+  ``<crc32 hex> <json>\\n`` with ``{"seq": n, "op": "pending", "key": k, "effect": {...}}``
+  or ``{"seq": n, "op": "done", "key": k}``; ``seq`` grows by one per line.
+  :meth:`Journal.record` appends the pending lines of a batch with one write
+  and one ``fsync`` *before* the caller executes anything.
+* The checkpoint carries a :class:`JournalSnapshot`: the effects still pending
+  and the ``seq`` it covers. After the checkpoint is durably written,
+  :meth:`Journal.compact` drops every line up to that ``seq`` and forgets the
+  done keys. So done effects never accumulate: the state keeps only what is
+  not done yet.
+* On start, :meth:`Journal.open` takes the snapshot from the checkpoint and
+  replays the lines after its ``seq``. :meth:`Journal.pending` is what must be
+  executed again (idempotently). A torn last line (a crash mid-append) is cut
+  off; a bad line anywhere else, or a gap in ``seq`` (entries missing), stops
+  start-up with :class:`StateError`.
+* Keys come from :func:`engine.actions` records (``effect.key``). Recording an
+  effect whose key is already pending or done since the last compaction is a
+  no-op: a replayed decision is neither lost nor doubled.
+
+Callers: record before executing, mark done after, snapshot in the same
+synchronous step as the state is captured for the checkpoint, compact after
+the checkpoint write. Methods block on disk I/O; the daemon calls them through
+``asyncio.to_thread`` (an internal lock makes that safe).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import threading
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, fields, is_dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from engine import actions
+from engine.durable import atomic_write, ensure_private_folder, open_private, refuse_shared_file, write_all
+from engine.errors import StateError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NAME = "journal.jsonl"
+Effect = Any  # an engine.actions record: a frozen dataclass with a ``key`` property
+
+
+@dataclass(frozen=True, slots=True)
+class JournalSnapshot:
+    """What the checkpoint keeps of the journal: effects not yet done, and the last seq covered."""
+
+    seq: int = 0
+    pending: tuple[Effect, ...] = ()
+
+
+# --- JSON form of effect records --------------------------------------------------------
+# Tagged, so it round-trips exactly without knowing field types: {"$a": class, "f": fields},
+# {"$d": "0.05"} for Decimal, {"$t": [...]} for tuples, {"$m": {...}} for a dict whose keys
+# could be mistaken for tags. Only classes defined in engine.actions are rebuilt.
+
+
+def encode_value(value: Any) -> Any:
+    """JSON-ready form of an effect record or any value inside one."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, Decimal):
+        return {"$d": str(value)}
+    if isinstance(value, tuple):
+        return {"$t": [encode_value(item) for item in value]}
+    if isinstance(value, list):
+        return [encode_value(item) for item in value]
+    if isinstance(value, dict):
+        body = {_need_str_key(k): encode_value(v) for k, v in value.items()}
+        return {"$m": body} if any(k.startswith("$") for k in body) else body
+    if is_dataclass(value) and not isinstance(value, type) and type(value).__module__ == actions.__name__:
+        return {"$a": type(value).__name__, "f": {f.name: encode_value(getattr(value, f.name)) for f in fields(value)}}
+    raise TypeError(f"cannot journal a {type(value).__module__}.{type(value).__qualname__}")
+
+
+def decode_value(data: Any) -> Any:
+    """Inverse of :func:`encode_value`; ``ValueError`` on anything it did not write."""
+    if isinstance(data, list):
+        return [decode_value(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    if len(data) == 1 and "$d" in data:
+        return Decimal(data["$d"])
+    if len(data) == 1 and "$t" in data:
+        return tuple(decode_value(item) for item in data["$t"])
+    if len(data) == 1 and "$m" in data:
+        return {k: decode_value(v) for k, v in data["$m"].items()}
+    if set(data) == {"$a", "f"}:
+        cls = getattr(actions, str(data["$a"]), None)
+        if not (isinstance(cls, type) and is_dataclass(cls) and cls.__module__ == actions.__name__):
+            raise ValueError(f"unknown effect type {data['$a']!r}")
+        try:
+            return cls(**{k: decode_value(v) for k, v in data["f"].items()})
+        except TypeError as exc:
+            raise ValueError(f"fields of {data['$a']} do not match: {exc}") from None
+    if any(k.startswith("$") for k in data):
+        raise ValueError(f"unknown tag in {sorted(data)}")
+    return {k: decode_value(v) for k, v in data.items()}
+
+
+def _need_str_key(key: object) -> str:
+    if not isinstance(key, str):
+        raise TypeError(f"dict keys in effects must be strings, got {key!r}")
+    return key
+
+
+def _line(entry: dict[str, Any]) -> bytes:
+    body = json.dumps(entry, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return b"%08x %s\n" % (zlib.crc32(body), body)
+
+
+def _parse(raw: bytes) -> dict[str, Any] | None:
+    """The entry of one line (without its newline), or None if it is damaged."""
+    crc, _, body = raw.partition(b" ")
+    if len(crc) != 8 or not body:
+        return None
+    try:
+        if int(crc, 16) != zlib.crc32(body):
+            return None
+        entry = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(entry, dict) or entry.get("op") not in ("pending", "done"):
+        return None
+    if not isinstance(entry.get("seq"), int) or not isinstance(entry.get("key"), str):
+        return None
+    return entry
+
+
+class Journal:
+    """Pending and recently done effects, mirrored in an fsync'ed append-only file."""
+
+    def __init__(self, path: Path, snapshot: JournalSnapshot) -> None:
+        """Use :meth:`open`; this only sets up empty bookkeeping."""
+        self.path = path
+        self._lock = threading.Lock()
+        self._seq = snapshot.seq
+        self._pending: dict[str, Effect] = {}
+        self._done: dict[str, int] = {}  # key -> seq of its done line, until compaction
+        self._tail: list[tuple[int, bytes]] = []  # lines with seq > last compaction
+        self._fd: int | None = None
+        for effect in snapshot.pending:
+            self._pending[effect.key] = effect
+
+    # --- opening and replay ------------------------------------------------------------
+
+    @classmethod
+    def open(cls, folder: Path, snapshot: JournalSnapshot | None = None, name: str = DEFAULT_NAME) -> Journal:
+        """Open ``<folder>/<name>`` and replay what the checkpoint's ``snapshot`` does not cover."""
+        folder = ensure_private_folder(folder)
+        journal = cls(folder / name, snapshot or JournalSnapshot())
+        journal._replay(snapshot.seq if snapshot else 0)
+        journal._fd = open_private(journal.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        return journal
+
+    def _replay(self, covered: int) -> None:
+        try:
+            with open(self.path, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    raise StateError(f"journal {self.path} is not a regular file; it was left in place")
+                refuse_shared_file(self.path, info)
+                data = handle.read()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StateError(f"cannot read journal {self.path}: {exc.strerror or exc}; it was left in place") from None
+        lines = data.split(b"\n")
+        torn = lines.pop()  # bytes after the last newline: a torn append, or b""
+        offset = 0
+        expected = None
+        for number, raw in enumerate(lines, start=1):
+            entry = _parse(raw)
+            if entry is None:
+                if number == len(lines) and not torn:
+                    # The very last line is damaged: a crash mid-append on a power cut.
+                    self._cut(offset, "a damaged last line")
+                    return
+                raise StateError(
+                    f"journal {self.path} line {number} is corrupt; it was left in place "
+                    f"(move saves/ away to start afresh, which may repeat work)"
+                )
+            self._apply(entry, raw, covered, expected, number)
+            expected = entry["seq"] + 1
+            offset += len(raw) + 1
+        if torn:
+            self._cut(offset, "an unfinished last line")
+
+    def _apply(self, entry: dict[str, Any], raw: bytes, covered: int, expected: int | None, number: int) -> None:
+        seq = entry["seq"]
+        if expected is not None and seq != expected:
+            raise StateError(f"journal {self.path} line {number}: entry {seq} follows {expected - 1}; it was left in place")
+        if seq <= covered:
+            return  # already compacted into the checkpoint
+        if seq != self._seq + 1:
+            raise StateError(
+                f"journal {self.path} continues at entry {seq} but the checkpoint covers entries up to "
+                f"{covered}: entries are missing (was the checkpoint replaced or deleted?); both files were "
+                f"left in place (move saves/ away to start afresh, which may repeat work)"
+            )
+        self._seq = seq
+        self._tail.append((seq, raw + b"\n"))
+        key = entry["key"]
+        if entry["op"] == "done":
+            self._pending.pop(key, None)
+            self._done[key] = seq
+            return
+        try:
+            effect = decode_value(entry["effect"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateError(f"journal {self.path} line {number}: bad effect record ({exc})") from None
+        if key not in self._done:
+            self._pending[key] = effect
+
+    def _cut(self, offset: int, what: str) -> None:
+        log.warning("journal %s ends with %s (a crash mid-write); cutting it off", self.path, what)
+        try:
+            os.truncate(self.path, offset)
+        except OSError as exc:
+            raise StateError(f"cannot repair journal {self.path}: {exc.strerror or exc}") from None
+
+    # --- the running protocol ------------------------------------------------------------
+
+    def record(self, effects: Iterable[Effect]) -> list[Effect]:
+        """Durably mark ``effects`` pending; returns the ones that were not known yet.
+
+        Effects whose key is already pending or done (a replayed decision) are
+        skipped. Nothing is returned before the lines are fsync'ed.
+        """
+        with self._lock:
+            fresh: list[Effect] = []
+            chunk: list[bytes] = []
+            seq = self._seq
+            staged: dict[str, Effect] = {}
+            for effect in effects:
+                key = effect.key
+                known = self._pending.get(key, staged.get(key))
+                if known is not None or key in self._done:
+                    if known is not None and encode_value(known) != encode_value(effect):
+                        log.warning("effect %s decided again with different content; keeping the first", key)
+                    continue
+                seq += 1
+                line = _line({"seq": seq, "op": "pending", "key": key, "effect": encode_value(effect)})
+                chunk.append(line)
+                staged[key] = effect
+                fresh.append(effect)
+            if chunk:
+                self._append(chunk, first_seq=self._seq + 1)
+                self._pending.update(staged)
+                self._seq = seq
+            return fresh
+
+    def mark_done(self, done: Iterable[Effect | str]) -> None:
+        """Durably mark effects (or keys) done; unknown or already-done keys are ignored."""
+        with self._lock:
+            chunk: list[bytes] = []
+            seq = self._seq
+            keys: dict[str, None] = {}
+            for item in done:
+                key = item if isinstance(item, str) else item.key
+                if key not in self._pending or key in keys:
+                    continue
+                seq += 1
+                chunk.append(_line({"seq": seq, "op": "done", "key": key}))
+                keys[key] = None
+            if not chunk:
+                return
+            self._append(chunk, first_seq=self._seq + 1)
+            for offset, key in enumerate(keys, start=1):
+                del self._pending[key]
+                self._done[key] = self._seq + offset
+            self._seq = seq
+
+    def _append(self, chunk: list[bytes], first_seq: int) -> None:
+        if self._fd is None:
+            raise StateError(f"journal {self.path} is closed")
+        data = b"".join(chunk)
+        try:
+            write_all(self._fd, data)
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise StateError(f"cannot write journal {self.path}: {exc.strerror or exc}") from None
+        self._tail.extend((first_seq + i, line) for i, line in enumerate(chunk))
+
+    def pending(self) -> list[Effect]:
+        """Effects recorded and not yet done, oldest first (to execute, or re-execute after a restart)."""
+        with self._lock:
+            return list(self._pending.values())
+
+    def status(self, key: str) -> str | None:
+        """``"pending"``, ``"done"`` (since the last compaction) or None."""
+        with self._lock:
+            if key in self._pending:
+                return "pending"
+            return "done" if key in self._done else None
+
+    @property
+    def seq(self) -> int:
+        """Number of the last journal entry written."""
+        return self._seq
+
+    def snapshot(self) -> JournalSnapshot:
+        """Plain data for the checkpoint; take it together with the state it belongs to."""
+        with self._lock:
+            return JournalSnapshot(seq=self._seq, pending=tuple(self._pending.values()))
+
+    def compact(self, snapshot: JournalSnapshot) -> None:
+        """Forget everything ``snapshot`` covers; call once its checkpoint is on disk."""
+        with self._lock:
+            if self._fd is None:
+                raise StateError(f"journal {self.path} is closed")
+            kept = [(seq, line) for seq, line in self._tail if seq > snapshot.seq]
+            try:
+                if kept:
+                    atomic_write(self.path, b"".join(line for _, line in kept))
+                else:
+                    # Nothing after the snapshot: an empty journal; truncating in place is atomic enough.
+                    os.ftruncate(self._fd, 0)
+                    os.fsync(self._fd)
+                fd = open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT) if kept else None
+            except OSError as exc:
+                raise StateError(f"cannot compact journal {self.path}: {exc.strerror or exc}") from None
+            if fd is not None:
+                os.close(self._fd)
+                self._fd = fd
+            self._tail = kept
+            self._done = {key: seq for key, seq in self._done.items() if seq > snapshot.seq}
+
+    def close(self) -> None:
+        """Close the file; the journal object cannot be used afterwards."""
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
