@@ -312,7 +312,9 @@ class Crowd:
         pool_id = self._pool_open("pedestrian")
         if pool_id is None:
             return False
-        tasks = self.store.available_tasks(pool_id, worker.user_id, 1)
+        # Only tasks of the scenario's organizations: a task someone else added to the pool
+        # has no place behind it for the crowd to walk to.
+        tasks = [t for t in self.store.available_tasks(pool_id, worker.user_id, 100) if t["id"] in self.task_org]
         if not tasks:
             return False
         assignment = self.store.create_assignment(pool_id, worker.user_id, [tasks[0]["id"]], now)

@@ -58,7 +58,7 @@ async def test_setup_creates_open_pools_tasks_skills_and_truth(store: Store, dem
     workers = truth["workers"]
     assert len(workers) == 5 + 27
     checkers = [w for w in workers.values() if w["role"] == "visit"]
-    assert all(0.8 <= float(w["accuracy"]) <= 0.98 for w in checkers)
+    assert all(0.85 <= float(w["accuracy"]) <= 0.99 for w in checkers)
     assert len({w["accuracy"] for w in checkers}) > 1  # drawn, not constant
     # every checker (and every pedestrian, who also checks visits) has a skill in its pool
     visit_skill = result["skills"]["visit"]
