@@ -65,7 +65,7 @@ def run_demo(folder: Path, *, seed: int = 1, speed: float = 60.0, period_s: floa
     resumed = _prepare(folder, seed)
     keyring.set_keyring(FolderKeyring(folder / "keyring"))
     started = time.monotonic()
-    report = asyncio.run(_run(folder, seed=seed, speed=speed, period_s=period_s))
+    report = asyncio.run(rehearse(folder, seed=seed, speed=speed, period_s=period_s))
     if report is None:
         return 1
     (folder / MARKER).write_text(json.dumps({"seed": seed, "finished": True}))
@@ -89,7 +89,8 @@ def _prepare(folder: Path, seed: int) -> bool:
     return False
 
 
-async def _run(folder: Path, *, seed: int, speed: float, period_s: float) -> dict[str, Any] | None:
+async def rehearse(folder: Path, *, seed: int, speed: float, period_s: float) -> dict[str, Any] | None:
+    """Run the emulator and the daemon in ``folder`` until all work is decided; the report, or None."""
     logging.getLogger("emulator").setLevel(logging.WARNING)  # the crowd's chatter is not the demo's story
     async with start_emulator(folder / "emulator.sqlite", token=TOKEN, seed=seed, speed=speed, scenario="demo") as emu:
         print(f"demo: Toloka emulator at {emu.url} (scenario demo, seed {seed}, speed x{speed:g})")
