@@ -461,10 +461,14 @@ class Crowd:
         if parts.scheme in ("http", "https"):
             timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_SECONDS)
             async with self.http.get(url, timeout=timeout) as resp:
-                if resp.status != 200:
+                if resp.status != 200 or (resp.content_length or 0) > FETCH_MAX_BYTES:
                     return None
-                data = await resp.content.read(FETCH_MAX_BYTES + 1)
-                return data if len(data) <= FETCH_MAX_BYTES else None
+                data = bytearray()
+                async for chunk in resp.content.iter_chunked(64 * 1024):
+                    data += chunk
+                    if len(data) > FETCH_MAX_BYTES:
+                        return None
+                return bytes(data)
         if parts.scheme == "file":
             path = urllib.request.url2pathname(parts.path)
             return await asyncio.wait_for(asyncio.to_thread(_read_bounded, path), FETCH_TIMEOUT_SECONDS)

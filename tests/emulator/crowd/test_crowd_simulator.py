@@ -132,8 +132,18 @@ async def test_a_restarted_crowd_resumes_a_walk_without_losing_or_doubling_work(
 
 
 async def _photo_server(files: dict[str, bytes]) -> tuple[web.AppRunner, str]:
-    async def serve(request: web.Request) -> web.Response:
+    async def serve(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
+        if name.startswith("chunked-") and name[8:] in files:
+            # served in 1 KB chunks without a Content-Length
+            resp = web.StreamResponse(headers={"Content-Type": "image/jpeg"})
+            resp.enable_chunked_encoding()
+            await resp.prepare(request)
+            data = files[name[8:]]
+            for i in range(0, len(data), 1024):
+                await resp.write(data[i:i + 1024])
+            await resp.write_eof()
+            return resp
         if name not in files:
             raise web.HTTPNotFound()
         return web.Response(body=files[name], content_type="image/jpeg")
@@ -165,6 +175,7 @@ async def test_checkers_open_http_and_file_urls_and_dead_links_get_the_negative_
         common = {"image_field": "imgs_facade", "group": "a/main", "pedestrian_assignment_id": "a",
                   "name": org.name, "address": org.address}
         images = {f"{base}/photos/good.jpg": "ok", f"{base}/photos/dark.jpg": "bad", local.as_uri(): "ok",
+                  f"{base}/photos/chunked-good.jpg": "ok", f"{base}/photos/chunked-dark.jpg": "bad",
                   f"{base}/photos/missing.jpg": "bad", (tmp_path / "nope.jpg").as_uri(): "bad",
                   "ftp://example.invalid/x.jpg": "bad", "not a url": "bad"}
         tasks = store.create_tasks(result["pools"]["quality"],
@@ -210,3 +221,31 @@ async def test_golden_tasks_and_a_broken_task_do_not_stop_the_crowd(store: Store
     assert sorted(v for vs in answers.values() for v in vs) == ["not_relevant", "relevant", "relevant"]
     assert "broken" not in by_kind
     assert crowd.state()["errors"] >= 1  # logged and counted, never raised
+
+
+async def test_a_crash_between_upload_and_submit_submits_exactly_what_the_truth_says(
+        tmp_path: Path, demo: Scenario, http: aiohttp.ClientSession) -> None:
+    db = tmp_path / "emu.sqlite"
+    store = Store(db)
+    crowd = Crowd(store, seed=8, speed=60.0, http=http)
+    result = await crowd.setup(demo, T0)
+    now = await _run(crowd, T0, 15)
+    walking = store.assignments(result["pools"]["pedestrian"], "ACTIVE")[0]
+    worker = crowd.workers[walking["user_id"]]
+    # the first half of finishing a walk: photos uploaded and the truth written, then "kill -9"
+    truth = await crowd._upload(worker, walking["tasks"][0]["id"], walking["id"], now)
+    uploaded = len(store.attachments)
+    store.close()
+
+    store = Store(db)
+    try:
+        again = Crowd(store, seed=8, speed=60.0, http=http)
+        await again.step(now + timedelta(seconds=12))
+        doc = store.get_assignment(walking["id"])
+        assert doc["status"] == "SUBMITTED"
+        assert doc["solutions"][0]["output_values"] == truth["output_values"]
+        mine = [a for a in store.attachments.values() if a["details"]["assignment_id"] == walking["id"]]
+        assert len(mine) == sum(len(v) for v in truth["photos"].values())  # not uploaded a second time
+        assert len(store.attachments) >= uploaded
+    finally:
+        store.close()
