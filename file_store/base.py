@@ -54,8 +54,15 @@ class FileStore(abc.ABC):
         check_key(key)
         if not content_type or any(c in content_type for c in "\r\n"):
             raise StorageError(f"put {key!r}: content type must be a non-empty single line")
+        source = _Source(data)
         async with self._operation():
-            await self._put(key, data, content_type)
+            try:
+                await self._put(key, source.data, content_type)
+            except StorageError:
+                if source.error is not None:
+                    # The caller's stream failed (e.g. a download broke), not the store: say so.
+                    raise source.error from None
+                raise
 
     async def copy(self, src_key: str, dst_key: str) -> None:
         """Server-side copy; bytes and content type are kept. Repeating it is harmless."""
@@ -122,6 +129,24 @@ class FileStore(abc.ABC):
 
     @abc.abstractmethod
     async def _close(self) -> None: ...
+
+
+class _Source:
+    """Wraps an async stream given to ``put`` to remember an error raised by the stream itself."""
+
+    def __init__(self, data: Data) -> None:
+        self.error: BaseException | None = None
+        self.data: Data = data
+        if not isinstance(data, (bytes, bytearray, memoryview, Path, os.PathLike)):
+            self.data = self._guard(data)
+
+    async def _guard(self, stream: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in stream:
+                yield chunk
+        except Exception as exc:
+            self.error = exc
+            raise
 
 
 async def iter_file(path: Path, chunk_size: int = FILE_CHUNK) -> AsyncIterator[bytes]:

@@ -65,7 +65,7 @@ class S3FileStore(FileStore):
         config = Config(
             signature_version="s3v4",
             s3={"addressing_style": s3.addressing_style},
-            retries={"max_attempts": settings.max_attempts, "mode": "standard"},
+            retries={"total_max_attempts": settings.max_attempts, "mode": "standard"},
             max_pool_connections=settings.concurrency,
             connect_timeout=min(settings.timeout_seconds, 10.0),
             read_timeout=settings.timeout_seconds,

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -23,7 +24,8 @@ from typing import IO, Any
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 REPO = Path(__file__).resolve().parent.parent
-_LISTENING = re.compile(r"listens on (http://127\.0\.0\.1:(\d+))")
+_LISTENING = re.compile(r"listens on (http://127\.0\.0\.1:\d+)")
+_MOTO_RUNNING = re.compile(r"Running on (http://127\.0\.0\.1:\d+)")
 
 
 class ServerStartError(RuntimeError):
@@ -59,12 +61,12 @@ def start_moto() -> MotoServer:
 
 
 @dataclass
-class AzuriteServer:
-    """An ``azurite-blob`` child process with its data in a temporary folder."""
+class ChildServer:
+    """An emulator running as a child process (Azurite, or moto with authentication on)."""
 
-    endpoint: str  # blob endpoint of the dev account, e.g. http://127.0.0.1:PORT/devstoreaccount1
+    endpoint: str
     _process: subprocess.Popen[str] = field(repr=False)
-    _location: str = field(repr=False)
+    _location: str | None = field(default=None, repr=False)
 
     def stop(self) -> None:
         self._process.terminate()
@@ -73,7 +75,27 @@ class AzuriteServer:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait(10)
-        shutil.rmtree(self._location, ignore_errors=True)
+        if self._location:
+            shutil.rmtree(self._location, ignore_errors=True)
+
+
+AzuriteServer = ChildServer
+
+
+def start_moto_checking_credentials(timeout: float = 30.0) -> ChildServer:
+    """moto's S3 server in a child process that refuses unknown credentials.
+
+    ``INITIAL_NO_AUTH_ACTION_COUNT=0`` turns moto's IAM checks on; it is read once per
+    process, so this cannot be the shared in-thread server.
+    """
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="0")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    server = ChildServer(endpoint="", _process=process)
+    server.endpoint = _wait_for_url(server, _MOTO_RUNNING, timeout, "moto.server")
+    return server
 
 
 def find_azurite() -> Path | None:
@@ -86,7 +108,7 @@ def find_azurite() -> Path | None:
     return None
 
 
-def start_azurite(executable: Path | None = None, *, timeout: float = 60.0) -> AzuriteServer:
+def start_azurite(executable: Path | None = None, *, timeout: float = 60.0) -> ChildServer:
     """Start Azurite's blob service on 127.0.0.1 and a free port, read the port from its stdout."""
     exe = executable or find_azurite()
     if exe is None:
@@ -100,23 +122,30 @@ def start_azurite(executable: Path | None = None, *, timeout: float = 60.0) -> A
          "--skipApiVersionCheck", "--disableTelemetry"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    server = AzuriteServer(endpoint="", _process=process, _location=location)
+    server = ChildServer(endpoint="", _process=process, _location=location)
+    server.endpoint = _wait_for_url(server, _LISTENING, timeout, "azurite-blob") + f"/{AZURITE_ACCOUNT}"
+    return server
+
+
+def _wait_for_url(server: ChildServer, pattern: re.Pattern[str], timeout: float, name: str) -> str:
+    """Read the child's output until ``pattern`` shows its URL; stop it and raise otherwise."""
+    process = server._process
+    assert process.stdout is not None
     deadline = time.monotonic() + timeout
     seen: list[str] = []
-    assert process.stdout is not None
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
             break
         seen.append(line.rstrip())
-        match = _LISTENING.search(line)
+        match = pattern.search(line)
         if match:
-            server.endpoint = f"{match.group(1)}/{AZURITE_ACCOUNT}"
             # Keep reading its output so a full pipe can never stall the server.
             threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
-            return server
+            return match.group(1)
     server.stop()
-    raise ServerStartError(f"azurite-blob did not report its port; it printed: {' | '.join(seen[-5:])}")
+    process.stdout.close()
+    raise ServerStartError(f"{name} did not report its port; it printed: {' | '.join(seen[-5:])}")
 
 
 def _drain(stream: IO[str]) -> None:

@@ -75,6 +75,7 @@ async def make_store(
     opened: list[FileStore] = []
 
     async def factory(backend: str, **overrides: str) -> FileStore:
+        """``bucket=``/``container=`` name an existing (or deliberately missing) one; else a new one is made."""
         text = await ini_for(backend, **overrides)
         store = await open_file_store(load_file_store_settings(parse(text)))
         opened.append(store)
@@ -83,14 +84,18 @@ async def make_store(
     async def ini_for(backend: str, **overrides: str) -> str:
         if backend == "s3":
             endpoint = request.getfixturevalue("moto_server").endpoint
-            bucket = unique_name("bucket")
-            await create_bucket(endpoint, bucket)
-            return ini_text("s3", s3_url=endpoint, bucket=bucket, **overrides)
+            if "bucket" not in overrides:
+                overrides["bucket"] = unique_name("bucket")
+                await create_bucket(endpoint, overrides["bucket"])
+            overrides.setdefault("s3_url", endpoint)
+            return ini_text("s3", **overrides)
         if backend == "azure":
             endpoint = request.getfixturevalue("azurite_server").endpoint
-            container = unique_name("box")
-            await create_container(endpoint, container)
-            return ini_text("azure", azure_endpoint=endpoint, container=container, **overrides)
+            if "container" not in overrides:
+                overrides["container"] = unique_name("box")
+                await create_container(endpoint, overrides["container"])
+            overrides.setdefault("azure_endpoint", endpoint)
+            return ini_text("azure", **overrides)
         return ini_text("local", folder=tmp_path / f"store-{len(opened)}", **overrides)
 
     yield factory

@@ -40,6 +40,17 @@ async def test_put_stream_and_path(store: FileStore, tmp_path: Path) -> None:
     assert await fetch(await store.link("tmp/file.png"), store, "tmp/file.png") == (200, data[::-1], "image/png")
 
 
+@pytest.mark.parametrize("size", [10, 3 * 1024 * 1024])
+async def test_failed_stream_raises_its_own_error_and_stores_nothing(store: FileStore, size: int) -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"h" * size
+        raise ConnectionResetError("download from Toloka broke")
+
+    with pytest.raises(ConnectionResetError, match="download from Toloka broke"):
+        await store.put("tmp/broken.jpg", broken(), "image/jpeg")
+    assert not await store.exists("tmp/broken.jpg")
+
+
 async def test_put_overwrites(store: FileStore) -> None:
     await store.put("tmp/x.jpg", b"first", "image/jpeg")
     await store.put("tmp/x.jpg", b"second", "image/png")

@@ -1,0 +1,47 @@
+"""Local-folder behaviour: file:// links, atomic writes, a clear error for a bad folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.errors import StorageError
+from file_store import load_file_store_settings, make_key, open_file_store
+from fs_helpers import ini_text, parse
+
+
+async def test_links_are_file_urls_inside_the_folder(make_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store = await make_store("local")
+    key = make_key("main", "a b", "ä.jpg")
+    await store.put(key, b"x", "image/jpeg")
+    link = await store.link(key)
+    assert link.startswith("file://")
+    assert link.endswith("/main/a%20b/%C3%A4.jpg")
+    assert (tmp_path / "store-0" / "main" / "a b" / "ä.jpg").read_bytes() == b"x"
+
+
+async def test_no_temporary_files_are_left(make_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store = await make_store("local")
+    await store.put("tmp/a.jpg", b"1", "image/jpeg")
+    await store.copy("tmp/a.jpg", "main/a.jpg")
+    names = sorted(p.name for p in (tmp_path / "store-0").rglob("*") if p.is_file())
+    assert names == ["a.jpg", "a.jpg", "a.jpg", "a.jpg"]  # two objects, two content-type side files
+
+
+async def test_folder_that_is_a_file_names_the_setting(tmp_path: Path) -> None:
+    blocker = tmp_path / "photos"
+    blocker.write_text("not a folder")
+    settings = load_file_store_settings(parse(ini_text("local", folder=blocker)))
+    with pytest.raises(StorageError, match=r"fix \[FileStore\] local_folder in toloka.ini"):
+        await open_file_store(settings)
+
+
+async def test_symlink_out_of_the_folder_is_refused(make_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store = await make_store("local")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "store-0" / "main").symlink_to(outside)
+    with pytest.raises(StorageError, match="outside the local folder"):
+        await store.put("main/a.jpg", b"x", "image/jpeg")
+    assert list(outside.iterdir()) == []
