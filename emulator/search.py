@@ -143,9 +143,9 @@ def get_path(doc: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def _matcher(query: Query) -> Callable[[Mapping[str, Any]], bool]:
+def _matcher(query: Query, satisfied: frozenset[str]) -> Callable[[Mapping[str, Any]], bool]:
     exact = list(query.exact.items())
-    ranges = [(f, kind, op, v) for f, kind, op, v in query.ranges]
+    ranges = [(f, kind, op, v) for f, kind, op, v in query.ranges if f not in satisfied]
 
     def match(doc: Mapping[str, Any]) -> bool:
         for path, accepted in exact:
@@ -181,15 +181,17 @@ def _sort_docs(docs: list[dict], sort: list[tuple[str, bool]]) -> list[dict]:
 
 
 def run(query: Query, candidates: Iterable[dict], *, ordered_by: list[tuple[str, bool]] | None = None,
-        extra: Callable[[dict], bool] | None = None) -> tuple[list[dict], bool]:
+        extra: Callable[[dict], bool] | None = None,
+        satisfied: frozenset[str] = frozenset()) -> tuple[list[dict], bool]:
     """Apply a query to candidate documents; returns (items, has_more).
 
     ``ordered_by`` declares the order the candidates come in; when it equals the
     requested sort, the scan stops after ``limit + 1`` matches. Time-field sorts
     compare the emitted strings, which have one fixed format, so string order is
-    time order.
+    time order. ``satisfied`` names fields whose range filters the candidates
+    already meet (an index scan between the bounds), so they are not re-checked.
     """
-    match = _matcher(query)
+    match = _matcher(query, satisfied)
     wanted = query.limit + 1
     if ordered_by is not None and ordered_by == query.sort:
         found: list[dict] = []

@@ -91,6 +91,9 @@ _TASK_OPTIONAL_KEYS = (
     "traits_none_of_any",
 )
 
+# Kinds whose serialized JSON the store keeps for fast search answers.
+_CACHED_KINDS = frozenset({"task", "assignment"})
+
 OWNER = {"id": "emulated-requester", "myself": True, "company_id": "emulated-company"}
 
 
@@ -157,6 +160,9 @@ class Store:
         self.restrictions: dict[str, dict] = {}
         self._kv: dict[str, Any] = {}
         self._clock = IdClock()
+        # Serialized JSON of each saved task/assignment, kept current by _save (every
+        # mutation saves), so large search answers are joined, not re-encoded.
+        self._json: dict[str, str] = {}
 
     def _load(self) -> None:
         for name, value in self._db.execute("SELECT name, value FROM kv"):
@@ -173,6 +179,8 @@ class Store:
             if kind == "oplog":
                 self.operation_logs[object_id] = doc
                 continue
+            if kind in _CACHED_KINDS:
+                self._json[object_id] = text
             self._index(kind, doc)
 
     def _index(self, kind: str, doc: dict) -> None:
@@ -215,7 +223,14 @@ class Store:
             raise StoreError(f"unknown object kind {kind!r} in {self.path}")
 
     def _save(self, kind: str, object_id: str, doc: Any) -> None:
-        self._pending.append((kind, object_id, json_dumps(doc)))
+        text = json_dumps(doc)
+        if kind in _CACHED_KINDS:
+            self._json[object_id] = text
+        self._pending.append((kind, object_id, text))
+
+    def doc_json(self, object_id: str) -> str | None:
+        """The current JSON text of a task or assignment (None for other kinds)."""
+        return self._json.get(object_id)
 
     def _kv_save(self, name: str, value: Any) -> None:
         self._kv[name] = value

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from ..search import ID, TIME, Query, Resource, iter_sorted_ids, iter_time_index, parse_query, run
 from ..store import ASSIGNMENT_TIME_FIELDS
-from .common import body_json, now, respond, search_response, store
+from .common import body_json, now, respond, respond_items, search_response, store
 from .errors import ApiError, field_error, not_found, validation
 
 routes = web.RouteTableDef()
@@ -34,14 +34,18 @@ TRANSITIONS = {"ACCEPTED": ("SUBMITTED", "REJECTED"), "REJECTED": ("SUBMITTED",)
 MAX_COMMENT = 2048
 
 
-def _candidates(request: web.Request, query: Query) -> tuple[Iterable[dict[str, Any]],
-                                                             list[tuple[str, bool]] | None]:
+Candidates = tuple[Iterable[dict[str, Any]], list[tuple[str, bool]] | None, frozenset[str]]
+NONE: frozenset[str] = frozenset()
+
+
+def _candidates(request: web.Request, query: Query) -> Candidates:
     """Pick candidates from the narrowest index, and say in which order they come.
 
     ``task_id``/``task_suite_id`` narrow to a handful of documents; with a
     ``pool_id``, a primary sort on ``id`` or a time field (ascending) walks the
     pool's sorted index from the lower bound, so the search stops after
-    ``limit + 1`` matches instead of sorting the pool.
+    ``limit + 1`` matches instead of sorting the pool. Returns the candidates,
+    their order, and the field whose range the index scan already applied.
     """
     st = store(request)
     docs = st.assignments_by_id
@@ -53,9 +57,9 @@ def _candidates(request: web.Request, query: Query) -> tuple[Iterable[dict[str, 
         ids = [a for s in query.exact["task_suite_id"] for a in st.suite_assignments(s)]
         if task_ids is not None:
             ids = [a for a in ids if a in by_task]
-        return (docs[a] for a in ids), None
+        return (docs[a] for a in ids), None, NONE
     if task_ids is not None:
-        return (docs[a] for a in sorted(by_task)), None
+        return (docs[a] for a in sorted(by_task)), None, NONE
     pools = query.exact.get("pool_id")
     if pools is None:
         raise validation({"pool_id": field_error(
@@ -65,19 +69,19 @@ def _candidates(request: web.Request, query: Query) -> tuple[Iterable[dict[str, 
         (pool_id,) = pools
         if primary == "id":
             ids = iter_sorted_ids(st.pool_assignments.get(pool_id, []), query)
-            return (docs[a] for a in ids), [("id", False)]
+            return (docs[a] for a in ids), [("id", False)], frozenset({"id"})
         index = st.time_index.get((pool_id, primary))
         keys = index.keys if index is not None else []
         return ((docs[a] for a in iter_time_index(keys, query, primary)),
-                [(primary, False), ("id", False)])
-    return (docs[a] for p in pools for a in st.pool_assignments.get(p, [])), None
+                [(primary, False), ("id", False)], frozenset({primary}))
+    return (docs[a] for p in pools for a in st.pool_assignments.get(p, [])), None, NONE
 
 
 @routes.get("/assignments")
 async def find_assignments(request: web.Request) -> web.Response:
     st = store(request)
     query = parse_query(request.query, ASSIGNMENTS)
-    candidates, ordered_by = _candidates(request, query)
+    candidates, ordered_by, satisfied = _candidates(request, query)
     hidden = st.visible_after
     extra = None
     if hidden:
@@ -87,8 +91,9 @@ async def find_assignments(request: web.Request) -> web.Response:
             until = hidden.get(doc["id"])
             return until is None or until <= at
 
-    items, has_more = run(query, candidates, ordered_by=ordered_by, extra=extra)
-    return respond({"items": items, "has_more": has_more})
+    items, has_more = run(query, candidates, ordered_by=ordered_by, extra=extra,
+                          satisfied=satisfied)
+    return respond_items(request, items, has_more)
 
 
 def _assignment_or_404(request: web.Request) -> dict[str, Any]:

@@ -99,7 +99,7 @@ async def find_user_bonuses(request: web.Request) -> web.Response:
     st = store(request)
     query: Query = parse_query(request.query, BONUSES)
     docs = (st.bonuses_by_id[b] for b in iter_sorted_ids(st.bonus_order, query))
-    items, has_more = run(query, docs, ordered_by=[("id", False)])
+    items, has_more = run(query, docs, ordered_by=[("id", False)], satisfied=frozenset({"id"}))
     return respond({"items": items, "has_more": has_more})
 
 

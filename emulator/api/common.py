@@ -105,3 +105,14 @@ def make_operation(op_type: str, when: datetime, *, operation_id: str | None = N
         "parameters": parameters or {},
         "details": details or {},
     }
+
+
+def respond_items(request: web.Request, items: list[dict], has_more: bool) -> web.Response:
+    """A search answer; tasks and assignments reuse the store's serialized JSON."""
+    st = store(request)
+    parts = []
+    for doc in items:
+        text = st.doc_json(doc["id"])
+        parts.append(text if text is not None else json_dumps(doc))
+    body = '{"items":[' + ",".join(parts) + '],"has_more":' + ("true" if has_more else "false") + "}"
+    return web.Response(text=body, content_type="application/json")

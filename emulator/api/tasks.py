@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..search import ID, INT, TIME, Query, Resource, iter_sorted_ids, parse_query, run
 from .batch import BatchKind, Errors, handle_create
-from .common import body_json, flag, now, respond, search_response, store
+from .common import body_json, flag, now, respond, respond_items, search_response, store
 from .errors import field_error, not_found, validation
 
 routes = web.RouteTableDef()
@@ -132,8 +132,9 @@ def _all_task_docs(request: web.Request, query: Query) -> Iterator[dict[str, Any
 @routes.get("/tasks")
 async def find_tasks(request: web.Request) -> web.Response:
     query = parse_query(request.query, TASKS)
-    items, has_more = run(query, _all_task_docs(request, query), ordered_by=[("id", False)])
-    return respond({"items": items, "has_more": has_more})
+    items, has_more = run(query, _all_task_docs(request, query), ordered_by=[("id", False)],
+                          satisfied=frozenset({"id"}))
+    return respond_items(request, items, has_more)
 
 
 async def _overlap_body(request: web.Request) -> tuple[int | None, bool, dict[str, Any]]:
