@@ -22,7 +22,6 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 import aiohttp
 from aiohttp import web
 
-from .admin import ADMIN_PREFIX
 from .admin import routes as admin_routes
 from .api.common import STATE_KEY
 from .api.errors import ApiError, error_response

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..ids import utcnow
-from ..search import Query, Resource, parse_query, run
+from ..search import Resource, parse_query, run
 from ..store import Store, json_dumps, json_loads
 from .errors import ApiError, field_error, validation
 
@@ -81,10 +81,6 @@ def search_response(request: web.Request, resource: Resource, docs: list[dict]) 
     query = parse_query(request.query, resource)
     items, has_more = run(query, docs)
     return respond({"items": items, "has_more": has_more})
-
-
-def parsed(request: web.Request, resource: Resource) -> Query:
-    return parse_query(request.query, resource)
 
 
 def make_operation(op_type: str, when: datetime, *, operation_id: str | None = None,

@@ -146,6 +146,8 @@ def test_assignments_review_bonuses_attachments_and_operation_log(
     assert list(batch.items) == ["0"] and list(batch.validation_errors) == ["1"]
     bonuses = list(client.get_user_bonuses(user_id=got[0].user_id))
     assert [b.id for b in bonuses] == [bonus.id]
+    page = client.find_user_bonuses(assignment_id=assignment_ids[0], sort=["-id"], limit=10)
+    assert [b.amount for b in page.items] == [Decimal("0.15")] and page.has_more is False
     assert client.get_assignment(assignment_ids[0]).bonus_ids == [bonus.id]
 
     photo_id = got[2].solutions[0].output_values["photo"]
