@@ -68,6 +68,23 @@ class SecretNames:
     s3_access_key: str | None = None
     azure_account_key: str | None = None
 
+    def entries_for(self, file_store_backend: str) -> tuple[str, ...]:
+        """Entries to read at start-up with this ``[FileStore] backend`` (s3, azure or local).
+
+        Raises :class:`ConfigError` on ``[Secrets]`` when the backend needs an entry
+        that is not named.
+        """
+        needed = {"s3": ("s3_key_id", "s3_access_key"), "azure": ("azure_account_key",)}.get(file_store_backend, ())
+        names = [self.toloka_token]
+        for key in needed:
+            entry = getattr(self, key)
+            if entry is None:
+                raise ConfigError(
+                    "Secrets", key, f"a keyring entry name ([FileStore] backend is {file_store_backend})", None
+                )
+            names.append(entry)
+        return tuple(names)
+
 
 @dataclass(frozen=True, slots=True)
 class TolokaSettings:

@@ -222,3 +222,16 @@ def test_syntax_errors_name_the_line(tmp_path: Path, text: str, problem: str) ->
     with pytest.raises(ConfigFileError) as info:
         load_settings(broken)
     assert str(broken) in str(info.value) and problem in str(info.value)
+
+
+def test_secret_entries_follow_the_file_store_backend(write_ini: WriteIni) -> None:
+    """The token is always needed; S3 and Azure add their keys, and a missing name is a ConfigError."""
+    secrets = load_settings(EXAMPLE_INI).secrets
+    assert secrets.entries_for("local") == ("toloka_token",)
+    assert secrets.entries_for("s3") == ("toloka_token", "s3_key_id", "s3_access_key")
+    assert secrets.entries_for("azure") == ("toloka_token", "azure_account_key")
+    lacking = load_settings(write_ini({("Secrets", "s3_access_key"): None})).secrets
+    with pytest.raises(ConfigError) as info:
+        lacking.entries_for("s3")
+    assert (info.value.section, info.value.key, info.value.found) == ("Secrets", "s3_access_key", None)
+    assert "backend is s3" in str(info.value)
