@@ -196,3 +196,37 @@ def test_streaming_assignment_cursor_sees_each_submission_once(
                                         overlap=1)])
     late = _submit(emu, pool.id, [more.items["0"].id])
     assert [event.assignment.id for event in cursor] == late
+
+
+def _seed_dropping_first_write_only(rate: float) -> int:
+    """A seed whose first faulted request is dropped and whose second is not.
+
+    The fault middleware draws (latency, error, drop) per request under the prefix, so
+    the drop draws are the 3rd and 6th numbers of ``random.Random(seed)``.
+    """
+    import random
+
+    for seed in range(1000):
+        rng = random.Random(seed)
+        draws = [rng.random() for _ in range(6)]
+        if draws[2] < rate <= draws[5]:
+            return seed
+    raise AssertionError("no seed found")
+
+
+def test_lost_answer_after_an_applied_write_is_recovered_without_duplicates(
+        tmp_path: Path, token: str) -> None:
+    seed = _seed_dropping_first_write_only(0.5)
+    faults = {"drop_after_write_rate": 0.5, "path_prefix": "/api/v1/tasks"}
+    with EmulatorThread(tmp_path / "drop.sqlite", token=token, seed=seed, faults=faults) as emu:
+        client = tc.TolokaClient(token, url=emu.url, retry_quotas=None, timeout=10)
+        pool = _pool(client, _project(client))       # outside the faulted prefix
+        # The first POST /tasks is applied and its answer lost; toloka-kit retries with the
+        # same operation_id, gets 409 OPERATION_ALREADY_EXISTS and reads that operation.
+        result = client.create_tasks([tc.Task(pool_id=pool.id, input_values={"image": "a"},
+                                              overlap=1)])
+        assert emu.state is not None
+        state = emu.call(emu.state.faults.state)
+        assert state["injected"] == {"drop_after_write": 1}
+        assert list(result.items) == ["0"]
+        assert [t.id for t in client.get_tasks(pool_id=pool.id)] == [result.items["0"].id]
