@@ -145,6 +145,9 @@ class Store:
         self._user_skill_by_pair: dict[tuple[str, str], str] = {}
         self.tasks: dict[str, dict] = {}
         self.pool_tasks: dict[str, list[str]] = defaultdict(list)
+        # Per pool, the sorted ids of tasks with overlap left (or infinite): what
+        # available_tasks scans, so finished tasks cost nothing on every crowd step.
+        self.pool_open_tasks: dict[str, list[str]] = defaultdict(list)
         self._task_users: dict[str, set[str]] = defaultdict(set)
         self.suites: dict[str, dict] = {}
         self.assignments_by_id: dict[str, dict] = {}
@@ -198,6 +201,7 @@ class Store:
         elif kind == "task":
             self.tasks[object_id] = doc
             _append_sorted(self.pool_tasks[doc["pool_id"]], object_id)
+            self._refresh_open(doc)
         elif kind == "suite":
             self.suites[object_id] = doc
         elif kind == "assignment":
@@ -226,7 +230,21 @@ class Store:
         text = json_dumps(doc)
         if kind in _CACHED_KINDS:
             self._json[object_id] = text
+        if kind == "task":
+            self._refresh_open(doc)
         self._pending.append((kind, object_id, text))
+
+    def _refresh_open(self, task: dict) -> None:
+        """Keep the task's membership in its pool's open-task list in step with its overlap."""
+        ids = self.pool_open_tasks[task["pool_id"]]
+        task_id = task["id"]
+        is_open = bool(task["infinite_overlap"]) or (task["remaining_overlap"] or 0) > 0
+        i = bisect.bisect_left(ids, task_id)
+        present = i < len(ids) and ids[i] == task_id
+        if is_open and not present:
+            ids.insert(i, task_id)
+        elif present and not is_open:
+            del ids[i]
 
     def doc_json(self, object_id: str) -> str | None:
         """The current JSON text of a task or assignment (None for other kinds)."""
@@ -490,10 +508,8 @@ class Store:
         the task yet.
         """
         found: list[dict] = []
-        for task_id in self.pool_tasks.get(pool_id, ()):
+        for task_id in self.pool_open_tasks.get(pool_id, ()):
             task = self.tasks[task_id]
-            if not task["infinite_overlap"] and (task["remaining_overlap"] or 0) <= 0:
-                continue
             if user_id in (task.get("unavailable_for") or ()):
                 continue
             reserved = task.get("reserved_for")

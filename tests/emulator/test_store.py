@@ -135,3 +135,22 @@ def test_json_keeps_decimals_exact() -> None:
     text = json_dumps({"amount": Decimal("0.10"), "n": 1, "s": "x"})
     assert text == '{"amount":0.10,"n":1,"s":"x"}'
     assert json_loads(text)["amount"] == Decimal("0.10")
+
+
+def test_available_tasks_follow_overlap_changes_and_restart(tmp_path: Path) -> None:
+    db = tmp_path / "e.sqlite"
+    store = Store(db)
+    pool = _pool(store)
+    done, more = store.create_tasks(pool["id"], [{"input_values": {"n": 0}, "overlap": 1},
+                                                 {"input_values": {"n": 1}, "overlap": 1}], T0)
+    store.create_assignment(pool["id"], "w1", [done["id"]], T0)
+    assert [t["id"] for t in store.available_tasks(pool["id"], "w2", 10)] == [more["id"]]
+    store.set_task_overlap(done["id"], 2, False)                 # raised again: open again
+    assert [t["id"] for t in store.available_tasks(pool["id"], "w2", 10)] == [done["id"],
+                                                                              more["id"]]
+    store.set_task_overlap(more["id"], 0, False, or_min=True)    # stopped
+    store.close()
+    again = Store(db)
+    assert [t["id"] for t in again.available_tasks(pool["id"], "w2", 10)] == [done["id"]]
+    assert again.get_task(done["id"])["remaining_overlap"] == 1
+    again.close()
