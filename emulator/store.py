@@ -155,6 +155,8 @@ class Store:
         self.task_assignments: dict[str, list[str]] = defaultdict(list)
         self.time_index: dict[tuple[str, str], TimeIndex] = defaultdict(TimeIndex)
         self.visible_after: dict[str, datetime] = {}
+        # Per pool, SUBMITTED assignments not reviewed yet -> submitted time (auto-accept).
+        self._unreviewed: dict[str, dict[str, datetime]] = defaultdict(dict)
         self.attachments: dict[str, dict] = {}
         self.bonuses_by_id: dict[str, dict] = {}
         self.bonus_order: list[str] = []
@@ -214,6 +216,8 @@ class Store:
             for field in ASSIGNMENT_TIME_FIELDS:
                 if doc.get(field):
                     self.time_index[(pool_id, field)].add(parse_stored_time(doc[field]), object_id)
+            if doc["status"] == "SUBMITTED":
+                self._unreviewed[pool_id][object_id] = parse_stored_time(doc["submitted"])
         elif kind == "attachment":
             self.attachments[object_id] = doc
         elif kind == "bonus":
@@ -625,6 +629,8 @@ class Store:
         if pool.get("auto_accept_solutions"):
             doc["status"] = "ACCEPTED"
             self._stamp(doc, "accepted", now)
+        else:
+            self._unreviewed[doc["pool_id"]][assignment_id] = truncate_ms(now)
         self._save("assignment", assignment_id, doc)
         self._flush()
         return doc
@@ -660,6 +666,7 @@ class Store:
         """Accept or reject (the API checks the transition first)."""
         doc = self._assignment(assignment_id)
         doc["status"] = status
+        self._unreviewed[doc["pool_id"]].pop(assignment_id, None)
         if public_comment is not None:
             doc["public_comment"] = public_comment
         self._stamp(doc, "accepted" if status == "ACCEPTED" else "rejected", now)
@@ -679,12 +686,13 @@ class Store:
                 continue
             period = timedelta(seconds=float(days) * 86400.0 / max(speed, 1e-9))
             limit = now - period
-            index = self.time_index.get((pool_id, "submitted"))
-            if index is None:
+            waiting = self._unreviewed.get(pool_id)
+            if not waiting:
                 continue
-            end = bisect.bisect_right(index.keys, (limit, "\uffff"))
-            for _, assignment_id in index.keys[:end]:
+            due = sorted((at, a) for a, at in waiting.items() if at <= limit)
+            for _, assignment_id in due:
                 doc = self.assignments_by_id[assignment_id]
+                del waiting[assignment_id]
                 if doc["status"] == "SUBMITTED":
                     doc["status"] = "ACCEPTED"
                     self._stamp(doc, "accepted", now)

@@ -118,7 +118,14 @@ def test_auto_accept_scales_with_speed(tmp_path: Path) -> None:
     assert store.get_assignment(a["id"])["accepted"] is not None
     assert store.get_assignment(b["id"])["status"] == "SUBMITTED"   # pool without auto-accept
     assert store.auto_accept_due(T0 + timedelta(days=9), 86400) == []
+    # A submission still waiting at a restart is auto-accepted by the restarted store.
+    (task3,) = store.create_tasks(pool["id"], [{"input_values": {}, "overlap": 1}], T0)
+    c = store.create_assignment(pool["id"], "w2", [task3["id"]], T0)
+    store.submit_assignment(c["id"], [{"output_values": {}}], T0)
     store.close()
+    again = Store(tmp_path / "e.sqlite")
+    assert again.auto_accept_due(T0 + timedelta(seconds=2), 86400) == [c["id"]]
+    again.close()
 
 
 def test_pool_auto_accept_solutions_accepts_on_submit(tmp_path: Path) -> None:
