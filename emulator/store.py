@@ -153,6 +153,7 @@ class Store:
         self.assignments_by_id: dict[str, dict] = {}
         self.pool_assignments: dict[str, list[str]] = defaultdict(list)
         self.task_assignments: dict[str, list[str]] = defaultdict(list)
+        self._suite_assignments: dict[str, list[str]] = defaultdict(list)
         self.time_index: dict[tuple[str, str], TimeIndex] = defaultdict(TimeIndex)
         self.visible_after: dict[str, datetime] = {}
         # Per pool, SUBMITTED assignments not reviewed yet -> submitted time (auto-accept).
@@ -210,6 +211,7 @@ class Store:
             self.assignments_by_id[object_id] = doc
             pool_id = doc["pool_id"]
             _append_sorted(self.pool_assignments[pool_id], object_id)
+            self._suite_assignments[doc["task_suite_id"]].append(object_id)
             for task in doc["tasks"]:
                 self.task_assignments[task["id"]].append(object_id)
                 self._task_users[task["id"]].add(doc["user_id"])
@@ -719,11 +721,7 @@ class Store:
 
     def suite_assignments(self, suite_id: str) -> list[str]:
         """Assignment ids of a task suite (one per suite in this emulator)."""
-        suite = self.suites.get(suite_id)
-        if suite is None:
-            return []
-        return [a for a in self.task_assignments.get(suite["tasks"][0]["task_id"], [])
-                if self.assignments_by_id[a]["task_suite_id"] == suite_id] if suite["tasks"] else []
+        return list(self._suite_assignments.get(suite_id, ()))
 
     # ------------------------------------------------------------------ attachments
 

@@ -38,6 +38,9 @@ async def test_unknown_route_and_missing_objects_are_json_404(api: Any) -> None:
         assert body["code"] == "DOES_NOT_EXIST" and body["request_id"]
     status, body = await api.call("DELETE", "/pools/1")
     assert status == 405 and body["code"] == "METHOD_NOT_ALLOWED"
+    async with api.session.post(API + "/projects", data=b"{not json",
+                                headers={"Content-Type": "application/json"}) as r:
+        assert r.status == 400 and (await r.json())["code"] == "VALIDATION_ERROR"
 
 
 async def test_requester_balance_is_a_number(api: Any) -> None:
