@@ -56,30 +56,34 @@ def load(emu: EmulatorThread, count: int) -> tuple[str, list[str], list[str]]:
 
 
 CLIENT = r"""
-import asyncio, json, sys, time
+import asyncio, json, statistics, sys, time
 import aiohttp
 
 async def main(cfg):
     headers = {"Authorization": "OAuth " + cfg["token"]}
     out = {}
     async with aiohttp.ClientSession(cfg["url"], headers=headers) as s:
+        async def one(params, sem, counter):
+            async with sem:
+                async with s.get("/api/v1/assignments", params=params) as r:
+                    body = await r.read()
+                    assert r.status == 200, body[:200]
+                    counter.append(body.count(b'"task_suite_id"'))
+
         for name, params in cfg["cases"].items():
             for conc in cfg["concurrency"]:
-                n = cfg["requests"]
-                items = 0
                 sem = asyncio.Semaphore(conc)
-                async def one():
-                    nonlocal items
-                    async with sem:
-                        async with s.get("/api/v1/assignments", params=params) as r:
-                            body = await r.read()
-                            assert r.status == 200, body[:200]
-                            items += body.count(b'"task_suite_id"')
-                started = time.perf_counter()
-                await asyncio.wait_for(asyncio.gather(*(one() for _ in range(n))), 300)
-                elapsed = time.perf_counter() - started
-                out[f"{name} x{conc}"] = {"requests": n, "seconds": elapsed,
-                                          "items_per_request": items / n}
+                await asyncio.gather(*(one(params, sem, []) for _ in range(3)))   # warm-up
+                rates, items = [], []
+                for _ in range(cfg["rounds"]):
+                    n = cfg["requests"]
+                    started = time.perf_counter()
+                    await asyncio.wait_for(
+                        asyncio.gather(*(one(params, sem, items) for _ in range(n))), 300)
+                    rates.append(n / (time.perf_counter() - started))
+                out[f"{name} x{conc}"] = {"median_rps": statistics.median(rates),
+                                          "min_rps": min(rates), "max_rps": max(rates),
+                                          "items_per_request": sum(items) / len(items)}
     print(json.dumps(out))
 
 asyncio.run(main(json.loads(sys.argv[1])))
@@ -89,7 +93,8 @@ asyncio.run(main(json.loads(sys.argv[1])))
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--assignments", type=int, default=5000)
-    parser.add_argument("--requests", type=int, default=60, help="requests per case (bounded)")
+    parser.add_argument("--requests", type=int, default=40, help="requests per round (bounded)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per case; median shown")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, \
             EmulatorThread(Path(tmp) / "bench.sqlite", token=TOKEN) as emu:
@@ -112,7 +117,7 @@ def main() -> int:
                 "pool_id": pool_id, "limit": "1000", "sort": "-submitted",
                 "status": "SUBMITTED"},
         }
-        config = {"url": emu.url, "token": TOKEN, "cases": cases, "requests": args.requests,
+        config = {"url": emu.url, "token": TOKEN, "cases": cases, "requests": args.requests, "rounds": args.rounds,
                   "concurrency": [1, 4]}
         proc = subprocess.run([sys.executable, "-c", CLIENT, json.dumps(config)],
                               capture_output=True, text=True, timeout=900, check=False)
@@ -120,11 +125,11 @@ def main() -> int:
             print(proc.stderr, file=sys.stderr)
             return 1
         results = json.loads(proc.stdout)
-        print(f"{'case':<66} {'req/s':>8} {'items/s':>10} {'items/req':>9}")
+        print(f"{'case (client in another process; concurrency xN)':<66} {'median':>7} "
+              f"{'min':>7} {'max':>7} {'items/s':>9}  (requests/second)")
         for name, r in results.items():
-            rps = r["requests"] / r["seconds"]
-            print(f"{name:<66} {rps:>8.1f} {rps * r['items_per_request']:>10.0f} "
-                  f"{r['items_per_request']:>9.0f}")
+            print(f"{name:<66} {r['median_rps']:>7.1f} {r['min_rps']:>7.1f} "
+                  f"{r['max_rps']:>7.1f} {r['median_rps'] * r['items_per_request']:>9.0f}")
     return 0
 
 
