@@ -78,6 +78,8 @@ class EmulatorState:
         result = await self.crowd.setup(scenario, utcnow())
         self.scenario = scenario
         self.setup_result = result
+        if isinstance(source, str) and os.path.exists(source):
+            source = os.path.abspath(source)       # a restart may run from another folder
         self.store.kv_set(_SCENARIO_KV, {"source": source})
         return result
 
