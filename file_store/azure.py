@@ -117,8 +117,9 @@ class AzureFileStore(FileStore):
         source = self._container.get_blob_client(src_key)
         target = self._container.get_blob_client(dst_key)
         try:
-            # A short read SAS on the source keeps the copy working whatever the container's access level.
-            copy = await target.start_copy_from_url(f"{source.url}?{self._sas(src_key, timedelta(hours=1))}")
+            # Same account: the Shared Key of this request authorizes reading the source, so
+            # its plain URL is enough (a SAS URL makes Azurite fetch the source over HTTP, ~2x slower).
+            copy = await target.start_copy_from_url(source.url)
             status = copy.get("copy_status")
             deadline = time.monotonic() + self._settings.timeout_seconds
             while status == "pending" and time.monotonic() < deadline:

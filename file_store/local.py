@@ -1,8 +1,9 @@
 """The local folder backend: for the demo and development.
 
-Objects are files under ``[FileStore] local_folder``; links are ``file://`` URLs. The
-content type of each object is kept in a side file under ``.file_store/content-types/``
-(no valid key starts with a dot, so this folder can never collide with an object).
+Objects are files under ``[FileStore] local_folder``; links are ``file://`` URLs. A
+content type that differs from what the file name suggests (``0.jpg`` -> ``image/jpeg``)
+is kept in a side file under ``.file_store/content-types/`` (no valid key starts with a
+dot, so that folder never collides with an object); the usual case needs no side file.
 Writes go to a temporary file that is then renamed, so a crash never leaves half a
 photo under its final name. All disk work runs in worker threads.
 """
@@ -10,6 +11,7 @@ photo under its final name. All disk work runs in worker threads.
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 import os
 import shutil
 import tempfile
@@ -29,9 +31,9 @@ class LocalFileStore(FileStore):
 
     backend = "local"
 
-    def __init__(self, folder: Path, *, concurrency: int) -> None:
+    def __init__(self, root: Path, *, concurrency: int) -> None:
         super().__init__(concurrency=concurrency)
-        self._root = folder.resolve()
+        self._root = root  # absolute, so file:// links work from any working directory
 
     def __repr__(self) -> str:
         return f"LocalFileStore({str(self._root)!r})"
@@ -39,7 +41,7 @@ class LocalFileStore(FileStore):
     @classmethod
     async def open(cls, folder: Path, *, concurrency: int) -> LocalFileStore:
         """Create the folder if needed and return the store."""
-        store = cls(folder, concurrency=concurrency)
+        store = cls(await asyncio.to_thread(folder.resolve), concurrency=concurrency)
         try:
             await asyncio.to_thread((store._root / _META).mkdir, parents=True, exist_ok=True)
         except OSError as exc:
@@ -50,28 +52,32 @@ class LocalFileStore(FileStore):
         return store
 
     def _path(self, key: str) -> Path:
-        path = self._root / key
-        # Keys are already checked; this also refuses symlinked folders pointing elsewhere.
-        if not path.resolve().is_relative_to(self._root):
-            raise StorageError(f"key {key!r} resolves outside the local folder {str(self._root)!r}")
-        return path
+        # Keys are checked (no "..", no leading "/"), so this stays inside the folder. A
+        # symlink placed inside it by the operator (say main/ on a bigger disk) is followed.
+        return self._root / key
 
     def _meta(self, key: str) -> Path:
         return self._root / _META / key
 
     async def _put(self, key: str, data: Data, content_type: str) -> None:
-        target = self._path(key)
+        target, meta = self._path(key), self._meta(key)
         try:
-            await _write_atomic(self._meta(key), _single(content_type.encode("utf-8")))
-            await _write_atomic(target, iter_chunks(data))
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                # One worker-thread hop for the common case: a photo already in memory.
+                await asyncio.to_thread(_put_bytes, target, bytes(data), meta, content_type)
+                return
+            await asyncio.to_thread(_set_type, meta, content_type, key)
+            if isinstance(data, (Path, os.PathLike)):
+                await asyncio.to_thread(_copy_atomic, Path(data), target)
+            else:
+                await _write_atomic(target, iter_chunks(data))
         except OSError as exc:
-            raise StorageError(f"cannot write {str(target)!r}: {exc.strerror}") from None
+            raise StorageError(f"cannot store {key!r} in {str(self._root)!r}: {exc.strerror} ({exc.filename})") from None
 
     async def _copy(self, src_key: str, dst_key: str) -> None:
-        source, target = self._path(src_key), self._path(dst_key)
+        paths = (self._path(src_key), self._path(dst_key), self._meta(src_key), self._meta(dst_key))
         try:
-            await asyncio.to_thread(_copy_atomic, self._meta(src_key), self._meta(dst_key), missing_ok=True)
-            await asyncio.to_thread(_copy_atomic, source, target, missing_ok=False)
+            await asyncio.to_thread(_copy_with_type, *paths)
         except FileNotFoundError:
             raise StorageError(f"cannot copy {src_key!r}: no such object in {str(self._root)!r}") from None
         except OSError as exc:
@@ -90,7 +96,7 @@ class LocalFileStore(FileStore):
         try:
             content_type = self._meta(key).read_text(encoding="utf-8")
         except FileNotFoundError:
-            content_type = _DEFAULT_TYPE
+            content_type = _guess_type(key)
         return ObjectInfo(size=stat.st_size, content_type=content_type)
 
     async def _link(self, key: str) -> str:
@@ -112,8 +118,45 @@ class LocalFileStore(FileStore):
         """Nothing to close: no client, no open files between operations."""
 
 
-async def _single(data: bytes) -> AsyncIterator[bytes]:
-    yield data
+def _guess_type(key: str) -> str:
+    return mimetypes.guess_type(key, strict=False)[0] or _DEFAULT_TYPE
+
+
+def _set_type(meta: Path, content_type: str, key: str) -> None:
+    """Record ``content_type`` unless the name already implies it (then drop a stale record)."""
+    if content_type == _guess_type(key):
+        _unlink_quietly(meta)
+    else:
+        _write_bytes_atomic(meta, content_type.encode("utf-8"))
+
+
+def _put_bytes(target: Path, body: bytes, meta: Path, content_type: str) -> None:
+    # The type goes first, so an object that exists always has the right type.
+    _set_type(meta, content_type, target.name)
+    _write_bytes_atomic(target, body)
+
+
+def _write_bytes_atomic(target: Path, body: bytes) -> None:
+    """A temporary file beside ``target``, then a rename: readers never see half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(body)
+        os.replace(tmp_name, target)
+    except BaseException:
+        _unlink_quietly(tmp_name)
+        raise
+
+
+def _copy_with_type(source: Path, target: Path, source_meta: Path, target_meta: Path) -> None:
+    if not source.is_file():
+        raise FileNotFoundError(str(source))
+    if source_meta.exists():
+        _copy_atomic(source_meta, target_meta)
+    else:
+        _unlink_quietly(target_meta)
+    _copy_atomic(source, target)
 
 
 async def _write_atomic(target: Path, chunks: AsyncIterator[bytes]) -> None:
@@ -133,9 +176,7 @@ async def _write_atomic(target: Path, chunks: AsyncIterator[bytes]) -> None:
         raise
 
 
-def _copy_atomic(source: Path, target: Path, *, missing_ok: bool) -> None:
-    if missing_ok and not source.exists():
-        return
+def _copy_atomic(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".part")
     os.close(fd)
@@ -147,8 +188,8 @@ def _copy_atomic(source: Path, target: Path, *, missing_ok: bool) -> None:
         raise
 
 
-def _unlink_quietly(name: str) -> None:
-    # Removes only our own temporary file, never a stored object.
+def _unlink_quietly(name: str | Path) -> None:
+    # Removes only our own temporary or content-type side files, never a stored object.
     try:
         os.unlink(name)
     except FileNotFoundError:

@@ -55,6 +55,8 @@ async def test_put_overwrites(store: FileStore) -> None:
     await store.put("tmp/x.jpg", b"first", "image/jpeg")
     await store.put("tmp/x.jpg", b"second", "image/png")
     assert await store.info("tmp/x.jpg") == ObjectInfo(size=6, content_type="image/png")
+    await store.put("tmp/x.jpg", b"third!!", "image/jpeg")
+    assert await store.info("tmp/x.jpg") == ObjectInfo(size=7, content_type="image/jpeg")
 
 
 async def test_empty_object(store: FileStore) -> None:

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from engine.errors import StorageError
-from file_store.testing import ChildServer, MotoServer, start_moto_checking_credentials
+from file_store.testing import ChildServer, MotoServer, start_moto_process
 from fs_helpers import S3_KEY_ID, S3_SECRET, _admin_s3, create_bucket, fetch, photo, unique_name
 
 MIB = 1024 * 1024
@@ -94,7 +94,7 @@ async def test_unreachable_endpoint_names_the_setting(make_store, closed_port: i
 
 @pytest.fixture(scope="module")
 def strict_moto() -> Iterator[ChildServer]:
-    server = start_moto_checking_credentials()
+    server = start_moto_process(check_credentials=True)
     yield server
     server.stop()
 
