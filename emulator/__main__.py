@@ -14,6 +14,7 @@ import signal
 import sys
 
 from .app import start_emulator
+from .crowd.scenario import DEFAULT_SPEED
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -25,8 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--token", default="TOKEN", help="the OAuth/ApiKey token to accept")
     parser.add_argument("--scenario", default=None,
                         help='scenario file, or "demo" for the built-in one')
-    parser.add_argument("--speed", type=float, default=1.0,
-                        help="simulation speed factor (a simulated day is 86400/speed s)")
+    parser.add_argument("--speed", type=float, default=DEFAULT_SPEED,
+                        help=f"simulation speed factor: a simulated day lasts 86400/speed s "
+                             f"(default {DEFAULT_SPEED:g}: a simulated minute per real second)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the crowd and the faults")
     parser.add_argument("--config-out", default=None,
                         help="write a toloka.ini pointing at this emulator (needs --scenario)")
