@@ -151,19 +151,23 @@ class Executor:
             raise ActionFailed(action, f"Toloka refused the tasks: {dict(result.validation_errors)}", permanent=True)
 
     async def _set_status(self, action: SetStatus) -> None:
+        if action.status == "ACCEPTED":
+            await self.client.accept_assignment(action.assignment_id, action.comment)
+            return
+        # Toloka accepts a submission by itself after the pool's auto_accept_period_day;
+        # such an assignment is recorded as auto-accepted, and no reject is attempted.
+        current = await self.client.get_assignment(action.assignment_id)
+        if current.status == "ACCEPTED":
+            log.warning("%s was auto-accepted before it could be rejected (%s)", action.assignment_id, action.comment)
+            await self._auto_accepted_row(action)
+            return
         try:
-            if action.status == "ACCEPTED":
-                await self.client.accept_assignment(action.assignment_id, action.comment)
-            else:
-                await self.client.reject_assignment(action.assignment_id, action.comment)
+            await self.client.reject_assignment(action.assignment_id, action.comment)
         except IncorrectAction:
-            current = await self.client.get_assignment(action.assignment_id)
-            if action.status == "REJECTED" and current.status == "ACCEPTED":
-                # The platform accepted it first (auto_accept_period_day): record, do not fight it.
-                log.warning("%s was auto-accepted before it could be rejected (%s)", action.assignment_id, action.comment)
-                await self._auto_accepted_row(action)
-                return
-            raise
+            # Accepted between the look-up and the reject: the same case, by a hair.
+            if (await self.client.get_assignment(action.assignment_id)).status != "ACCEPTED":
+                raise
+            await self._auto_accepted_row(action)
 
     async def _auto_accepted_row(self, action: SetStatus) -> None:
         row = {

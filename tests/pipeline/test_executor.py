@@ -1,0 +1,181 @@
+"""The executor against the real emulator and a real local file store: every action idempotent."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pandas as pd
+import pytest
+
+from emulator.app import start_emulator
+from engine.actions import (
+    AppendRows, CopyPhoto, CreateTasks, LinkTo, PayBonus, SetStatus, StorePhoto, TaskSpec, operation_uuid,
+)
+from engine.executor import ActionFailed, Executor
+from engine.secrets import Secret
+from file_store.local import LocalFileStore
+from handlers.base import DECISION_COLUMNS
+from tables.tsv import TsvTable
+from toloka_client.client import TolokaClient
+
+TOKEN = "executor-test-token"
+JPEG = b"\xff\xd8\xff\xe0" + b"0" * 2000
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class World:
+    emu: Any
+    client: TolokaClient
+    store: LocalFileStore
+    executor: Executor
+    tables: dict[str, TsvTable]
+    pool_id: str
+    folder: Path
+
+    def submitted(self, user: str = "walker", files: dict[str, bytes] | None = None) -> tuple[str, list[str]]:
+        """A submitted pedestrian assignment with attachments; (assignment id, attachment ids)."""
+        store = self.emu.store
+        (task,) = store.create_tasks(self.pool_id, [{"input_values": {"name": "x"}, "overlap": 1}], now())
+        assignment = store.create_assignment(self.pool_id, user, [task["id"]], now())
+        ids = [store.add_attachment(assignment["id"], name, "image/jpeg", data, now())["id"]
+               for name, data in (files or {"a.jpg": JPEG}).items()]
+        store.submit_assignment(assignment["id"], [{"output_values": {"imgs_facade": ids}}], now())
+        return assignment["id"], ids
+
+    async def requests(self, route: str) -> int:
+        async with aiohttp.ClientSession() as session, session.get(
+            f"{self.emu.url}/_emulator/requests", headers={"Authorization": f"OAuth {TOKEN}"}
+        ) as response:
+            return int((await response.json())["by_route"].get(route, 0))
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    async with start_emulator(tmp_path / "emu.sqlite", token=TOKEN) as emu:
+        project = emu.store.create_project({"public_name": "p"}, now())
+        pool = emu.store.create_pool({"project_id": project["id"], "private_name": "walk",
+                                      "reward_per_assignment": 0.5, "auto_accept_solutions": False}, now())
+        emu.store.open_pool(pool["id"], now())
+        checks = emu.store.create_pool({"project_id": project["id"], "private_name": "check",
+                                        "reward_per_assignment": 0.01}, now())
+        emu.store.open_pool(checks["id"], now())
+        tables = {"decisions": TsvTable(tmp_path / "decisions.tsv", DECISION_COLUMNS),
+                  "main_tasks": TsvTable(tmp_path / "main.tsv", ["pedestrian_assignment_id", "imgs_facade"])}
+        async with TolokaClient.connect(emu.url, Secret("toloka_token", TOKEN)) as client:
+            store = await LocalFileStore.open(tmp_path / "photos", concurrency=4)
+            try:
+                executor = Executor(client, store, tables, max_photo_bytes=1_000_000, concurrency=4, clock=now)
+                world = World(emu, client, store, executor, tables, pool["id"], tmp_path)
+                world.check_pool = checks["id"]  # type: ignore[attr-defined]
+                yield world
+            finally:
+                await store.aclose()
+
+
+async def test_a_stored_photo_is_downloaded_once(world: World) -> None:
+    _, (attachment,) = world.submitted()
+    action = StorePhoto(attachment, "tmp/2026-11-22/a/imgs_facade/0.jpg")
+    await world.executor.run(action)
+    await world.executor.run(action)  # a replay after a crash
+    assert (world.folder / "photos" / action.dst_key).read_bytes() == JPEG
+    assert await world.requests("GET /api/v1/attachments/{id}/download") == 1
+
+
+@pytest.mark.parametrize("data, reason", [(b"%PDF-1.4 not a photo", "is not an image"), (None, "DOES_NOT_EXIST|404|not found")])
+async def test_a_photo_that_cannot_be_stored_fails_for_good(world: World, data: bytes | None, reason: str) -> None:
+    attachment = world.submitted(files={"x.pdf": data})[1][0] if data else "0000000000--nosuchattachment000000"
+    with pytest.raises(ActionFailed, match=reason) as failure:
+        await world.executor.run(StorePhoto(attachment, "tmp/x/0.jpg"))
+    assert failure.value.permanent
+    assert not (world.folder / "photos" / "tmp" / "x" / "0.jpg").exists()
+
+
+async def test_created_tasks_carry_working_links_and_are_created_once(world: World) -> None:
+    _, (attachment,) = world.submitted()
+    await world.executor.run(StorePhoto(attachment, "tmp/d/p/imgs_facade/0.jpg"))
+    spec = TaskSpec({"pedestrian_assignment_id": "p", "imgs_facade": [LinkTo("tmp/d/p/imgs_facade/0.jpg")]},
+                    overlap=3, unavailable_for=("walker",))
+    action = CreateTasks(world.check_pool, operation_uuid("visit", "p"), (spec,))  # type: ignore[attr-defined]
+    await world.executor.run(action)
+    await world.executor.run(action)
+    tasks = [t for t in world.emu.store.available_tasks(world.check_pool, "someone", 100)]  # type: ignore[attr-defined]
+    assert len(tasks) == 1
+    (link,) = tasks[0]["input_values"]["imgs_facade"]
+    assert link.startswith("file://") and link.endswith("/tmp/d/p/imgs_facade/0.jpg")
+    assert world.emu.store.available_tasks(world.check_pool, "walker", 100) == []  # type: ignore[attr-defined]
+
+
+async def test_accept_and_reject_are_idempotent(world: World) -> None:
+    accepted, _ = world.submitted()
+    rejected, _ = world.submitted()
+    for _ in range(2):
+        await world.executor.run(SetStatus(accepted, "ACCEPTED", "Good job"))
+        await world.executor.run(SetStatus(rejected, "REJECTED", "Incorrect object"))
+    assert world.emu.store.get_assignment(accepted)["status"] == "ACCEPTED"
+    assert world.emu.store.get_assignment(rejected)["status"] == "REJECTED"
+    assert world.emu.store.get_assignment(rejected)["public_comment"] == "Incorrect object"
+
+
+async def test_an_auto_accepted_assignment_is_logged_and_not_rejected(world: World) -> None:
+    assignment, _ = world.submitted()
+    world.emu.store.review_assignment(assignment, "ACCEPTED", "auto", now())  # what auto-accept does
+    patches = await world.requests("PATCH /api/v1/assignments/{id}")
+    context = {"name": "Cafe", "address": "Main st. 1", "handler": "quality", "group": f"{assignment}/main"}
+    await world.executor.run(SetStatus(assignment, "REJECTED", "Low quality photos", context))
+    assert await world.requests("PATCH /api/v1/assignments/{id}") == patches
+    rows = pd.read_csv(world.tables["decisions"].path, sep="\t", dtype=str)
+    assert rows[["pedestrian_assignment_id", "event", "handler"]].values.tolist() == [[assignment, "auto-accepted", "quality"]]
+    assert world.emu.store.get_assignment(assignment)["status"] == "ACCEPTED"
+
+
+async def test_a_bonus_is_paid_once_even_when_decided_twice(world: World) -> None:
+    assignment, _ = world.submitted()
+    world.emu.store.review_assignment(assignment, "ACCEPTED", "Good job", now())
+    first = PayBonus(assignment, "walker", Decimal("0.10"), "Bonus", "Thanks: imgs_menu", operation_uuid("bonus", assignment))
+    await world.executor.run(first)
+    await world.executor.run(first)
+    # Even a different operation id (say, state lost and rebuilt) pays nothing more.
+    await world.executor.run(PayBonus(assignment, "walker", Decimal("0.10"), "Bonus", "again", operation_uuid("x")))
+    bonuses = world.emu.store.bonuses(assignment_id=assignment)
+    assert [Decimal(str(b["amount"])) for b in bonuses] == [Decimal("0.10")]
+
+
+async def test_rows_with_links_are_appended_once(world: World) -> None:
+    _, (attachment,) = world.submitted()
+    await world.executor.run(StorePhoto(attachment, "tmp/d/p/imgs_facade/0.jpg"))
+    await world.executor.run(CopyPhoto("tmp/d/p/imgs_facade/0.jpg", "main/p/imgs_facade/0.jpg"))
+    rows = AppendRows("main_tasks", "p", ({"pedestrian_assignment_id": "p", "imgs_facade": [LinkTo("main/p/imgs_facade/0.jpg")]},))
+    await world.executor.run(rows)
+    await world.executor.run(rows)
+    frame = pd.read_csv(world.tables["main_tasks"].path, sep="\t", dtype=str)
+    assert len(frame) == 1
+    (link,) = json.loads(frame["imgs_facade"][0])
+    assert link.startswith("file://") and (world.folder / "photos" / "main/p/imgs_facade/0.jpg").read_bytes() == JPEG
+
+
+async def test_a_failing_chain_stops_alone(world: World) -> None:
+    _, (good,) = world.submitted()
+    ended: dict[str, tuple[int, bool]] = {}
+
+    async def on_end(chain: str, done: list, error: ActionFailed | None) -> None:
+        ended[chain] = (len(done), error is not None)
+
+    chains = {
+        "bad": [StorePhoto("0000000000--missing00000000000000", "tmp/bad/0.jpg"), CopyPhoto("tmp/bad/0.jpg", "main/bad/0.jpg")],
+        "good": [StorePhoto(good, "tmp/good/0.jpg"), CopyPhoto("tmp/good/0.jpg", "main/good/0.jpg")],
+    }
+    await world.executor.run_chains(chains, on_end)
+    assert ended == {"bad": (0, True), "good": (2, False)}
+    assert (world.folder / "photos" / "main/good/0.jpg").exists()
+    assert not (world.folder / "photos" / "main/bad/0.jpg").exists()
