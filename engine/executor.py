@@ -146,7 +146,9 @@ class Executor:
             }
             for spec in action.tasks
         ]
-        result = await self.client.create_tasks(tasks, operation_id=action.operation_id, skip_invalid_items=False)
+        result = await self.client.create_tasks(
+            tasks, operation_id=action.operation_id, skip_invalid_items=False, read_back=False
+        )
         if result.validation_errors:
             raise ActionFailed(action, f"Toloka refused the tasks: {dict(result.validation_errors)}", permanent=True)
 

@@ -224,6 +224,7 @@ class TolokaClient:
         skip_invalid_items: bool = True,
         allow_defaults: bool = False,
         open_pool: bool = False,
+        read_back: bool = True,
     ) -> BatchResult[Task]:
         """Create tasks once, whatever happens to the connection.
 
@@ -231,6 +232,8 @@ class TolokaClient:
         ``unavailable_for``, ...). Sent with ``async_mode=true``: the client waits
         for the operation, reads its log, and reads the created tasks back. A
         repeat with the same ``operation_id`` returns what the first call created.
+        ``read_back=False`` skips that last read (one request per batch or task):
+        the records then hold only the id and what was sent.
         """
         params = {
             "async_mode": True,
@@ -241,6 +244,9 @@ class TolokaClient:
         }
         op = await self._start_create("/tasks", tasks, params, operation_id, "TASK.BATCH_CREATE")
         by_index, errors = await self._finished_log(op, "task_id")
+        if not read_back:
+            sent_only = {idx: Task.from_json({**sent, "id": task_id}) for idx, (task_id, sent) in by_index.items()}
+            return BatchResult(sent_only, errors)
         created = await self._read_tasks(by_index)
         return BatchResult(created, errors)
 
