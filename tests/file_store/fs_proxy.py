@@ -30,6 +30,7 @@ class FlakyProxy:
         self.failed = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.seen_headers: list[dict[str, str]] = []
         self._fail_next = 0
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -64,6 +65,7 @@ class FlakyProxy:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
+            self.seen_headers.append(dict(request.headers))
             body = await request.read()
             await asyncio.sleep(self.delay)
             if self._fail_next > 0:

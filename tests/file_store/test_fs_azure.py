@@ -108,3 +108,17 @@ async def test_copy_of_a_large_blob_keeps_bytes(make_store) -> None:  # type: ig
     await store.put("tmp/big.jpg", data, "image/jpeg")
     await store.copy("tmp/big.jpg", "main/big.jpg")
     assert await fetch(await store.link("main/big.jpg")) == (200, data, "image/jpeg")
+
+
+async def test_api_version_setting_is_sent(make_store, azurite_server: AzuriteServer) -> None:  # type: ignore[no-untyped-def]
+    from fs_proxy import FlakyProxy
+
+    container = unique_name("ver")
+    await create_container(azurite_server.endpoint, container)
+    root = azurite_server.endpoint.rsplit("/", 1)[0]
+    async with FlakyProxy(root) as proxy:
+        store = await make_store("azure", container=container, azure_endpoint=f"{proxy.url}/{AZURITE_ACCOUNT}",
+                                 AzureBlobStorage__api_version="2025-11-05")  # fmt: skip
+        await store.put("tmp/v.jpg", b"v", "image/jpeg")
+        await store.aclose()
+    assert {headers.get("x-ms-version") for headers in proxy.seen_headers} == {"2025-11-05"}
