@@ -68,9 +68,11 @@ def aggregate(
         }
     )
     probas = _probabilities(frame, method, skills or {}, default_skill)
+    labels = [str(label) for label in probas.columns]
     result: dict[str, Aggregate] = {}
-    for task_id, row in probas.iterrows():
-        scores = {str(label): float(p) for label, p in row.items() if not math.isnan(float(p))}
+    # Plain lists, not DataFrame.iterrows: that is ~100x slower on large batches.
+    for task_id, row in zip(probas.index, probas.to_numpy(dtype=float).tolist()):
+        scores = {label: p for label, p in zip(labels, row) if not math.isnan(p)}
         result[str(task_id)] = _pick(str(task_id), scores, tie_label)
     return result
 

@@ -70,8 +70,14 @@ def collect(
 def complete(
     ledger: Ledger, kind: str, rules: ValidationRules, skills: Mapping[str, float]
 ) -> tuple[dict[str, list[Ballot]], dict[str, Aggregate]]:
-    """Take the tasks that reached their overlap out of the ledger and aggregate them."""
+    """Take the tasks that reached their overlap out of the ledger and aggregate them.
+
+    Ballots of work decided meanwhile (by another group or pool) are dropped
+    here, in one pass, rather than searched for whenever a work finishes.
+    """
     box = ledger.ballots_of(kind)
+    for task in [t for t, ballots in box.items() if ballots[0].pedestrian_assignment_id not in ledger.works]:
+        del box[task]
     done = {task: ballots for task, ballots in box.items() if len(ballots) >= rules.overlap}
     for task in done:
         del box[task]
@@ -137,11 +143,8 @@ def reject(ledger: Ledger, outcome: Outcome, work: Work, handler: str, group: st
 
 
 def finish(ledger: Ledger, outcome: Outcome, work: Work) -> None:
-    """Forget a decided work and every ballot still waiting for it."""
+    """Forget a decided work; its waiting ballots go at the next :func:`complete` of their pool."""
     ledger.works.pop(work.assignment_id, None)
-    for box in ledger.ballots.values():
-        for task in [t for t, ballots in box.items() if ballots and ballots[0].pedestrian_assignment_id == work.assignment_id]:
-            del box[task]
     outcome.decided += 1
 
 

@@ -301,3 +301,16 @@ def test_handlers_replayed_from_the_same_state_decide_the_same() -> None:
     first = vote(relevance, ledger, rel, batch).actions
     again = vote(relevance, snapshot, rel, batch).actions
     assert [a.key for a in first] == [a.key for a in again]
+
+
+def test_waiting_ballots_of_a_decided_work_are_dropped_at_the_next_call() -> None:
+    ledger = Ledger()
+    tasks = through_visit(ledger)
+    main, bonus = tasks[:4], tasks[4:]
+    vote(quality, ledger, bonus, {"q1": ["ok"]})  # one of three answers: waits
+    assert len(ledger.ballots["quality"]) == 1
+    labels = ["bad" if t["photo_id"] == "name_business/0" else "ok" for t in main]
+    out = vote(quality, ledger, main, {w: labels for w in ("q1", "q2", "q3")})
+    assert [a.status for a in out.actions if isinstance(a, SetStatus)] == ["REJECTED"]
+    vote(quality, ledger, bonus, {"q2": ["ok"]})  # a late answer for the decided work
+    assert ledger.ballots["quality"] == {}
