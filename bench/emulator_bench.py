@@ -10,7 +10,6 @@ a ``submitted_gte/lte`` window, plus id paging. Every loop is bounded in count.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import subprocess
 import sys

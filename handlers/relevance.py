@@ -29,18 +29,10 @@ def handle(
     """Aggregate completed relevance tasks and finish each pedestrian assignment."""
     outcome = Outcome()
     check = rules.relevance
-    verification.collect(ledger, HANDLER, "relevance", assignments, check, outcome)
-    done, results = verification.complete(ledger, HANDLER, check, skills)
-    for pa, rows in verification.answer_rows(HANDLER, check, done, results, skills, ledger.works, now).items():
-        outcome.add(pa, rows)
+    done, results = verification.aggregate_new_answers(ledger, HANDLER, "relevance", assignments, check, skills, now, outcome)
     touched: dict[str, Work] = {}
-    for task_id, ballots in done.items():
-        work = ledger.works.get(ballots[0].pedestrian_assignment_id)
-        group = work.groups.get(ballots[0].group.rsplit("/", 1)[-1]) if work else None
-        photo = group.photo(ballots[0].photo_id) if group else None
-        if work is None or photo is None or work.stage != "relevance":
-            continue
-        photo.relevant = results[task_id].label == check.accept_label
+    for work, photo, passed in verification.judged_photos(ledger, "relevance", done, results, check.accept_label):
+        photo.relevant = passed
         touched[work.assignment_id] = work
     for work in touched.values():
         settle(ledger, outcome, work, rules, now)

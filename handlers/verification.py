@@ -8,13 +8,13 @@ ledger never keeps a ballot that will not be counted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 
 from engine.actions import AppendRows, SetStatus
 from handlers.aggregation import Aggregate, Vote, aggregate
 from handlers.base import Outcome, ValidationRules, decision_row, decisions, stamp
-from handlers.state import Ballot, Ledger, Stage, Work
+from handlers.state import Ballot, Ledger, Photo, Stage, Work
 from toloka_client.records import Assignment
 
 PEDESTRIAN_ID = "pedestrian_assignment_id"
@@ -128,6 +128,37 @@ def answer_rows(
         pa: AppendRows("answers", f"{pa}/{kind}/{min(r['task'] for r in batch)}", tuple(batch))  # type: ignore[type-var]
         for pa, batch in rows.items()
     }
+
+
+def aggregate_new_answers(
+    ledger: Ledger,
+    kind: str,
+    stage: Stage,
+    assignments: Sequence[Assignment],
+    rules: ValidationRules,
+    skills: Mapping[str, float],
+    now: datetime,
+    outcome: Outcome,
+) -> tuple[dict[str, list[Ballot]], dict[str, Aggregate]]:
+    """Collect, aggregate the tasks that completed, and log their answers: every pool's first step."""
+    collect(ledger, kind, stage, assignments, rules, outcome)
+    done, results = complete(ledger, kind, rules, skills)
+    for pa, rows in answer_rows(kind, rules, done, results, skills, ledger.works, now).items():
+        outcome.add(pa, rows)
+    return done, results
+
+
+def judged_photos(
+    ledger: Ledger, stage: Stage, done: Mapping[str, list[Ballot]], results: Mapping[str, Aggregate], accept_label: str
+) -> Iterator[tuple[Work, Photo, bool]]:
+    """(work, photo, passed) for each aggregated photo task whose work is still at ``stage``."""
+    for task_id, ballots in done.items():
+        first = ballots[0]
+        work = ledger.works.get(first.pedestrian_assignment_id)
+        group = work.groups.get(first.group.rsplit("/", 1)[-1]) if work else None
+        photo = group.photo(first.photo_id) if group else None
+        if work is not None and photo is not None and work.stage == stage:
+            yield work, photo, results[task_id].label == accept_label
 
 
 def reject(ledger: Ledger, outcome: Outcome, work: Work, handler: str, group: str, comment: str, now: datetime) -> None:

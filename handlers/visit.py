@@ -27,10 +27,7 @@ def handle(
     """Aggregate completed visit tasks and move each pedestrian assignment on."""
     outcome = Outcome()
     visit = rules.visit
-    verification.collect(ledger, HANDLER, "visit", assignments, visit, outcome)
-    done, results = verification.complete(ledger, HANDLER, visit, skills)
-    for pa, rows in verification.answer_rows(HANDLER, visit, done, results, skills, ledger.works, now).items():
-        outcome.add(pa, rows)
+    done, results = verification.aggregate_new_answers(ledger, HANDLER, "visit", assignments, visit, skills, now, outcome)
     for task_id, ballots in done.items():
         work = ledger.works.get(ballots[0].pedestrian_assignment_id)
         if work is None or work.stage != "visit":

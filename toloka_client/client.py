@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from async_lru import alru_cache
 
+from engine.actions import operation_uuid as operation_id_for  # noqa: F401 - re-exported: one definition of ids
 from engine.secrets import Secret
 from toloka_client.errors import (
     IncorrectAction,
@@ -64,17 +64,6 @@ _RANGES = {
     "/user-skills": frozenset({"id", "created", "modified"}),
 }
 _ITEM_IDX = "__item_idx"
-# A fixed namespace for deterministic operation ids (uuid5 of the caller's key).
-_OPERATION_NAMESPACE = uuid.UUID("6f1c3d2e-8a4b-5c6d-9e0f-1a2b3c4d5e6f")
-
-
-def operation_id_for(*parts: str) -> str:
-    """A deterministic RFC 4122 UUID for a create, e.g. ``operation_id_for("visit", asg_id)``.
-
-    The same parts always give the same id, so a replayed create is recognised
-    by Toloka as the same operation instead of creating duplicates.
-    """
-    return str(uuid.uuid5(_OPERATION_NAMESPACE, "\x1f".join(parts)))
 
 
 def _check_ranges(path: str, filters: Mapping[str, Any]) -> None:
