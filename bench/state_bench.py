@@ -19,16 +19,16 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from engine.actions import CreateTasks, Step  # noqa: E402
 from engine.checkpoint import CheckpointStore  # noqa: E402
+from engine.config import load_settings  # noqa: E402
 from engine.cursor import CursorState  # noqa: E402
 from engine.daemon import DaemonState  # noqa: E402
 from engine.journal import JournalSnapshot  # noqa: E402
@@ -36,45 +36,6 @@ from handlers import pedestrian, quality, relevance, visit  # noqa: E402
 from toloka_client.records import Assignment  # noqa: E402
 
 NOW = datetime(2026, 11, 22, 12, 0, 0)
-
-
-@dataclass(frozen=True)
-class Check:
-    pool_id: str
-    accept_label: str
-    reject_label: str
-    reject_comment: str
-    overlap: int = 3
-    answer_field: str = "result"
-    aggregation: str = "MajorityVote"
-    default_skill: float = 50.0
-    accept_comment: str = "Good job"
-
-
-@dataclass(frozen=True)
-class Pedestrian:
-    pool_id: str = "1"
-    org_fields: tuple[str, ...] = ("name", "address", "coordinates")
-    extra_fields: tuple[str, ...] = ()
-    verdict_field: str = "verdict"
-    verdict_ok: str = "ok"
-    verdict_no_org: str = "no_org"
-    worker_coordinates_field: str = "worker_coordinates"
-    comment_field: str = "comment"
-    main_fields: tuple[str, ...] = ("imgs_facade", "name_business", "hoo_business", "imgs_name_address")
-    required_fields: tuple[str, ...] = ("imgs_facade", "name_business", "imgs_name_address")
-    bonus_fields: tuple[str, ...] = ("imgs_interior",)
-    bonus_flags: tuple[str, ...] = ("can_take_interior",)
-    bonus_flag_yes: str = "yes"
-    bonus_per_field: Decimal = Decimal("0.05")
-
-
-@dataclass(frozen=True)
-class Rules:
-    pedestrian: Pedestrian = Pedestrian()
-    visit: Check = Check("2", "yes", "no", "Incorrect object")
-    quality: Check = Check("3", "ok", "bad", "Low quality photos")
-    relevance: Check = Check("4", "relevant", "not_relevant", "Not relevant photos")
 
 
 def submitted(i: int) -> Assignment:
@@ -116,7 +77,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5_000)
     parser.add_argument("--undecided", type=float, default=0.01)
     args = parser.parse_args()
-    rules = Rules()
+    rules = load_settings(ROOT / "toloka.ini", base_dir=ROOT)  # the example configuration's fields and labels
     state = DaemonState(cursors={name: CursorState("2026-11-22T11:00:00.000000", frozenset({"x"}))
                                  for name in ("pedestrian", "visit", "quality", "relevance")})
     ledger = state.ledger
