@@ -59,17 +59,19 @@ class FolderKeyring(PlaintextKeyring):
         return str(self._folder / "keyring_pass.cfg")
 
 
-def run_demo(folder: Path, *, seed: int = 1, speed: float = 60.0, period_s: float = 1.0) -> int:
+def run_demo(
+    folder: Path, *, seed: int = 1, speed: float = 60.0, period_s: float = 1.0, aggregation: str = "MajorityVote"
+) -> int:
     """Run (or resume) the demo in ``folder``; returns the exit code."""
     folder = folder.absolute()
     resumed = _prepare(folder, seed)
     keyring.set_keyring(FolderKeyring(folder / "keyring"))
     started = time.monotonic()
-    report = asyncio.run(rehearse(folder, seed=seed, speed=speed, period_s=period_s))
+    report = asyncio.run(rehearse(folder, seed=seed, speed=speed, period_s=period_s, aggregation=aggregation))
     if report is None:
         return 1
     (folder / MARKER).write_text(json.dumps({"seed": seed, "finished": True}))
-    print(render(report, folder, time.monotonic() - started, resumed))
+    print(render(report, folder, time.monotonic() - started, resumed, aggregation))
     return 0
 
 
@@ -89,7 +91,9 @@ def _prepare(folder: Path, seed: int) -> bool:
     return False
 
 
-async def rehearse(folder: Path, *, seed: int, speed: float, period_s: float) -> dict[str, Any] | None:
+async def rehearse(
+    folder: Path, *, seed: int, speed: float, period_s: float, aggregation: str = "MajorityVote"
+) -> dict[str, Any] | None:
     """Run the emulator and the daemon in ``folder`` until all work is decided; the report, or None."""
     logging.getLogger("emulator").setLevel(logging.WARNING)  # the crowd's chatter is not the demo's story
     async with start_emulator(folder / "emulator.sqlite", token=TOKEN, seed=seed, speed=speed, scenario="demo") as emu:
@@ -99,7 +103,7 @@ async def rehearse(folder: Path, *, seed: int, speed: float, period_s: float) ->
             config, url=emu.url, setup_result=emu.setup_result, scenario=load_scenario_file("demo"),
             period_seconds=int(period_s), cursor_lag_seconds=1, local_folder=str(folder / "photos"),
             results_folder=str(folder / "results"), saves_folder=str(folder / "saves"),
-            logs_folder=str(folder / "logs"),
+            logs_folder=str(folder / "logs"), aggregation=aggregation,
         )
         settings = load_settings(config, base_dir=folder)
         await asyncio.to_thread(keyring.set_password, SERVICE, settings.secrets.toloka_token, TOKEN)
@@ -189,14 +193,16 @@ def _kept_photos(truth: Mapping[str, Any], cells: list[Any]) -> set[str]:
     return kept
 
 
-def render(report: Mapping[str, Any], folder: Path, elapsed_s: float, resumed: bool) -> str:
+def render(
+    report: Mapping[str, Any], folder: Path, elapsed_s: float, resumed: bool, aggregation: str = "MajorityVote"
+) -> str:
     """The summary printed at the end of the demo."""
     s = report["score"]
     events = report["events"]
     made = report["made"]
     lines = [
         "",
-        f"Demo finished in {elapsed_s:.0f} s{' (resumed)' if resumed else ''}.",
+        f"Demo finished in {elapsed_s:.0f} s{' (resumed)' if resumed else ''}, aggregation {aggregation}.",
         "",
         "Decisions on pedestrian assignments:",
         f"  accepted (organization photographed): {made.get('accept', 0)}",

@@ -18,6 +18,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--demo", action="store_true", help="run a full rehearsal against the local emulator")
     parser.add_argument("--demo-dir", type=Path, default=Path("demo-run"), help="working folder of --demo")
     parser.add_argument("--seed", type=int, default=1, help="random seed of --demo's simulated crowd")
+    parser.add_argument("--aggregation", choices=("MajorityVote", "DawidSkene", "Wawa"), default="MajorityVote",
+                        help="aggregation method of --demo's verification pools")
     return parser.parse_args(argv)
 
 
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.demo:
         from demo import run_demo
 
-        return run_demo(args.demo_dir, seed=args.seed)
+        return run_demo(args.demo_dir, seed=args.seed, aggregation=args.aggregation)
     from engine.runner import RunOptions
     from engine.runner import main as run_main
 
