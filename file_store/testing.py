@@ -114,7 +114,7 @@ def find_azurite() -> Path | None:
 def start_azurite(executable: Path | None = None, *, timeout: float = 60.0) -> ChildServer:
     """Start Azurite's blob service on 127.0.0.1 and a free port, read the port from its stdout."""
     exe = executable or find_azurite()
-    if exe is None:
+    if exe is None or not exe.is_file():
         raise ServerStartError(
             "azurite-blob not found (looked at $AZURITE_BLOB, ./node_modules/.bin, PATH): "
             "run `npm ci` in the repository root (test.sh does it)"

@@ -107,3 +107,20 @@ async def test_bad_credentials_name_the_keyring_entries(make_store, strict_moto:
     assert "'s3_key_id' and 's3_access_key'" in message
     assert S3_KEY_ID not in message and S3_SECRET not in message
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+@pytest.mark.parametrize(("checksums", "sent"), [("when_required", False), ("when_supported", True)])
+async def test_checksum_setting_decides_whether_puts_carry_a_checksum(  # type: ignore[no-untyped-def]
+    make_store, moto_server: MotoServer, checksums: str, sent: bool
+) -> None:
+    from fs_proxy import FlakyProxy
+
+    bucket = unique_name("sum")
+    await create_bucket(moto_server.endpoint, bucket)
+    async with FlakyProxy(moto_server.endpoint) as proxy:
+        store = await make_store("s3", bucket=bucket, s3_url=proxy.url, S3__checksums=checksums)
+        await store.put("tmp/c.jpg", b"checksummed?", "image/jpeg")
+        await store.aclose()
+    put_headers = [h for h in proxy.seen_headers if "image/jpeg" in h.get("Content-Type", "")]
+    assert len(put_headers) == 1
+    assert any(name.lower().startswith("x-amz-checksum-") for name in put_headers[0]) is sent
