@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import configparser
+import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from engine.config import load_settings
-from tests.pipeline.processes import REPO, emulator, fast_config, keyring_env, start_pipeline, stop, store_token
+from tests.pipeline.processes import REPO, TOKEN, emulator, fast_config, keyring_env, start_pipeline, stop, store_token
 
 
 def pipeline(folder: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -132,3 +134,66 @@ def test_a_missing_pool_is_named_at_start_up(served: tuple[Path, str], tmp_path:
     result = pipeline(folder, "--config", str(config))
     assert result.returncode == 2
     assert "quality pool 999999" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_stop_when_pools_closed_exits_once_every_pool_is_closed(tmp_path: Path) -> None:
+    with emulator(tmp_path, seed=3, speed=1) as url:
+        fast_config(tmp_path)
+        edit(tmp_path / "toloka.ini", "Pipeline", stop_when_pools_closed="true")
+        settings = load_settings(tmp_path / "toloka.ini")
+        store_token(tmp_path, settings.secrets.toloka_token)
+        for pool_id in settings.pools().values():
+            request = urllib.request.Request(f"{url}/api/v1/pools/{pool_id}/close", method="POST",
+                                             headers={"Authorization": f"OAuth {TOKEN}"})
+            urllib.request.urlopen(request, timeout=10).close()
+        result = pipeline(tmp_path, "--config", str(tmp_path / "toloka.ini"), timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count(" tick: ") == 1
+    assert "every pool is closed" in (tmp_path / "logs" / "pipeline" / "info.log").read_text()
+
+
+async def test_one_failing_pool_is_logged_and_the_others_go_on(tmp_path: Path) -> None:
+    import asyncio
+
+    import keyring
+    from keyrings.alt.file import PlaintextKeyring
+
+    from emulator.app import start_emulator
+    from emulator.crowd.config_out import write_ini
+    from emulator.crowd.scenario import load_scenario_file
+    from engine.runner import open_daemon
+    from toloka_client.errors import TransportError
+
+    previous = keyring.get_keyring()
+    os.environ["XDG_DATA_HOME"] = str(tmp_path / "keyring")
+    keyring.set_keyring(PlaintextKeyring())
+    try:
+        async with start_emulator(tmp_path / "emu.sqlite", token=TOKEN, seed=4, speed=600, scenario="demo") as emu:
+            write_ini(tmp_path / "toloka.ini", url=emu.url, setup_result=emu.setup_result,
+                      scenario=load_scenario_file("demo"), period_seconds=1, cursor_lag_seconds=0,
+                      local_folder=str(tmp_path / "photos"), results_folder=str(tmp_path / "results"),
+                      saves_folder=str(tmp_path / "saves"), logs_folder=str(tmp_path / "logs"))
+            settings = load_settings(tmp_path / "toloka.ini")
+            keyring.set_password("TOLOKA", settings.secrets.toloka_token, TOKEN)
+            async with open_daemon(settings) as daemon:
+                await daemon.check_pools()
+
+                async def broken(now: object) -> object:
+                    raise TransportError("GET", "/assignments", None, None, "connection refused")
+
+                daemon.cursors["quality"].fetch = broken  # type: ignore[method-assign]
+                fetched = errors = 0
+                for _ in range(40):
+                    summary = await daemon.tick()
+                    fetched += summary.fetched
+                    errors += summary.errors
+                    if daemon.state.stats.tasks_created and errors >= 3:
+                        break
+                    await asyncio.sleep(0.3)
+        assert errors >= 3 and fetched > 0 and daemon.state.stats.tasks_created > 0
+        error_log = (tmp_path / "logs" / f"quality_{settings.quality.pool_id}" / "error.log").read_text()
+        assert f"quality pool {settings.quality.pool_id}: fetch failed" in error_log
+        assert daemon.cursors["quality"].state.time.startswith("1970")  # never moved past what it did not read
+    finally:
+        keyring.set_keyring(previous)
+        os.environ.pop("XDG_DATA_HOME", None)
