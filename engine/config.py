@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import configparser
 import importlib
+import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -108,6 +109,35 @@ class PipelineSettings:
     logs_folder: Path
     concurrency: int
     auto_accept_warning_hours: float
+    # Rewards plus bonuses at which new paid tasks and bonuses are held (None: no limit).
+    max_spend: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSettings:
+    """``[Status]``: the daemon's own status page and metrics (off by default)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8787  # 0: a free port, logged at start-up
+    # Keyring entry of the token a client must send; required when ``host`` is not loopback.
+    token: str | None = None
+    refresh_seconds: int = 5
+
+    @property
+    def loopback(self) -> bool:
+        """True when only this machine can connect."""
+        return is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    """``127.0.0.0/8``, ``::1`` or ``localhost``: addresses other machines cannot reach."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +196,7 @@ class Settings:
     quality: ValidationSettings
     relevance: ValidationSettings
     file_store: Any = field(default=None)
+    status: StatusSettings = field(default_factory=StatusSettings)
 
     def pools(self) -> dict[str, str]:
         """Handler name -> pool id, in flow order (used for log folders and checks)."""
@@ -184,8 +215,9 @@ _KNOWN_KEYS: dict[str, set[str]] = {
     "Toloka": {"environment", "timeout_seconds", "cursor_lag_seconds"},
     "Pipeline": {
         "period_seconds", "stop_when_pools_closed", "log_level", "results_folder", "saves_folder",
-        "logs_folder", "concurrency", "auto_accept_warning_hours",
+        "logs_folder", "concurrency", "auto_accept_warning_hours", "max_spend",
     },
+    "Status": {"enabled", "host", "port", "token", "refresh_seconds"},
     "PedestrianProject": {
         "pool_id", "event", "org_fields", "extra_fields", "verdict_field", "verdict_ok", "verdict_no_org",
         "worker_coordinates_field", "comment_field", "main_fields", "required_fields", "bonus_fields",
@@ -275,6 +307,7 @@ def parse_settings(
         quality=quality,
         relevance=relevance,
         file_store=parser(cfg) if parser is not None else None,
+        status=parse_status(cfg),
     )
 
 
@@ -362,7 +395,30 @@ def parse_pipeline(cfg: configparser.ConfigParser, base_dir: Path) -> PipelineSe
         logs_folder=_folder(cfg, section, "logs_folder", "logs", base_dir),
         concurrency=ini.get_int(cfg, section, "concurrency", 8, minimum=1, maximum=256),
         auto_accept_warning_hours=ini.get_float(cfg, section, "auto_accept_warning_hours", 12.0, minimum=0.0),
+        max_spend=ini.get_decimal(cfg, section, "max_spend", None, minimum=Decimal(0)),
     )
+
+
+def parse_status(cfg: configparser.ConfigParser) -> StatusSettings:
+    """``[Status]``: off unless ``enabled``; a non-loopback ``host`` needs a ``token`` entry."""
+    section = "Status"
+    host = ini.get_str(cfg, section, "host", "127.0.0.1")
+    if any(ch.isspace() or ch in "/[]" for ch in host):
+        raise ConfigError(section, "host", "an IP address or host name such as 127.0.0.1", host)
+    settings = StatusSettings(
+        enabled=ini.get_bool(cfg, section, "enabled", False),
+        host=host,
+        port=ini.get_int(cfg, section, "port", 8787, minimum=0, maximum=65535),
+        token=_optional_str(cfg, section, "token"),
+        refresh_seconds=ini.get_int(cfg, section, "refresh_seconds", 5, minimum=1, maximum=3600),
+    )
+    if settings.enabled and not settings.loopback and settings.token is None:
+        raise ConfigError(
+            section, "token",
+            f"a keyring entry name for the status token, because host {host} is reachable from other machines",
+            None,
+        )
+    return settings
 
 
 def parse_pedestrian(cfg: configparser.ConfigParser) -> PedestrianSettings:

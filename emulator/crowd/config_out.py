@@ -53,6 +53,9 @@ def render_ini(
     bonus_per_field: Decimal | str = "0.05",
     aggregation: str = "MajorityVote",
     default_skill: int = 50,
+    max_spend: Decimal | str | None = None,
+    status_enabled: bool = False,
+    status_port: int = 8787,
 ) -> str:
     """The text of a toloka.ini for this emulator (see :func:`write_ini`)."""
     pools = setup_result["pools"]
@@ -84,6 +87,14 @@ def render_ini(
         f"logs_folder = {_value(logs_folder)}",
         f"concurrency = {int(concurrency)}",
         f"auto_accept_warning_hours = {int(auto_accept_warning_hours)}",
+        f"max_spend = {'' if max_spend is None else Decimal(str(max_spend))}",
+        "",
+        "[Status]",
+        f"enabled = {'true' if status_enabled else 'false'}",
+        "host = 127.0.0.1",
+        f"port = {int(status_port)}",
+        "token =",
+        "refresh_seconds = 5",
         "",
         "[FileStore]",
         "; s3, azure or local",
