@@ -21,15 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from engine.actions import Action, CreateTasks, PayBonus, SetStatus, Step
+from engine.actions import Action, AppendRows, CopyPhoto, CreateTasks, PayBonus, SetStatus, Step, StorePhoto
 from engine.checkpoint import CheckpointStore
 from engine.config import Settings
 from engine.cursor import AssignmentCursor, CursorBatch, CursorState
@@ -49,9 +51,48 @@ STATE_VERSION = 1
 Clock = Callable[[], datetime]
 
 
+# Funnel stages of a pedestrian assignment, by the decision events that enter them.
+FUNNEL = (
+    ("pedestrian", "submit"),
+    ("visit", "to visit validation"),
+    ("quality", "to quality validation"),
+    ("relevance", "to relevance validation"),
+    ("accepted", "ACCEPT assignment"),
+)
+
+
+def funnel_stage(handler: str, event: str) -> str | None:
+    """The funnel stage a decision row enters (None: not a stage entry).
+
+    ``accepted`` counts only assignments accepted after the relevance check; an
+    organization found not to exist is accepted by the visit handler and is not
+    a step further down the funnel.
+    """
+    if event == "ACCEPT assignment":
+        return "accepted" if handler == "relevance" else None
+    return next((stage for stage, entry in FUNNEL if entry == event), None)
+
+
+@dataclass
+class PoolStats:
+    """Running totals of one pool (by handler name), kept in the checkpoint."""
+
+    fetched: int = 0
+    errors: int = 0
+    rewards: Decimal = Decimal(0)  # rewards of this pool's assignments that were accepted
+    decisions: dict[str, int] = field(default_factory=dict)  # decision event -> rows written
+
+
 @dataclass
 class Stats:
-    """Running totals kept in the checkpoint (for the tick line, the status page, the demo)."""
+    """Running totals kept in the checkpoint (for the tick line, the status page, the demo).
+
+    Money is counted as it is spent: a verification assignment's reward when the
+    daemon reads it as accepted, a pedestrian assignment's reward when its accept
+    is done, a bonus when it is paid. The counts move together with the journal's
+    done marks and the cursors, so a restart neither loses nor doubles them (see
+    :meth:`Daemon.recount_after_restart`).
+    """
 
     fetched: int = 0
     decided: int = 0
@@ -62,6 +103,17 @@ class Stats:
     bonus_money: Decimal = Decimal(0)
     errors: int = 0
     ticks: int = 0
+    reward_money: Decimal = Decimal(0)
+    pools: dict[str, PoolStats] = field(default_factory=dict)
+    funnel: dict[str, int] = field(default_factory=dict)  # stage -> pedestrian assignments that entered it
+
+    @property
+    def spent(self) -> Decimal:
+        """Rewards plus bonuses paid."""
+        return self.reward_money + self.bonus_money
+
+    def pool(self, name: str) -> PoolStats:
+        return self.pools.setdefault(name, PoolStats())
 
 
 @dataclass
@@ -73,6 +125,8 @@ class DaemonState:
     ledger: Ledger = field(default_factory=Ledger)
     journal: JournalSnapshot = field(default_factory=JournalSnapshot)
     stats: Stats = field(default_factory=Stats)
+    # Rewards of pedestrian assignments under review, counted as spent once accepted.
+    rewards_owed: dict[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,13 +149,39 @@ class TickSummary:
     errors: int = 0
     pending: int = 0
     duration_s: float = 0.0
+    held: int = 0  # effects held back by [Pipeline] max_spend
 
     def line(self, now: datetime) -> str:
+        held = f", HELD {self.held} paid effects: max_spend reached" if self.held else ""
         return (
             f"{now:%Y-%m-%d %H:%M:%S} tick: fetched {self.fetched}, decided {self.decided}, "
             f"created {self.created} tasks, errors {self.errors}, pending effects {self.pending}, "
-            f"{self.duration_s:.2f} s"
+            f"{self.duration_s:.2f} s{held}"
         )
+
+
+@dataclass(frozen=True)
+class Event:
+    """A recent decision row or error, for the status page (memory only)."""
+
+    at: datetime
+    pool: str
+    kind: str
+    text: str
+    detail: str = ""
+
+
+def pool_acted_on(action: Action, pools: Mapping[str, str]) -> str:
+    """The handler name of the pool an action acts on ("files" for photos and tables).
+
+    Tasks belong to the pool they are created in; accepts, rejects, bonuses and
+    attachment downloads act on the pedestrian pool.
+    """
+    if isinstance(action, CreateTasks):
+        return next((name for name, pool_id in pools.items() if pool_id == action.pool_id), "files")
+    if isinstance(action, (SetStatus, PayBonus, StorePhoto)):
+        return "pedestrian"
+    return "files"
 
 
 def observers_of(settings: Settings) -> list[Observer]:
@@ -146,6 +226,16 @@ class Daemon:
         self._skill_ttl_s = skill_ttl_s
         self.auto_accept_period: timedelta | None = None
         self.pool_status: dict[str, str] = {}
+        # What the status page shows besides the checkpointed Stats (memory only).
+        self.last_tick: TickSummary | None = None
+        self.last_tick_at: datetime | None = None
+        self.next_tick_at: datetime | None = None  # set by the run loop
+        self.status_url: str | None = None  # set when [Status] is enabled
+        self.recent_decisions: deque[Event] = deque(maxlen=50)
+        self.recent_errors: deque[Event] = deque(maxlen=50)
+        self.held: list[Action] = []  # paid effects held back by max_spend in the last run
+        # Money of accepts and bonuses started but not counted yet (checked against max_spend).
+        self._in_flight: dict[str, Decimal] = {}
 
     # -- start-up -------------------------------------------------------------------
 
@@ -165,12 +255,29 @@ class Daemon:
 
     async def resume(self) -> int:
         """Run the effects a previous run left pending; returns how many were pending."""
+        self.recount_after_restart()
         pending = len(self.journal.pending())
         if pending:
             log.info("resuming %d pending effects from the journal", pending)
+            # Every effect runs only while a checkpoint listing it as pending is on disk:
+            # that is what lets recount_after_restart find the ones a crash left uncounted.
+            await self.checkpoint()
             await self.execute_pending()
             await self.checkpoint()
         return pending
+
+    def recount_after_restart(self) -> int:
+        """Count effects done after the last checkpoint (their counts died with the process).
+
+        The checkpoint holds the Stats together with the effects still pending at
+        that moment; the journal lines after it say which of those were then done.
+        Call once, before the first checkpoint of this run. Returns how many.
+        """
+        done = [step.action for step in self.state.journal.pending if self.journal.status(step.key) == "done"]
+        if done:
+            log.info("counting %d effects done after the last checkpoint", len(done))
+            self._count(done)
+        return len(done)
 
     # -- one tick ---------------------------------------------------------------------
 
@@ -187,16 +294,19 @@ class Daemon:
                     raise result
                 summary.errors += 1
                 self._pool_log(observer).error("%s pool %s: fetch failed: %s", observer.name, observer.pool_id, result)
+                self._error(now, observer.name, "fetch failed", str(result))
                 continue
             batch, skills = result
             outcome = self._decide(observer, batch, skills, now)
             if outcome is None:
                 summary.errors += 1
+                self._error(now, observer.name, "handler failed", f"{len(batch.events)} assignments will be retried")
                 continue
             summary.fetched += len(batch.events)
             summary.decided += outcome.decided
             steps += [Step(chain, action) for chain, actions in outcome.chains.items() for action in actions]
             moved[observer.name] = batch.state
+            self._count_fetched(observer, batch)
         self._emit(
             pool_logger("pedestrian", self.settings.pedestrian.pool_id),
             pedestrian.warn_before_auto_accept(
@@ -220,8 +330,28 @@ class Daemon:
         stats.decided += summary.decided
         stats.errors += summary.errors
         summary.pending = len(self.journal.pending())
+        summary.held = len(self.held)
         summary.duration_s = time.monotonic() - started
+        self.last_tick, self.last_tick_at = summary, now
         return summary
+
+    def _count_fetched(self, observer: Observer, batch: CursorBatch) -> None:
+        """Per-pool fetch counts and rewards; runs as the cursor moves, before the checkpoint."""
+        pool = self.state.stats.pool(observer.name)
+        pool.fetched += len(batch.events)
+        for event in batch.events:
+            a = event.assignment
+            if observer.name == "pedestrian":
+                # Owed once accepted; only work the handler took in (not re-deliveries, not held).
+                if a.id and a.id in self.state.ledger.works and a.id not in self.state.rewards_owed:
+                    self.state.rewards_owed[a.id] = a.reward or Decimal(0)
+            elif observer.kind == "accepted" and a.reward:
+                pool.rewards += a.reward
+                self.state.stats.reward_money += a.reward
+
+    def _error(self, now: datetime, pool: str, kind: str, text: str) -> None:
+        self.state.stats.pool(pool).errors += 1
+        self.recent_errors.append(Event(now, pool, kind, text))
 
     async def _fetch(self, observer: Observer, now: datetime) -> tuple[CursorBatch, dict[str, float]]:
         batch = await self.cursors[observer.name].fetch(now)
@@ -274,6 +404,7 @@ class Daemon:
         chains: dict[str, list[Action]] = {}
         for step in self.journal.pending():
             chains.setdefault(step.chain, []).append(step.action)
+        self.held = []
         if not chains:
             return 0, 0
         created = 0
@@ -286,25 +417,96 @@ class Daemon:
                 created += sum(len(a.tasks) for a in done if isinstance(a, CreateTasks))
                 self._count(done)
             if error is not None:
+                self._in_flight.pop(error.action.key, None)
                 failures += 1
                 kind = "held for a person" if error.permanent else "will be retried"
                 log.error("chain %s stopped (%s): %s", chain, kind, error)
+                pool = pool_acted_on(error.action, self.settings.pools())
+                self._error(self.clock(), pool, f"effect {kind}", str(error))
 
-        await self.executor.run_chains(chains, chain_end)
+        await self.executor.run_chains(chains, chain_end, gate=self._within_budget)
         self.state.stats.tasks_created += created
+        if self.held:
+            log.warning(
+                "SPENDING LIMIT: %s spent of [Pipeline] max_spend %s; %d paid effects (%d task creations, "
+                "%d bonuses) are held in the journal. Raise max_spend in %s and restart the daemon to go on.",
+                self.state.stats.spent, self.settings.pipeline.max_spend, len(self.held),
+                sum(isinstance(a, CreateTasks) for a in self.held), sum(isinstance(a, PayBonus) for a in self.held),
+                self.settings.source,
+            )
         return created, failures
 
+    def _within_budget(self, action: Action) -> bool:
+        """May this action run under ``[Pipeline] max_spend``? (Called on the loop, just before it runs.)
+
+        New tasks are created only while spending is below the limit; a bonus is
+        paid only if it keeps spending within it. Accepts and rejects always run:
+        the work is done and owed (Toloka would accept it by itself anyway).
+        A held action stops its chain; it stays pending in the journal.
+        """
+        limit = self.settings.pipeline.max_spend
+        if limit is None:
+            return True
+        committed = self.state.stats.spent + sum(self._in_flight.values(), Decimal(0))
+        if isinstance(action, SetStatus):
+            if action.status == "ACCEPTED":  # never held, but its reward counts for what follows
+                self._in_flight[action.key] = self.state.rewards_owed.get(action.assignment_id, Decimal(0))
+            return True
+        if isinstance(action, CreateTasks):
+            allowed = committed < limit
+        elif isinstance(action, PayBonus):
+            allowed = committed + action.amount <= limit
+            if allowed:
+                self._in_flight[action.key] = action.amount
+        else:
+            return True
+        if not allowed:
+            self.held.append(action)
+        return allowed
+
+    @property
+    def over_budget(self) -> bool:
+        """True when spending has reached ``[Pipeline] max_spend`` or effects are held by it."""
+        limit = self.settings.pipeline.max_spend
+        return limit is not None and (bool(self.held) or self.state.stats.spent >= limit)
+
     def _count(self, done: Sequence[Action]) -> None:
+        """Count done actions: statuses, rewards of accepted pedestrian work, bonuses, decision rows."""
         stats = self.state.stats
+        now = self.clock()
         for action in done:
+            self._in_flight.pop(action.key, None)
             if isinstance(action, SetStatus):
-                if action.status == "ACCEPTED":
+                reward = self.state.rewards_owed.pop(action.assignment_id, Decimal(0))
+                final = self.executor.settled.pop(action.assignment_id, action.status)
+                if final == "ACCEPTED":
                     stats.accepted += 1
+                    stats.reward_money += reward
+                    stats.pool("pedestrian").rewards += reward
                 else:
                     stats.rejected += 1
+                if final != action.status:  # the platform accepted it first
+                    handler = action.context.get("handler", "pedestrian")
+                    self._decision(now, handler, "auto-accepted", action.assignment_id, action.context.get("name", ""))
             elif isinstance(action, PayBonus):
                 stats.bonuses_paid += 1
                 stats.bonus_money += action.amount
+            elif isinstance(action, AppendRows) and action.table == "decisions":
+                entered: set[str] = set()
+                for row in action.rows:
+                    handler, event = str(row.get("handler", "")), str(row.get("event", ""))
+                    self._decision(now, handler, event, str(row.get("pedestrian_assignment_id", "")),
+                                   str(row.get("name", "")), str(row.get("comment", "")))
+                    stage = funnel_stage(handler, event)
+                    if stage is not None:
+                        entered.add(stage)
+                for stage in entered:  # one assignment enters a stage once, whatever its groups
+                    stats.funnel[stage] = stats.funnel.get(stage, 0) + 1
+
+    def _decision(self, now: datetime, handler: str, event: str, assignment: str, name: str, comment: str = "") -> None:
+        decisions = self.state.stats.pool(handler).decisions
+        decisions[event] = decisions.get(event, 0) + 1
+        self.recent_decisions.append(Event(now, handler, event, f"{assignment} {name}".strip(), comment))
 
     async def checkpoint(self) -> int:
         """Save cursors, ledger and the journal snapshot together; then compact the journal."""
@@ -350,4 +552,17 @@ def load_state(checkpoints: CheckpointStore) -> DaemonState:
             f"checkpoint {checkpoints.path} has state version {state.version}, this daemon reads "
             f"{STATE_VERSION}; the file was left in place"
         )
+    _fill_new_fields(state)
+    _fill_new_fields(state.stats)
     return state
+
+
+def _fill_new_fields(obj: Any) -> None:
+    """Give a state saved by an older daemon the fields added since, at their defaults."""
+    for f in dataclasses.fields(obj):
+        if f.name in vars(obj):
+            continue
+        if f.default_factory is not dataclasses.MISSING:
+            setattr(obj, f.name, f.default_factory())
+        elif f.default is not dataclasses.MISSING:
+            setattr(obj, f.name, f.default)

@@ -50,6 +50,7 @@ class ChainResult:
 
     done: int
     error: ActionFailed | None = None
+    held: bool = False  # stopped by the gate before an action
 
 
 class Executor:
@@ -71,23 +72,34 @@ class Executor:
         self.tables = tables
         self.max_photo_bytes = max_photo_bytes
         self._slots = asyncio.Semaphore(concurrency)
+        # Assignments whose status came out other than asked (auto-accepted before a reject):
+        # assignment id -> the status they have. The daemon reads and clears it when counting.
+        self.settled: dict[str, str] = {}
 
     async def run_chains(
         self,
         chains: Mapping[str, Sequence[Action]],
         on_chain_end: Callable[[str, list[Action], ActionFailed | None], Awaitable[None]],
+        *,
+        gate: Callable[[Action], bool] | None = None,
     ) -> dict[str, ChainResult]:
         """Run chains concurrently (bounded), each in order; a failure stops only its chain.
 
         ``on_chain_end(chain, done_actions, error)`` runs once per chain, so the
         caller can mark the done actions in the journal with one write.
+        ``gate(action)``, asked just before each action runs, may hold it back:
+        its chain stops there without an error and the rest waits for a later run.
         """
 
         async def one(chain: str, actions: Sequence[Action]) -> tuple[str, ChainResult]:
             done: list[Action] = []
             error: ActionFailed | None = None
+            held = False
             async with self._slots:
                 for action in actions:
+                    if gate is not None and not gate(action):
+                        held = True
+                        break
                     try:
                         await self.run(action)
                     except ActionFailed as exc:
@@ -95,7 +107,7 @@ class Executor:
                         break
                     done.append(action)
             await on_chain_end(chain, done, error)
-            return chain, ChainResult(len(done), error)
+            return chain, ChainResult(len(done), error, held)
 
         pairs = await asyncio.gather(*(one(chain, actions) for chain, actions in chains.items()))
         return dict(pairs)
@@ -162,6 +174,7 @@ class Executor:
         if current.status == "ACCEPTED":
             log.warning("%s was auto-accepted before it could be rejected (%s)", action.assignment_id, action.comment)
             await self._auto_accepted_row(action)
+            self.settled[action.assignment_id] = "ACCEPTED"
             return
         try:
             await self.client.reject_assignment(action.assignment_id, action.comment)
@@ -170,6 +183,7 @@ class Executor:
             if (await self.client.get_assignment(action.assignment_id)).status != "ACCEPTED":
                 raise
             await self._auto_accepted_row(action)
+            self.settled[action.assignment_id] = "ACCEPTED"
 
     async def _auto_accepted_row(self, action: SetStatus) -> None:
         row = {

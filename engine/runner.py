@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from engine.checkpoint import CheckpointStore
@@ -82,7 +82,16 @@ async def open_daemon(settings: Settings, *, clock: Callable[[], datetime] = utc
         tables = open_tables(settings.pipeline.logs_folder, settings.pipeline.results_folder, settings.pedestrian)
         executor = Executor(client, store, tables, max_photo_bytes=MAX_PHOTO_BYTES,
                             concurrency=settings.pipeline.concurrency, clock=clock)
-        yield Daemon(settings, client, executor, checkpoints, journal, state, clock=clock)
+        daemon = Daemon(settings, client, executor, checkpoints, journal, state, clock=clock)
+        if settings.status.enabled:
+            from status.server import serve_status  # aiohttp.web only when the page is wanted
+
+            status_token = None
+            if settings.status.token is not None:
+                status_token = await asyncio.to_thread(secret, settings.status.token)
+            server = await stack.enter_async_context(serve_status(daemon, settings.status, status_token))
+            daemon.status_url = server.url
+        yield daemon
 
 
 async def run(settings: Settings, options: RunOptions, *, clock: Callable[[], datetime] = utc_now) -> int:
@@ -100,6 +109,8 @@ async def _loop(daemon: Daemon, settings: Settings, options: RunOptions) -> int:
             loop.add_signal_handler(signum, stop.set)
             installed.append(signum)
     try:
+        if daemon.status_url and options.print_ticks:
+            print(f"status page: {daemon.status_url}", flush=True)
         await daemon.check_pools()
         await daemon.resume()
         period = settings.pipeline.period_s
@@ -119,6 +130,7 @@ async def _loop(daemon: Daemon, settings: Settings, options: RunOptions) -> int:
                 break
             # Drift-free: tick k starts at start + k * period, or at once if late.
             delay = max(0.0, start + ticks * period - loop.time())
+            daemon.next_tick_at = daemon.clock() + timedelta(seconds=delay)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
             if stop.is_set():
