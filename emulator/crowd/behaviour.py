@@ -7,8 +7,9 @@ the assignment's ``output_values``.
 
 Verification workers: ``correct_*`` functions give the true answer to a visit, quality or
 relevance task from the photo markers the worker managed to read (``None`` for a URL that
-did not open or a file without a marker); :func:`answer_task` turns that into the label a
-worker of a given accuracy submits (golden tasks are answered against their known solution).
+did not open or a file without a marker); :func:`answer_task` turns that and the worker's
+draw into the label a worker of a given accuracy submits (golden tasks are answered against
+their known solution).
 
 Nothing here does I/O or reads the clock, so every behaviour is a table test.
 """
@@ -92,6 +93,15 @@ def _offset(coordinates: tuple[float, float], meters: float, rng: random.Random)
 # ---------------------------------------------------------------- pedestrians
 
 
+def photo_identity(org_id: str, field: str, n: int) -> str:
+    """A photo's name in its marker and the truth: the n-th (from 1) photo of ``field`` for ``org_id``.
+
+    Made from the organization, not from the time-based assignment id, so the same seed
+    names the same photos in every run.
+    """
+    return f"{org_id}/{field}/{n}"
+
+
 def _comment(rng: random.Random, hostile_rate: float) -> str:
     if rng.random() < hostile_rate:
         return rng.choice(HOSTILE_COMMENTS)
@@ -120,17 +130,20 @@ def plan_pedestrian_work(
       (e.g. the facade uploaded as the opening hours).
     - cheat: never goes; coordinates kilometres away; either ``no_org`` with no photos, or
       ``ok`` with good-looking photos of *another* organization.
+
+    Photos are named ``<photo_prefix>/<field>/<n>`` (:func:`photo_identity`).
     """
     f = scenario.fields
     b = scenario.behaviour
     photos: dict[str, list[PhotoMarker]] = {}
     flags = {flag: f.bonus_flag_no for flag in f.bonus_flags}
-    counter = 0
+    counters: dict[str, int] = {}
 
-    def pid() -> str:
-        nonlocal counter
-        counter += 1
-        return f"{photo_prefix}/{counter}"
+    def pid(name: str) -> str:
+        # "<prefix>/<field>/<n>": the simulator passes the organization id, so a photo's
+        # identity does not depend on the (time-based) assignment it is uploaded to.
+        counters[name] = counters.get(name, 0) + 1
+        return photo_identity(photo_prefix, name, counters[name])
 
     comment = _comment(rng, b.hostile_comment_rate)
 
@@ -141,10 +154,10 @@ def plan_pedestrian_work(
             return PedestrianWork(f.verdict_no_org, coords, comment, False, {}, flags)
         shown = rng.choice(others)
         for name, photo_kind in f.main_fields.items():
-            photos[name] = [_marker(pid(), shown, photo_kind, "good", False)]
+            photos[name] = [_marker(pid(name), shown, photo_kind, "good", False)]
         for name, photo_kind in f.bonus_fields.items():
             if rng.random() < b.bonus_photo_rate:
-                photos[name] = [_marker(pid(), shown, photo_kind, "good", False)]
+                photos[name] = [_marker(pid(name), shown, photo_kind, "good", False)]
                 flags[f.flag_of(name)] = f.bonus_flag_yes
         return PedestrianWork(f.verdict_ok, coords, comment, False, photos, flags, _shapes(photos, rng))
 
@@ -154,29 +167,29 @@ def plan_pedestrian_work(
     bad_rate = b.sloppy_bad_photo_rate if kind == "sloppy" else b.honest_bad_photo_rate
     wrong_rate = b.sloppy_wrong_kind_rate if kind == "sloppy" else 0.0
 
-    def shot(photo_kind: str) -> PhotoMarker:
+    def shot(name: str, photo_kind: str) -> PhotoMarker:
         quality = rng.choice(("blurred", "dark")) if rng.random() < bad_rate else "good"
         if rng.random() < wrong_rate:
             photo_kind = rng.choice([k for k in f.photo_fields.values() if k != photo_kind] or [photo_kind])
-        return _marker(pid(), org, photo_kind, quality, True)
+        return _marker(pid(name), org, photo_kind, quality, True)
 
     if not org.exists:
         # Nothing there: photograph the empty storefront and the address plate as proof.
-        empty = _marker(pid(), org, "empty_place", "blurred" if rng.random() < bad_rate else "good", True)
         first_main = next(iter(f.main_fields))
+        empty = _marker(pid(first_main), org, "empty_place", "blurred" if rng.random() < bad_rate else "good", True)
         photos[first_main] = [empty]
         plate_field = next((n for n, k in f.main_fields.items() if k == "address_plate" and n != first_main), None)
         if plate_field:
-            photos[plate_field] = [_marker(pid(), org, "address_plate", "good", True)]
+            photos[plate_field] = [_marker(pid(plate_field), org, "address_plate", "good", True)]
         return PedestrianWork(f.verdict_no_org, coords, comment, True, photos, flags, _shapes(photos, rng))
 
     for name, photo_kind in f.main_fields.items():
-        photos[name] = [shot(photo_kind)]
+        photos[name] = [shot(name, photo_kind)]
         if rng.random() < b.extra_photo_rate:
-            photos[name].append(shot(photo_kind))
+            photos[name].append(shot(name, photo_kind))
     for name, photo_kind in f.bonus_fields.items():
         if rng.random() < b.bonus_photo_rate:
-            photos[name] = [shot(photo_kind)]
+            photos[name] = [shot(name, photo_kind)]
             flags[f.flag_of(name)] = f.bonus_flag_yes
     return PedestrianWork(f.verdict_ok, coords, comment, True, photos, flags, _shapes(photos, rng))
 
@@ -299,11 +312,12 @@ def answer_task(
     markers: Mapping[str, PhotoMarker | None],
     fields: Fields,
     accuracy: float,
-    rng: random.Random,
+    draw: float,
 ) -> tuple[str, str]:
     """(label given, label that is correct) for one task by a worker of ``accuracy``.
 
-    The worker gives the correct label with probability ``accuracy`` and the other one
+    ``draw`` is the worker's uniform [0, 1) draw for this task: the worker gives the correct
+    label when it is below ``accuracy`` (so with probability ``accuracy``) and the other one
     otherwise. For a golden task the correct label is its known solution.
     """
     labels = fields.labels(pool)
@@ -315,7 +329,7 @@ def answer_task(
         ok = correct_answer(pool, task.get("input_values") or {}, markers, fields)
         correct = labels.accept_label if ok else labels.reject_label
         other = labels.reject_label if ok else labels.accept_label
-    given = correct if rng.random() < accuracy else other
+    given = correct if draw < accuracy else other
     return given, correct
 
 

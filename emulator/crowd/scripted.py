@@ -68,6 +68,10 @@ class ScriptedClient:
         self._seen: set[str] = set()
         self._settled: set[str] = set()
 
+    def connect(self, url: str) -> None:
+        """Talk to the emulator at ``url`` from now on (a restarted emulator on another port)."""
+        self.api = url.rstrip("/") + "/api/v1"
+
     # ------------------------------------------------------------------ HTTP
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:

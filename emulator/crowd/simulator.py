@@ -1,20 +1,37 @@
 """The simulated crowd: pedestrians and checkers working through the emulator's store.
 
 :class:`Crowd` is driven by the app's background loop: ``await crowd.step(now)`` every few
-hundred milliseconds. Each step, every worker moves on by at most one state change:
+hundred milliseconds. Each step, the crowd first looks at new verification tasks, then every
+worker moves on by one state change (a checker who submits takes its next tasks in the same
+step):
 
-- a free pedestrian takes an available pedestrian task (an ACTIVE assignment) and "walks";
-  when the simulated walk is over it uploads marked JPEGs (``store.add_attachment``) and
-  submits; with nothing left to walk to, a pedestrian helps in the visit pool;
-- a free checker takes 1-3 available tasks of its verification pool, opens every photo URL
-  in them (http/https through the shared aiohttp session, ``file://`` from disk in a
-  thread), reads the markers, decides its answers, and submits them once its simulated
-  working time is over.
+- a free pedestrian answers the visit checks it was chosen for (below), else takes the next
+  pedestrian task of *its* organizations (an ACTIVE assignment) and "walks"; when the
+  simulated walk is over it uploads marked JPEGs (``store.add_attachment``) and submits;
+- a free checker takes 1-3 of the tasks of its verification pool it was chosen for, decides
+  its answers, and submits them once its simulated working time is over.
 
-Durations are simulated seconds divided by ``speed``. Every worker's state lives in
-``store.kv`` (``crowd/w/<user id>``), so a restarted emulator resumes mid-walk or
-mid-check. All randomness comes from ``random.Random`` seeded with the crowd's seed and the
-ids involved, so a run is reproducible up to the order in which workers meet tasks.
+The outcome is a function of the seed and the scenario only, never of timing (tick period,
+``speed``, restarts, the order in which tasks appear); see :mod:`emulator.crowd.allocation`:
+
+- who walks where is fixed at setup (a seeded deal of organizations to pedestrians, also set
+  as the tasks' ``reserved_for``); what is submitted for an organization is drawn from an RNG
+  seeded by (seed, organization), and photos are named ``<org id>/<field>/<n>``;
+- the first time the crowd sees a verification task it opens every photo link in it
+  (http/https through the shared aiohttp session, ``file://`` from disk in a thread), reads
+  the markers and derives a content key (a link that does not open is looked at twice more,
+  a second apart, before the task input itself becomes the key). What it saw is kept in
+  ``store.kv`` (``crowd/t/<task id>``), so a restarted emulator never looks again;
+- exactly ``overlap`` checkers answer a task: the first ones of a ranking seeded by (seed,
+  content key) among the pool's workers, leaving out the task's ``unavailable_for`` (and
+  those outside ``reserved_for``) and the pedestrian whose work it is. Other checkers never
+  take it. A chosen checker's answer is right when its draw for (seed, content key, worker)
+  is below its accuracy.
+
+Only durations and the emulator's ids and timestamps change from run to run. Durations are
+simulated seconds divided by ``speed``. Every worker's state lives in ``store.kv``
+(``crowd/w/<user id>``), so a restarted emulator resumes mid-walk or mid-check; an ACTIVE
+assignment whose worker's state was lost (a kill right after taking it) is picked up again.
 
 The ground truth (organizations, workers, pedestrian assignments, photos, answers) is written
 with ``store.put_truth`` as it is made; :meth:`Crowd.truth` returns all of it.
@@ -28,6 +45,7 @@ import logging
 import random
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -35,6 +53,14 @@ from typing import Any
 
 import aiohttp
 
+from emulator.crowd.allocation import (
+    assign_organizations,
+    chosen_checkers,
+    describe_content,
+    org_of_photo,
+    rank_checkers,
+    unit_draw,
+)
 from emulator.crowd.behaviour import (
     PedestrianWork,
     answer_task,
@@ -48,6 +74,7 @@ from emulator.crowd.photos import PhotoMarker, read_marker, render_photo
 from emulator.crowd.scenario import (
     POOL_KINDS,
     VERIFICATION_POOLS,
+    Organization,
     Scenario,
     ScenarioError,
     parse_scenario,
@@ -60,14 +87,23 @@ log = logging.getLogger("emulator.crowd")
 #: A checker gives up on a photo URL after this long (real seconds) or this many bytes.
 FETCH_TIMEOUT_SECONDS = 10.0
 FETCH_MAX_BYTES = 8 * 1024 * 1024
+#: At most this many photo links are being opened at once.
+FETCH_CONCURRENCY = 16
+#: A task with a link that does not open is looked at this many times, this far apart (real
+#: time), before the crowd settles on "unreadable" (a link that is only briefly down is read).
+UNREADABLE_LOOKS = 3
+UNREADABLE_RETRY = timedelta(seconds=1)
+#: New verification tasks looked at per pool and step (the rest wait for the next step).
+SEE_PER_STEP = 64
 
 _SETUP_KEY = "crowd/setup"
 _PROGRESS_KEY = "crowd/setup_progress"
+_SEEN_PREFIX = "crowd/t/"
 
 
 @dataclass(frozen=True)
 class Worker:
-    """A simulated Toloker. Pedestrians also check visits when they have nothing to walk to."""
+    """A simulated Toloker. Pedestrians also check visits (of other pedestrians' work)."""
 
     user_id: str
     name: str
@@ -106,6 +142,12 @@ def build_workers(scenario: Scenario, seed: int) -> list[Worker]:
     return workers
 
 
+def pedestrian_of_org(scenario: Scenario, seed: int) -> dict[str, str]:
+    """Organization id -> user id of the pedestrian who walks there (fixed by the seed)."""
+    deal = assign_organizations([o.id for o in scenario.organizations], [p.name for p in scenario.pedestrians], seed)
+    return {org_id: user_id_for(scenario.name, seed, name) for org_id, name in deal.items()}
+
+
 def _skill(accuracy: float, rng: random.Random) -> float:
     return round(min(100.0, max(0.0, accuracy * 100 + rng.gauss(0, 3))), 2)
 
@@ -132,7 +174,14 @@ class Crowd:
         self.setup_result: dict[str, Any] | None = None
         self.workers: dict[str, Worker] = {}
         self.task_org: dict[str, str] = {}
+        self.org_pedestrian: dict[str, str] = {}
         self.errors = 0
+        self._org_by_place: dict[tuple[str, str], str] = {}
+        self._checkers: dict[str, list[str]] = {}
+        self._rankings: dict[str, list[str]] = {}  # task id -> checkers in claiming order
+        self._short_warned: set[str] = set()  # tasks that can never get their overlap (logged once)
+        self._fetch_slots = asyncio.Semaphore(FETCH_CONCURRENCY)
+        self._adopt_pending = False
         self._restore()
 
     # ------------------------------------------------------------------ setup
@@ -150,10 +199,17 @@ class Crowd:
         self.setup_result = result
         self.task_org = dict(task_org)
         self.workers = {w.user_id: w for w in build_workers(scenario, self.seed)}
+        self.org_pedestrian = pedestrian_of_org(scenario, self.seed)
+        self._org_by_place = {(o.name, o.address): o.id for o in scenario.organizations}
+        self._checkers = {pool: sorted(w.user_id for w in self.workers.values() if pool in w.checks)
+                          for pool in VERIFICATION_POOLS}
+        self._rankings = {}
+        self._adopt_pending = True
 
     async def setup(self, scenario: Scenario, now: datetime) -> dict[str, Any]:
-        """Create projects, skills, the four pools (open), one pedestrian task per organization,
-        the checkers' skills and the ground truth; return the ids.
+        """Create projects, skills, the four pools (open), one pedestrian task per organization
+        (reserved for the pedestrian dealt that organization), the checkers' skills and the
+        ground truth; return the ids.
 
         Idempotent: on a store that already holds this scenario it returns the same ids; each
         creation is recorded as it happens, so a setup interrupted halfway resumes without
@@ -196,21 +252,25 @@ class Crowd:
                 remember()
 
         ped_pool = progress["pools"]["pedestrian"]
+        walker = pedestrian_of_org(scenario, self.seed)
         if "task_org" not in progress:
             f = scenario.fields
             items = [{"input_values": org.input_values(f.org_fields, f.extra_fields),
-                      "overlap": scenario.pools["pedestrian"].overlap} for org in scenario.organizations]
+                      "overlap": scenario.pools["pedestrian"].overlap,
+                      "reserved_for": [walker[org.id]]} for org in scenario.organizations]
             tasks = self.store.create_tasks(ped_pool, items, now)
             progress["task_org"] = {t["id"]: org.id for t, org in zip(tasks, scenario.organizations)}
             remember()
 
         workers = build_workers(scenario, self.seed)
+        names = {w.user_id: w.name for w in workers}
         for w in workers:
             for pool in w.checks:
                 self.store.set_user_skill(progress["skills"][pool], w.user_id, w.skill, now)
             self.store.put_truth("worker", w.user_id, {
                 "user_id": w.user_id, "name": w.name, "role": w.role, "kind": w.kind,
-                "accuracy": round(w.accuracy, 4), "skill": w.skill, "checks": list(w.checks)})
+                "accuracy": round(w.accuracy, 4), "skill": w.skill, "checks": list(w.checks),
+                "organizations": sorted(o for o, u in walker.items() if u == w.user_id)})
             start = random.Random(f"{self.seed}:start:{w.name}").uniform(*scenario.pace.pedestrian_start_seconds)
             delay = start if w.role == "pedestrian" else 0.0
             self._save_state(w.user_id, {"phase": "idle", "free_at": _iso(now + self._real(delay))})
@@ -218,7 +278,8 @@ class Crowd:
         for org in scenario.organizations:
             self.store.put_truth("org", org.id, {
                 "org_id": org.id, "exists": org.exists, "name": org.name, "address": org.address,
-                "coordinates": org.coordinates, "extras": dict(org.extras), "task_id": task_of[org.id]})
+                "coordinates": org.coordinates, "extras": dict(org.extras), "task_id": task_of[org.id],
+                "pedestrian_id": walker[org.id], "pedestrian_name": names[walker[org.id]]})
 
         for kind in POOL_KINDS:
             pool = self.store.get_pool(progress["pools"][kind])
@@ -258,11 +319,16 @@ class Crowd:
     # ------------------------------------------------------------------ step
 
     async def step(self, now: datetime) -> None:
-        """Advance every worker by at most one state change. Never raises for one bad task."""
+        """Look at new verification tasks, then advance every worker by one state change (a
+        checker who submits may take its next tasks at once). Never raises for one bad task."""
         if self.scenario is None:
             return
+        if self._adopt_pending:
+            self._adopt_pending = False
+            self._adopt_orphans(now)
+        await self._see_new_tasks(now)
         order = list(self.workers.values())
-        random.Random(f"{self.seed}:order:{now.isoformat()}").shuffle(order)
+        random.Random(f"{self.seed}:order:{now.isoformat()}").shuffle(order)  # who moves first: timing only
         for worker in order:
             try:
                 await self._advance(worker, now)
@@ -272,6 +338,28 @@ class Crowd:
                 self.errors += 1
                 log.exception("crowd worker %s failed; dropping its current work", worker.name)
                 self._drop(worker, now)
+
+    def _adopt_orphans(self, now: datetime) -> None:
+        """After a (re)start: an ACTIVE assignment of a crowd worker whose saved state does not
+        know it (the emulator died between taking the task and saving the state) is resumed,
+        so its task is neither stuck nor taken by someone else."""
+        assert self.setup_result is not None
+        for kind, pool_id in self.setup_result["pools"].items():
+            for doc in self.store.assignments(pool_id, "ACTIVE"):
+                worker = self.workers.get(doc["user_id"])
+                if worker is None:
+                    continue
+                state = self._state(worker.user_id)
+                if state.get("assignment_id") == doc["id"] or state.get("phase", "idle") != "idle":
+                    continue
+                if kind == "pedestrian":
+                    state = {"phase": "walking", "assignment_id": doc["id"], "task_id": doc["tasks"][0]["id"],
+                             "due": _iso(now)}
+                else:
+                    state = {"phase": "checking", "pool": kind, "assignment_id": doc["id"], "taken": _iso(now),
+                             "solutions": None}
+                self._save_state(worker.user_id, state)
+                log.info("crowd: %s resumes assignment %s", worker.name, doc["id"])
 
     def _drop(self, worker: Worker, now: datetime) -> None:
         state = self._state(worker.user_id)
@@ -294,16 +382,19 @@ class Crowd:
         if phase == "checking":
             if state.get("solutions") is None:
                 await self._look_and_decide(worker, state, now)
-            elif now >= _dt(state["due"]):
-                self._finish_check(worker, state, now)
-            return
+                return
+            if now < _dt(state["due"]):
+                return
+            self._finish_check(worker, state, now)
+            state = self._state(worker.user_id)  # idle: a checker goes on to its next task at once
         if now < _dt(state.get("free_at", _iso(now))):
             return
-        if worker.role == "pedestrian" and self._start_walk(worker, now):
-            return
+        # A pedestrian answers the visit checks it was chosen for between walks (they are short).
         for pool in worker.checks:
             if await self._start_check(worker, pool, now):
                 return
+        if worker.role == "pedestrian":
+            self._start_walk(worker, now)
 
     # ------------------------------------------------------------------ pedestrians
 
@@ -312,9 +403,10 @@ class Crowd:
         pool_id = self._pool_open("pedestrian")
         if pool_id is None:
             return False
-        # Only tasks of the scenario's organizations: a task someone else added to the pool
-        # has no place behind it for the crowd to walk to.
-        tasks = [t for t in self.store.available_tasks(pool_id, worker.user_id, 100) if t["id"] in self.task_org]
+        # Only tasks of the scenario's organizations dealt to this pedestrian: a task someone
+        # else added to the pool has no place behind it for the crowd to walk to.
+        tasks = [t for t in self.store.available_tasks(pool_id, worker.user_id, 100)
+                 if self.org_pedestrian.get(self.task_org.get(t["id"], "")) == worker.user_id]
         if not tasks:
             return False
         assignment = self.store.create_assignment(pool_id, worker.user_id, [tasks[0]["id"]], now)
@@ -324,11 +416,12 @@ class Crowd:
                                           "task_id": tasks[0]["id"], "due": _iso(now + self._real(seconds))})
         return True
 
-    def _plan(self, worker: Worker, task_id: str, assignment_id: str) -> tuple[PedestrianWork, Any]:
+    def _plan(self, worker: Worker, task_id: str) -> tuple[PedestrianWork, Organization]:
+        """What ``worker`` submits for the task's organization: drawn from (seed, organization)."""
         assert self.scenario is not None
         org = self.scenario.organization(self.task_org[task_id])
-        rng = random.Random(f"{self.seed}:work:{worker.user_id}:{task_id}")
-        return plan_pedestrian_work(worker.kind, org, self.scenario, rng, photo_prefix=assignment_id), org
+        rng = random.Random(f"{self.seed}:work:{org.id}")
+        return plan_pedestrian_work(worker.kind, org, self.scenario, rng, photo_prefix=org.id), org
 
     async def _finish_walk(self, worker: Worker, state: dict[str, Any], now: datetime) -> None:
         assert self.scenario is not None
@@ -346,17 +439,22 @@ class Crowd:
 
     async def _upload(self, worker: Worker, task_id: str, assignment_id: str, now: datetime) -> dict[str, Any]:
         """Render and upload the photos, then write the truth (before submitting, so a restart
-        between the two submits exactly what the truth describes)."""
+        between the two submits exactly what the truth describes). Photos an interrupted
+        earlier attempt already uploaded to this assignment are reused, not uploaded again."""
         assert self.scenario is not None
         fields = self.scenario.fields
-        work, org = self._plan(worker, task_id, assignment_id)
+        work, org = self._plan(worker, task_id)
         markers = [(name, m) for name, shots in work.photos.items() for m in shots]
         images = await asyncio.gather(*(asyncio.to_thread(render_photo, m, seed=self.seed) for _, m in markers))
+        uploaded = {doc["name"]: doc for doc in self.store.attachments.values()
+                    if (doc.get("details") or {}).get("assignment_id") == assignment_id}
         ids: dict[str, list[str]] = {}
         photo_docs: dict[str, list[dict[str, Any]]] = {}
         for (name, marker), data in zip(markers, images):
             index = len(ids.setdefault(name, [])) + 1
-            meta = self.store.add_attachment(assignment_id, f"{name}_{index}.jpg", "image/jpeg", data, now)
+            file_name = f"{name}_{index}.jpg"
+            meta = uploaded.get(file_name) or self.store.add_attachment(
+                assignment_id, file_name, "image/jpeg", data, now)
             ids[name].append(meta["id"])
             relevant = marker.kind == fields.photo_fields[name] and shows_task_org(
                 marker, {"name": org.name, "address": org.address})
@@ -382,27 +480,125 @@ class Crowd:
         self.store.put_truth("assignment", assignment_id, truth)
         return truth
 
+    # ------------------------------------------------------------------ what a task shows
+
+    def _seen(self, task_id: str) -> dict[str, Any] | None:
+        return self.store.kv_get(_SEEN_PREFIX + task_id)
+
+    async def _see_new_tasks(self, now: datetime) -> None:
+        """Look at verification tasks with overlap left that the crowd has not settled yet."""
+        for pool in VERIFICATION_POOLS:
+            pool_id = self._pool_open(pool)
+            if pool_id is None:
+                continue
+            waiting: list[str] = []
+            for task_id in self.store.pool_open_tasks.get(pool_id, ()):
+                seen = self._seen(task_id)
+                if seen is None or (not seen.get("settled") and now >= _dt(seen["retry_at"])):
+                    waiting.append(task_id)
+                    if len(waiting) >= SEE_PER_STEP:
+                        break
+            if waiting:
+                await asyncio.gather(*(self._see(pool, task_id, now) for task_id in waiting))
+
+    async def _see(self, pool: str, task_id: str, now: datetime, *, last_look: bool = False) -> None:
+        """Open the task's links, read the markers, and keep the content key (or, for a link
+        that did not open, wait for another look). A task that cannot be worked on at all (no
+        input object) is counted as an error and marked so that nobody takes it."""
+        assert self.scenario is not None
+        fields = self.scenario.fields
+        try:
+            task = self.store.get_task(task_id)
+            if task is None:
+                raise ValueError("no such task")
+            inputs = task.get("input_values")
+            if not isinstance(inputs, Mapping):
+                raise ValueError(f"input_values is a {type(inputs).__name__}, not an object")
+            urls = task_urls(pool, inputs, fields)
+            looked = await asyncio.gather(*(self._look(u) for u in urls))
+            content = describe_content(pool, inputs, dict(zip(urls, looked)), fields)
+            looks = int((self._seen(task_id) or {}).get("looks", 0)) + 1
+            if not content.readable and looks < UNREADABLE_LOOKS and not last_look:
+                self.store.kv_set(_SEEN_PREFIX + task_id, {"settled": False, "looks": looks,
+                                                           "retry_at": _iso(now + UNREADABLE_RETRY)})
+                return
+            org_id, pedestrian = self._whose(pool, inputs, content.photo_ids)
+            self.store.kv_set(_SEEN_PREFIX + task_id, {
+                "settled": True, "looks": looks, "pool": pool, "key": content.key, "readable": content.readable,
+                "photo_ids": list(content.photo_ids), "org_id": org_id, "pedestrian": pedestrian,
+                "markers": {u: (m.to_dict() if m is not None else None) for u, m in content.markers.items()}})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.errors += 1
+            log.exception("crowd: task %s of the %s pool cannot be worked on; nobody will take it", task_id, pool)
+            self.store.kv_set(_SEEN_PREFIX + task_id, {"settled": True, "error": str(exc)[:300]})
+
+    def _whose(self, pool: str, inputs: Mapping[str, Any], photo_ids: tuple[str, ...]) -> tuple[str | None, str | None]:
+        """(organization, pedestrian user id) whose work a task checks, from its content."""
+        org_id: str | None = None
+        if pool == "visit":
+            org_id = self._org_by_place.get((str(inputs.get("name")), str(inputs.get("address"))))
+        for photo_id in photo_ids:
+            if org_id is None:
+                org_id = org_of_photo(photo_id, self.org_pedestrian)
+        pedestrian = self.org_pedestrian.get(org_id) if org_id else None
+        made = inputs.get("pedestrian_assignment_id")
+        truth = self.store.get_truth("assignment", made) if isinstance(made, str) and made else None
+        if truth is not None:  # the work is the crowd's: its truth names the worker for sure
+            org_id = org_id or truth.get("org_id")
+            pedestrian = truth.get("worker_id") or pedestrian
+        return org_id, pedestrian
+
+    def _chosen(self, task: Mapping[str, Any]) -> list[str]:
+        """The workers who answer this task (empty while it has not been looked at)."""
+        seen = self._seen(task["id"])
+        if not seen or not seen.get("settled") or seen.get("error"):
+            return []
+        ranking = self._rankings.get(task["id"])
+        if ranking is None:
+            candidates = [u for u in self._checkers.get(seen["pool"], ()) if u != seen.get("pedestrian")]
+            ranking = self._rankings[task["id"]] = rank_checkers(self.seed, seen["key"], candidates)
+        gone = []
+        for assignment_id in self.store.task_assignments.get(task["id"], ()):
+            doc = self.store.get_assignment(assignment_id)
+            if doc is not None and doc["status"] in ("SKIPPED", "EXPIRED"):
+                gone.append(doc["user_id"])
+        overlap = None if task.get("infinite_overlap") else int(task.get("overlap") or 0)
+        chosen = chosen_checkers(ranking, overlap=overlap, unavailable=task.get("unavailable_for") or (),
+                                 reserved=task.get("reserved_for") or (), gone=gone)
+        if overlap is not None and len(chosen) < overlap and task["id"] not in self._short_warned:
+            self._short_warned.add(task["id"])
+            log.warning("crowd: task %s wants %d answers but only %d workers of the %s pool may give one",
+                        task["id"], overlap, len(chosen), seen["pool"])
+        return chosen
+
     # ------------------------------------------------------------------ checkers
 
     async def _start_check(self, worker: Worker, pool: str, now: datetime) -> bool:
+        """Take the next 1-3 tasks of ``pool`` this worker was chosen for (creation order)."""
         assert self.scenario is not None
         pool_id = self._pool_open(pool)
         if pool_id is None:
             return False
+        open_count = len(self.store.pool_open_tasks.get(pool_id, ()))
+        if not open_count:
+            return False
+        mine = [t for t in self.store.available_tasks(pool_id, worker.user_id, open_count)
+                if worker.user_id in self._chosen(t)]
+        if not mine:
+            return False
         rng = random.Random(f"{self.seed}:take:{worker.user_id}:{now.isoformat()}")
         limit = rng.randint(*self.scenario.pace.tasks_per_assignment)
-        tasks = self.store.available_tasks(pool_id, worker.user_id, limit)
-        if not tasks:
-            return False
-        assignment = self.store.create_assignment(pool_id, worker.user_id, [t["id"] for t in tasks], now)
+        assignment = self.store.create_assignment(pool_id, worker.user_id, [t["id"] for t in mine[:limit]], now)
         state = {"phase": "checking", "pool": pool, "assignment_id": assignment["id"], "taken": _iso(now),
                  "solutions": None}
-        self._save_state(worker.user_id, state)  # a restart re-opens the photos of this assignment
+        self._save_state(worker.user_id, state)  # a restart decides the answers of this assignment again
         await self._look_and_decide(worker, state, now)
         return True
 
     async def _look_and_decide(self, worker: Worker, state: dict[str, Any], now: datetime) -> None:
-        """Open every photo of the assignment's tasks, read the markers, decide the answers."""
+        """Decide the answers to the assignment's tasks from what the crowd saw in them."""
         assert self.scenario is not None
         fields = self.scenario.fields
         pool = state["pool"]
@@ -411,26 +607,45 @@ class Crowd:
             self._save_state(worker.user_id, {"phase": "idle", "free_at": _iso(now)})
             return
         tasks = [self.store.get_task(t["id"]) or t for t in assignment["tasks"]]
-        urls = sorted({u for t in tasks for u in task_urls(pool, t.get("input_values") or {}, fields)})
-        looked = await asyncio.gather(*(self._look(worker, u) for u in urls))
-        markers = dict(zip(urls, looked))
         solutions, records = [], []
         seconds = 0.0
         answer_field = fields.labels(pool).answer_field
         for task in tasks:
-            rng = random.Random(f"{self.seed}:answer:{worker.user_id}:{task['id']}")
-            given, correct = answer_task(pool, task, markers, fields, worker.accuracy, rng)
-            seconds += rng.uniform(*self.scenario.pace.verification_seconds_per_task)
+            seen = self._seen(task["id"])
+            if not seen or not seen.get("settled"):  # taken before the crowd settled it (a resumed orphan)
+                await self._see(pool, task["id"], now, last_look=True)
+                seen = self._seen(task["id"]) or {}
+            if seen.get("error"):
+                raise ValueError(f"task {task['id']} cannot be worked on: {seen['error']}")
+            markers = self._as_seen_by(worker, seen["markers"])
+            draw = unit_draw(self.seed, "answer", seen["key"], worker.user_id)
+            given, correct = answer_task(pool, task, markers, fields, worker.accuracy, draw)
+            pace = random.Random(f"{self.seed}:pace:{worker.user_id}:{task['id']}")
+            seconds += pace.uniform(*self.scenario.pace.verification_seconds_per_task)
             inputs = task.get("input_values") or {}
             solutions.append({"output_values": {answer_field: given}})
             records.append({
                 "task_id": task["id"], "given": given, "correct": correct,
-                "golden": bool(task.get("known_solutions")),
+                "golden": bool(task.get("known_solutions")), "key": seen["key"], "org_id": seen.get("org_id"),
+                "photo_ids": list(seen.get("photo_ids") or ()),
                 "pedestrian_assignment_id": inputs.get("pedestrian_assignment_id"),
                 "image": inputs.get("image"), "image_field": inputs.get("image_field"),
                 "unreadable": [u for u in task_urls(pool, inputs, fields) if markers.get(u) is None]})
         state.update(solutions=solutions, records=records, due=_iso(now + self._real(seconds)))
         self._save_state(worker.user_id, state)
+
+    def _as_seen_by(self, worker: Worker, saved: Mapping[str, Any]) -> dict[str, PhotoMarker | None]:
+        """The markers a task showed, minus the links that happen not to open for this worker
+        (``behaviour.broken_link_rate``, drawn per photo and worker)."""
+        assert self.scenario is not None
+        broken = self.scenario.behaviour.broken_link_rate
+        out: dict[str, PhotoMarker | None] = {}
+        for url, doc in saved.items():
+            marker = PhotoMarker.from_dict(_plain(doc)) if doc else None
+            if marker is not None and broken and unit_draw(self.seed, "link", marker.photo_id, worker.user_id) < broken:
+                marker = None
+            out[url] = marker
+        return out
 
     def _finish_check(self, worker: Worker, state: dict[str, Any], now: datetime) -> None:
         assignment_id = state["assignment_id"]
@@ -443,16 +658,13 @@ class Crowd:
                 "submitted": fmt_time(now)})
         self._save_state(worker.user_id, {"phase": "idle", "free_at": _iso(now)})
 
-    async def _look(self, worker: Worker, url: str) -> PhotoMarker | None:
+    async def _look(self, url: str) -> PhotoMarker | None:
         """Open a photo URL like a worker's browser would; None if it does not open or has no marker."""
-        assert self.scenario is not None
-        broken = self.scenario.behaviour.broken_link_rate
-        if broken and random.Random(f"{self.seed}:link:{worker.user_id}:{url}").random() < broken:
-            return None
         try:
-            data = await self._fetch(url)
+            async with self._fetch_slots:
+                data = await self._fetch(url)
         except Exception as exc:  # a dead link is an answer ("bad"), not a crowd failure
-            log.info("checker %s could not open %s: %s", worker.name, _short(url), exc)
+            log.info("the crowd could not open %s: %s", _short(url), exc)
             return None
         return read_marker(data) if data is not None else None
 

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from emulator.crowd.allocation import canonical, rank_checkers
 from emulator.crowd.behaviour import photo_urls
 from emulator.crowd.photos import PhotoMarker, read_marker, render_photo
 from emulator.crowd.scenario import Scenario, ScenarioError, parse_scenario
@@ -247,5 +248,83 @@ async def test_a_crash_between_upload_and_submit_submits_exactly_what_the_truth_
         mine = [a for a in store.attachments.values() if a["details"]["assignment_id"] == walking["id"]]
         assert len(mine) == sum(len(v) for v in truth["photos"].values())  # not uploaded a second time
         assert len(store.attachments) >= uploaded
+    finally:
+        store.close()
+
+
+def _answerers(store: Store, pool_id: str) -> dict[str, list[str]]:
+    """task id -> user ids who submitted an answer to it."""
+    out: dict[str, list[str]] = {}
+    for a in store.assignments(pool_id):
+        if a["status"] in ("SUBMITTED", "ACCEPTED"):
+            for task in a["tasks"]:
+                out.setdefault(task["id"], []).append(a["user_id"])
+    return {k: sorted(v) for k, v in out.items()}
+
+
+async def test_exactly_the_chosen_checkers_answer_whatever_the_link_and_unavailable_for_holds(
+        tmp_path: Path, store: Store, demo: Scenario, http: aiohttp.ClientSession) -> None:
+    crowd = Crowd(store, seed=9, speed=SPEED, http=http)
+    result = await crowd.setup(demo, T0)
+    pool_id = result["pools"]["quality"]
+    org = demo.organizations[0]
+    photo = render_photo(PhotoMarker(f"{org.id}/imgs_facade/1", org.id, org.name, org.address, "facade", "good", True))
+    (tmp_path / "one.jpg").write_bytes(photo)
+    (tmp_path / "two.jpg").write_bytes(photo)  # the same photo behind another link
+    common = {"image_field": "imgs_facade", "group": "a/main", "pedestrian_assignment_id": "a",
+              "name": org.name, "address": org.address}
+    checkers = sorted(w.user_id for w in crowd.workers.values() if w.role == "quality")
+    ranking = rank_checkers(9, canonical(["quality", f"{org.id}/imgs_facade/1", "imgs_facade"]), checkers)
+    barred = ranking[:2]
+    plain, elsewhere, limited = store.create_tasks(pool_id, [
+        {"input_values": {"image": (tmp_path / "one.jpg").as_uri(), **common}, "overlap": 3},
+        {"input_values": {"image": (tmp_path / "two.jpg").as_uri(), **common}, "overlap": 3},
+        {"input_values": {"image": (tmp_path / "one.jpg").as_uri(), **common}, "overlap": 3,
+         "unavailable_for": barred},
+    ], T0)
+    now = T0
+    for _ in range(200):
+        now = await _run(crowd, now, 1)
+        if all(store.get_task(t["id"])["remaining_overlap"] == 0 for t in (plain, elsewhere, limited)) \
+                and not store.assignments(pool_id, "ACTIVE"):
+            break
+    answered = _answerers(store, pool_id)
+    assert answered[plain["id"]] == answered[elsewhere["id"]] == sorted(ranking[:3])
+    assert answered[limited["id"]] == sorted(ranking[2:5]) and not set(barred) & set(answered[limited["id"]])
+    assert crowd.state()["errors"] == 0
+
+
+async def test_a_check_taken_just_before_a_kill_is_finished_by_its_checker_after_the_restart(
+        tmp_path: Path, demo: Scenario, http: aiohttp.ClientSession) -> None:
+    db = tmp_path / "emu.sqlite"
+    store = Store(db)
+    crowd = Crowd(store, seed=10, speed=SPEED, http=http)
+    result = await crowd.setup(demo, T0)
+    pool_id = result["pools"]["relevance"]
+    org = demo.organizations[1]
+    image = tmp_path / "menu.jpg"
+    image.write_bytes(render_photo(PhotoMarker(f"{org.id}/imgs_menu/1", org.id, org.name, org.address, "menu",
+                                               "good", True)))
+    (task,) = store.create_tasks(pool_id, [{"input_values": {
+        "image": image.as_uri(), "image_field": "imgs_menu", "group": "a/imgs_menu",
+        "pedestrian_assignment_id": "a", "name": org.name, "address": org.address}, "overlap": 3}], T0)
+    await crowd._see_new_tasks(T0)  # the crowd looks at the task ...
+    chosen = crowd._chosen(store.get_task(task["id"]))
+    # ... and its first checker takes it, then the emulator dies before the checker's state is saved
+    taken = store.create_assignment(pool_id, chosen[0], [task["id"]], T0)
+    store.close()
+
+    store = Store(db)
+    try:
+        again = Crowd(store, seed=10, speed=SPEED, http=http)
+        now = T0
+        for _ in range(100):
+            now = await _run(again, now, 1)
+            if store.get_task(task["id"])["remaining_overlap"] == 0 and not store.assignments(pool_id, "ACTIVE"):
+                break
+        assert store.get_assignment(taken["id"])["status"] == "ACCEPTED"
+        assert _answerers(store, pool_id) == {task["id"]: sorted(chosen)}
+        answers = [s["output_values"]["result"] for a in store.assignments(pool_id) for s in a["solutions"]]
+        assert len(answers) == 3 and again.state()["errors"] == 0
     finally:
         store.close()
