@@ -37,12 +37,12 @@ def edit(path: Path, section: str, **values: str) -> None:
         cfg.write(handle)
 
 
-def wait_for_status_url(folder: Path, proc: Popen[str], timeout: float = 60) -> str:
-    """The URL ``python pipeline.py`` prints when its status server is up."""
+def wait_for_status_url(folder: Path, proc: Popen[str], timeout: float = 60, after: int = 0) -> str:
+    """The URL ``python pipeline.py`` prints when its status server is up (in its output past ``after``)."""
     deadline = time.monotonic() + timeout
     out = folder / "pipeline.out"
     while time.monotonic() < deadline:
-        found = re.search(r"status page: (http://127\.0\.0\.1:\d+/)", out.read_text() if out.exists() else "")
+        found = re.search(r"status page: (http://127\.0\.0\.1:\d+/)", out.read_text()[after:] if out.exists() else "")
         if found:
             return found.group(1)
         if proc.poll() is not None:
@@ -102,8 +102,12 @@ def live_pipeline(folder: Path, *, seed: int, speed: float, **pipeline: str) -> 
         settings = load_settings(config)
         store_token(folder, settings.secrets.toloka_token)
         proc = start_pipeline(folder)
+        live = Live(folder, url, "", settings, proc)
         try:
-            yield Live(folder, url, wait_for_status_url(folder, proc), settings, proc)
+            live.status_url = wait_for_status_url(folder, proc)
+            yield live
         finally:
+            if live.proc.poll() is None:  # the test may have restarted it
+                stop(live.proc)
             if proc.poll() is None:
                 stop(proc)
