@@ -42,6 +42,7 @@ from engine.logs import pool_logger
 from handlers import pedestrian, quality, relevance, visit
 from handlers.base import Outcome
 from handlers.state import Ledger
+from tables.tsv import TableError, TsvTable
 from toloka_client.client import TolokaClient
 from toloka_client.errors import TolokaError
 
@@ -49,6 +50,11 @@ log = logging.getLogger("pipeline")
 
 STATE_VERSION = 1
 Clock = Callable[[], datetime]
+# logs/spend.tsv: running money totals, a row after each tick that changed them (for report.py).
+SPEND_COLUMNS = (
+    "date_time", "rewards", "bonuses", "spent", "pedestrian_rewards", "visit_rewards", "quality_rewards",
+    "relevance_rewards", "bonuses_paid", "max_spend", "held",
+)
 
 
 # Funnel stages of a pedestrian assignment, by the decision events that enter them.
@@ -208,6 +214,7 @@ class Daemon:
         *,
         clock: Clock,
         skill_ttl_s: float = 300.0,
+        spend_log: TsvTable | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -231,6 +238,8 @@ class Daemon:
         self.last_tick_at: datetime | None = None
         self.next_tick_at: datetime | None = None  # set by the run loop
         self.status_url: str | None = None  # set when [Status] is enabled
+        self.spend_log = spend_log
+        self._spend_logged: tuple[Decimal, int] | None = None
         self.recent_decisions: deque[Event] = deque(maxlen=50)
         self.recent_errors: deque[Event] = deque(maxlen=50)
         self.held: list[Action] = []  # paid effects held back by max_spend in the last run
@@ -331,9 +340,38 @@ class Daemon:
         stats.errors += summary.errors
         summary.pending = len(self.journal.pending())
         summary.held = len(self.held)
+        await self._log_spend(now)
         summary.duration_s = time.monotonic() - started
         self.last_tick, self.last_tick_at = summary, now
         return summary
+
+    async def _log_spend(self, now: datetime) -> None:
+        """Append the money totals to ``logs/spend.tsv`` when they (or the held count) changed.
+
+        The totals are the checkpointed ones, so the series never goes back after a
+        restart. It is a log for charts: a failure to write it is reported, not fatal.
+        """
+        stats = self.state.stats
+        key = (stats.spent, len(self.held))
+        if self.spend_log is None or key == self._spend_logged:
+            return
+        limit = self.settings.pipeline.max_spend
+        row: dict[str, object] = {
+            "date_time": f"{now:%Y-%m-%d %H:%M:%S}",
+            "rewards": stats.reward_money,
+            "bonuses": stats.bonus_money,
+            "spent": stats.spent,
+            **{f"{name}_rewards": stats.pool(name).rewards for name in ("pedestrian", "visit", "quality", "relevance")},
+            "bonuses_paid": stats.bonuses_paid,
+            "max_spend": "" if limit is None else limit,
+            "held": len(self.held),
+        }
+        try:
+            await asyncio.to_thread(self.spend_log.append, [row])
+        except TableError as exc:
+            log.error("%s", exc)
+            return
+        self._spend_logged = key
 
     def _count_fetched(self, observer: Observer, batch: CursorBatch) -> None:
         """Per-pool fetch counts and rewards; runs as the cursor moves, before the checkpoint."""

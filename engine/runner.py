@@ -21,7 +21,7 @@ from pathlib import Path
 
 from engine.checkpoint import CheckpointStore
 from engine.config import Settings, load_settings
-from engine.daemon import Daemon, TickSummary, load_state
+from engine.daemon import SPEND_COLUMNS, Daemon, TickSummary, load_state
 from engine.errors import PipelineError
 from engine.executor import Executor
 from engine.journal import Journal
@@ -30,6 +30,7 @@ from engine.logs import SecretRedactor, setup_logging
 from engine.secrets import Secret, read_secret
 from file_store import open_file_store
 from tables.registry import open_tables
+from tables.tsv import TsvTable
 from toloka_client.client import TolokaClient
 from toloka_client.http import HttpSettings
 
@@ -82,7 +83,8 @@ async def open_daemon(settings: Settings, *, clock: Callable[[], datetime] = utc
         tables = open_tables(settings.pipeline.logs_folder, settings.pipeline.results_folder, settings.pedestrian)
         executor = Executor(client, store, tables, max_photo_bytes=MAX_PHOTO_BYTES,
                             concurrency=settings.pipeline.concurrency, clock=clock)
-        daemon = Daemon(settings, client, executor, checkpoints, journal, state, clock=clock)
+        spend_log = TsvTable(settings.pipeline.logs_folder / "spend.tsv", SPEND_COLUMNS)
+        daemon = Daemon(settings, client, executor, checkpoints, journal, state, clock=clock, spend_log=spend_log)
         if settings.status.enabled:
             from status.server import serve_status  # aiohttp.web only when the page is wanted
 
