@@ -8,4 +8,12 @@ python -m pip install --quiet --disable-pip-version-check -r requirements-dev.tx
 if [ -f package-lock.json ]; then
     npm ci --no-audit --no-fund --loglevel=error
 fi
+# The status page is checked in a real headless browser: Debian's chromium package.
+if [ ! -x /usr/bin/chromium ]; then
+    echo "test.sh: installing chromium (apt-get) for the status page's browser test" >&2
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1; then
+        echo "test.sh: could not install chromium with apt-get (needs root and Debian's package registry);" >&2
+        echo "test.sh: tests/status/test_status_live.py will fail until /usr/bin/chromium exists" >&2
+    fi
+fi
 exec python -m pytest "$@"
