@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from engine.actions import Action, AppendRows, CopyPhoto, CreateTasks, PayBonus, SetStatus, Step, StorePhoto
+from engine.actions import Action, AppendRows, CreateTasks, PayBonus, SetStatus, Step, StorePhoto
 from engine.checkpoint import CheckpointStore
 from engine.config import Settings
 from engine.cursor import AssignmentCursor, CursorBatch, CursorState
