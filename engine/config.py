@@ -399,6 +399,11 @@ def parse_pipeline(cfg: configparser.ConfigParser, base_dir: Path) -> PipelineSe
     )
 
 
+def read_max_spend(path: Path) -> Decimal | None:
+    """``[Pipeline] max_spend`` as the file says now (the daemon re-reads it while spending is held)."""
+    return ini.get_decimal(read_ini(path), "Pipeline", "max_spend", None, minimum=Decimal(0))
+
+
 def parse_status(cfg: configparser.ConfigParser) -> StatusSettings:
     """``[Status]``: off unless ``enabled``; a non-loopback ``host`` needs a ``token`` entry."""
     section = "Status"

@@ -33,9 +33,9 @@ from typing import Any
 
 from engine.actions import Action, AppendRows, CreateTasks, PayBonus, SetStatus, Step, StorePhoto
 from engine.checkpoint import CheckpointStore
-from engine.config import Settings
+from engine.config import Settings, read_max_spend
 from engine.cursor import AssignmentCursor, CursorBatch, CursorState
-from engine.errors import PipelineError, StateError
+from engine.errors import ConfigError, PipelineError, StateError
 from engine.executor import ActionFailed, Executor
 from engine.journal import Journal, JournalSnapshot
 from engine.logs import pool_logger
@@ -329,6 +329,7 @@ class Daemon:
         for name, cursor_state in moved.items():
             self.cursors[name].commit(cursor_state)
         await self.checkpoint()
+        await self._reload_max_spend()
         created, failures = await self.execute_pending()
         summary.created = created
         summary.errors += failures
@@ -467,12 +468,32 @@ class Daemon:
         if self.held:
             log.warning(
                 "SPENDING LIMIT: %s spent of [Pipeline] max_spend %s; %d paid effects (%d task creations, "
-                "%d bonuses) are held in the journal. Raise max_spend in %s and restart the daemon to go on.",
+                "%d bonuses) are held in the journal. Raise max_spend in %s to go on (read again every tick).",
                 self.state.stats.spent, self.settings.pipeline.max_spend, len(self.held),
                 sum(isinstance(a, CreateTasks) for a in self.held), sum(isinstance(a, PayBonus) for a in self.held),
                 self.settings.source,
             )
         return created, failures
+
+    async def _reload_max_spend(self) -> None:
+        """While effects are held, re-read ``[Pipeline] max_spend``: raising it in the file resumes them.
+
+        Only this one key is re-read; any other change still needs a restart.
+        """
+        if not self.held:
+            return
+        current = self.settings.pipeline.max_spend
+        try:
+            limit = await asyncio.to_thread(read_max_spend, self.settings.source)
+        except ConfigError as exc:
+            log.error("%s; keeping max_spend %s", exc, current)
+            return
+        if limit != current:
+            self.settings = dataclasses.replace(
+                self.settings, pipeline=dataclasses.replace(self.settings.pipeline, max_spend=limit)
+            )
+            log.warning("[Pipeline] max_spend changed from %s to %s in %s", current, limit or "no limit",
+                        self.settings.source)
 
     def _within_budget(self, action: Action) -> bool:
         """May this action run under ``[Pipeline] max_spend``? (Called on the loop, just before it runs.)

@@ -90,7 +90,8 @@ function draw(s) {
   if (s.money.over_budget) {
     banner.className = "banner bad";
     banner.textContent = "Spending limit reached: " + s.money.spent + " of " + s.money.max_spend + "; held " +
-      s.money.held_tasks + " task creations and " + s.money.held_bonuses + " bonuses. Raise max_spend and restart.";
+      s.money.held_tasks + " task creations and " + s.money.held_bonuses + " bonuses. Raise [Pipeline] max_spend " +
+      "in toloka.ini: it is read again every tick.";
   } else if (s.near_auto_accept.length) {
     banner.className = "banner warn";
     banner.textContent = s.near_auto_accept.length + " pedestrian assignments are close to Toloka's auto-accept";

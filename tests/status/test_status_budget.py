@@ -1,5 +1,5 @@
-"""[Pipeline] max_spend: paid effects stop at the limit, wait in the journal, and run once after a raise and a restart
-(after a kill -9, so only what saves/ holds carries over)."""
+"""[Pipeline] max_spend: paid effects stop at the limit, wait in the journal across a kill -9 and a restart,
+and run once when the limit is raised in toloka.ini."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def paid(live: Live) -> tuple[int, list[dict]]:
     return tasks, admin(live.emulator_url, "/api/v1/user-bonuses?limit=1000")["items"]
 
 
-def test_spending_limit_holds_tasks_and_bonuses_then_a_raise_and_restart_pays_each_once(tmp_path: Path) -> None:
+def test_spending_limit_holds_paid_effects_across_a_kill_and_a_raise_pays_each_once(tmp_path: Path) -> None:
     with live_pipeline(tmp_path, seed=5, speed=240, max_spend=str(LIMIT)) as live:
         held = wait_until(live, lambda s: Decimal(s["money"]["spent"]) >= LIMIT and s["money"]["over_budget"]
                           and s["last_tick"]["held"] > 0, 120, "the spending limit")
@@ -48,13 +48,21 @@ def test_spending_limit_holds_tasks_and_bonuses_then_a_raise_and_restart_pays_ea
         assert "SPENDING LIMIT" in (tmp_path / "logs" / "pipeline" / "error.log").read_text()
         assert stop(live.proc, signal.SIGKILL, timeout=60) == -signal.SIGKILL  # no goodbye: only saves/ remains
 
-        # Raise the limit and restart: the journal's held effects run, each exactly once.
-        edit(tmp_path / "toloka.ini", "Pipeline", max_spend="100")
+        # Restarted with the same limit: what is held stays held (nothing paid at start-up).
         offset = len((tmp_path / "pipeline.out").read_text())
         live.proc = start_pipeline(tmp_path)
         live.status_url = wait_for_status_url(tmp_path, live.proc, after=offset)
+        again = wait_until(live, lambda s: s["ticks"] >= later["ticks"] + 3 and s["money"]["over_budget"]
+                           and s["last_tick"]["held"] > 0, 60, "three ticks after the restart, still held")
+        assert paid(live)[0] == tasks_then and len(paid(live)[1]) == len(bonuses_then)
+        assert Decimal(again["money"]["bonuses"]) == sum(Decimal(str(b["amount"])) for b in bonuses_then)
+
+        # Raise the limit in toloka.ini while it runs: the held effects run at the next tick, each once.
+        edit(tmp_path / "toloka.ini", "Pipeline", max_spend="100")
         done = wait_until(live, all_decided(ORGANIZATIONS), 120, "every organization decided after the raise")
         assert done["money"]["over_budget"] is False and done["money"]["held_tasks"] == done["money"]["held_bonuses"] == 0
+        assert done["money"]["max_spend"] == "100"
+        assert "max_spend changed from 5.00 to 100" in (tmp_path / "logs" / "pipeline" / "error.log").read_text()
         _, bonuses = paid(live)
         time.sleep(0.5)
         final = status(live)
