@@ -19,6 +19,7 @@ import io
 import logging
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -55,18 +56,27 @@ def encode_records(columns: Sequence[str], rows: Sequence[Mapping[str, object]])
 
 
 class TsvTable:
-    """One TSV file with a fixed header, appended to by one process."""
+    """One TSV file with a fixed header, appended to by one process.
+
+    The executor appends from worker threads (``asyncio.to_thread``), several
+    at once: a lock makes "check the header, look for a replay, write" one
+    step, so two first appends cannot both write a header and two replays
+    cannot both find their rows missing.
+    """
 
     def __init__(self, path: str | os.PathLike[str], columns: Sequence[str]) -> None:
         self.path = Path(path)
         self.columns = tuple(columns)
         self._header = encode_records(self.columns, [dict(zip(self.columns, self.columns))])
         self._ready = False
+        self._lock = threading.Lock()
 
     def append(self, rows: Sequence[Mapping[str, object]]) -> None:
         """Append ``rows`` (header first if the file is new), durably."""
         if rows:
-            self._write(encode_records(self.columns, rows))
+            data = encode_records(self.columns, rows)
+            with self._lock:
+                self._write(data)
 
     def append_once(self, rows: Sequence[Mapping[str, object]]) -> bool:
         """Append ``rows`` unless exactly these records already sit in the file's tail.
@@ -76,11 +86,12 @@ class TsvTable:
         if not rows:
             return False
         data = encode_records(self.columns, rows)
-        self._prepare()
-        if self._in_tail(data):
-            return False
-        self._write(data)
-        return True
+        with self._lock:
+            self._prepare()
+            if self._in_tail(data):
+                return False
+            self._write(data)
+            return True
 
     # -- internals -------------------------------------------------------
 

@@ -100,3 +100,15 @@ def test_an_unwritable_folder_gives_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("a file where the results folder should be")  # fails even for root
     with pytest.raises(TableError, match=r"cannot write .*results/t\.tsv"):
         TsvTable(blocker / "t.tsv", ["a"]).append([{"a": "1"}])
+
+
+def test_concurrent_first_appends_write_one_header_and_every_row(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    for attempt in range(20):  # the race needs the file to be new: try it on many new files
+        table = TsvTable(tmp_path / f"t{attempt}.tsv", ["k"])
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda n: table.append_once([{"k": str(n)}]), range(16)))
+        frame = read(table.path)
+        assert sorted(frame["k"].tolist(), key=int) == [str(n) for n in range(16)]
+        assert table.path.read_text().count('"k"\n') == 1
