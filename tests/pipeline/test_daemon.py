@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.config import load_settings
-from tests.pipeline.processes import REPO, TOKEN, emulator, fast_config, keyring_env, start_pipeline, stop, store_token
+from tools.harness import REPO, TOKEN, emulator, fast_config, keyring_env, start_pipeline, stop, store_token
 
 
 def pipeline(folder: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

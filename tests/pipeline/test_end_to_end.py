@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import demo
-from tests.pipeline.emulator_db import objects, truth
+from tools.harness import objects, truth
 
 SPEED = 240.0  # the crowd's simulated minutes pass in a quarter second
 

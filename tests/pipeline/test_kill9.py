@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 
 from engine.config import load_settings
-from tests.pipeline.emulator_db import objects, truth
-from tests.pipeline.processes import emulator, fast_config, pedestrian_finished, start_pipeline, stop, store_token
+from tools.harness import objects, truth
+from tools.harness import emulator, fast_config, pedestrian_finished, start_pipeline, stop, store_token
 
 KILLS = 6
 
