@@ -325,7 +325,8 @@ class Daemon:
                 now,
             ),
         )
-        await asyncio.to_thread(self.journal.record, steps)
+        # Pending in memory only: the checkpoint below makes them durable with the decisions (journal.stage).
+        self.journal.stage(steps)
         for name, cursor_state in moved.items():
             self.cursors[name].commit(cursor_state)
         await self.checkpoint()

@@ -260,6 +260,29 @@ class Journal:
                 self._seq = seq
             return fresh
 
+    def stage(self, effects: Iterable[Effect]) -> list[Effect]:
+        """Add ``effects`` to the pending set without writing a line; returns the ones not known yet.
+
+        For a caller that checkpoints (state plus :meth:`snapshot`) before it executes
+        anything, as the daemon's tick does: the effects then become durable in the same
+        atomic write as the decisions and cursors behind them. Pending lines written
+        ahead of that checkpoint outlive a crash without those decisions; a restart runs
+        them, compacts their keys away, and then decides the re-delivered events again,
+        so every table row of that tick is written twice (found by tools/soak.py).
+        """
+        with self._lock:
+            fresh: list[Effect] = []
+            for effect in effects:
+                key = effect.key
+                known = self._pending.get(key)
+                if known is not None or key in self._done:
+                    if known is not None and encode_value(known) != encode_value(effect):
+                        log.warning("effect %s decided again with different content; keeping the first", key)
+                    continue
+                self._pending[key] = effect
+                fresh.append(effect)
+            return fresh
+
     def mark_done(self, done: Iterable[Effect | str]) -> None:
         """Durably mark effects (or keys) done; unknown or already-done keys are ignored."""
         with self._lock:

@@ -1,0 +1,1 @@
+"""Resilience: crashes, faults, hostile input, secrets (docs/resilience.md)."""
