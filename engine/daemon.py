@@ -243,6 +243,10 @@ class Daemon:
         self.recent_decisions: deque[Event] = deque(maxlen=50)
         self.recent_errors: deque[Event] = deque(maxlen=50)
         self.held: list[Action] = []  # paid effects held back by max_spend in the last run
+        # Chains stopped by a permanent failure: chain -> reason. They stay pending in the journal
+        # but are not run again (nor reported again) until the next start, where a person may have
+        # fixed the cause; retrying them every tick only repeated the same error line.
+        self.parked: dict[str, str] = {}
         # Money of accepts and bonuses started but not counted yet (checked against max_spend).
         self._in_flight: dict[str, Decimal] = {}
 
@@ -443,7 +447,8 @@ class Daemon:
         """Run every pending chain; returns (tasks created, chains failed)."""
         chains: dict[str, list[Action]] = {}
         for step in self.journal.pending():
-            chains.setdefault(step.chain, []).append(step.action)
+            if step.chain not in self.parked:
+                chains.setdefault(step.chain, []).append(step.action)
         self.held = []
         if not chains:
             return 0, 0
@@ -459,7 +464,9 @@ class Daemon:
             if error is not None:
                 self._in_flight.pop(error.action.key, None)
                 failures += 1
-                kind = "held for a person" if error.permanent else "will be retried"
+                kind = "held for a person; tried again at the next start" if error.permanent else "will be retried"
+                if error.permanent:
+                    self.parked[chain] = str(error)
                 log.error("chain %s stopped (%s): %s", chain, kind, error)
                 pool = pool_acted_on(error.action, self.settings.pools())
                 self._error(self.clock(), pool, f"effect {kind}", str(error))

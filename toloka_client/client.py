@@ -17,6 +17,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from async_lru import alru_cache
 
@@ -329,7 +330,7 @@ class TolokaClient:
     # --- attachments -----------------------------------------------------------
 
     async def get_attachment(self, attachment_id: str) -> Attachment:
-        return await self._get_record(Attachment, f"/attachments/{attachment_id}")
+        return await self._get_record(Attachment, f"/attachments/{_segment(attachment_id)}")
 
     async def find_attachments(
         self,
@@ -348,7 +349,7 @@ class TolokaClient:
 
     async def download_attachment(self, attachment_id: str, *, max_bytes: int = DEFAULT_ATTACHMENT_LIMIT) -> bytes:
         """The attachment's bytes; :class:`AttachmentTooLarge` (without reading it all) past the limit."""
-        return await self.http.download(f"/attachments/{attachment_id}/download", max_bytes=max_bytes)
+        return await self.http.download(f"/attachments/{_segment(attachment_id)}/download", max_bytes=max_bytes)
 
     # --- bonuses ---------------------------------------------------------------
 
@@ -499,3 +500,11 @@ def _by_index(by_index: Mapping[int, tuple[str, Mapping[str, Any]]], found: Mapp
         raise UnexpectedResponse("GET", "/search", 200, None,
                                  f"created {what}s not found when read back: {missing[:5]}")
     return {idx: found[oid] for idx, (oid, _) in by_index.items()}
+
+
+def _segment(value: str) -> str:
+    """``value`` as one path segment: attachment ids come from worker output, so ``/``, ``..``,
+    ``?`` or ``%`` in them must not steer the request to another resource."""
+    text = quote(str(value), safe="")
+    # "." and ".." are unreserved, so quote() keeps them; URL normalisation would then walk up.
+    return text.replace(".", "%2E") if text.strip(".") == "" else text
