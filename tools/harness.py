@@ -109,8 +109,14 @@ def admin(url: str, path: str) -> Any:
 
 
 def pedestrian_finished(url: str, pool_id: str, organizations: int) -> bool:
-    """Every organization's pedestrian assignment is accepted or rejected on the platform."""
-    found = admin(url, f"/api/v1/assignments?pool_id={pool_id}&status=ACCEPTED,REJECTED&limit=1000")
+    """Every organization's pedestrian assignment is accepted or rejected on the platform.
+
+    False when the emulator answers with an error: it may be injecting faults.
+    """
+    try:
+        found = admin(url, f"/api/v1/assignments?pool_id={pool_id}&status=ACCEPTED,REJECTED&limit=1000")
+    except (OSError, ValueError):  # urllib's HTTPError and URLError are OSErrors; a dropped answer too
+        return False
     return len({a["tasks"][0]["id"] for a in found["items"]}) >= organizations
 
 

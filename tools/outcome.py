@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from engine.config import load_settings
 from tools.harness import objects, truth
 
 FINAL_EVENTS = ("ACCEPT assignment", "REJECT assignment")
@@ -46,6 +47,7 @@ class Findings:
     missing: int = 0
     broken_links: int = 0
     wrong: int = 0
+    late_answers: int = 0  # answers to tasks of a work already decided otherwise: dropped by design
     problems: list[str] = field(default_factory=list)
 
     def add(self, kind: str, text: str, n: int = 1) -> None:
@@ -101,11 +103,29 @@ def check_run(folder: Path) -> Findings:
     answered = Counter((r["task"], r["assignment_id"]) for r in answers)
     if (extra := sum(n - 1 for n in answered.values())) > 0:
         found.add("duplicates", f"{extra} repeated (task, assignment) rows in answers.tsv", extra)
-    downstream_pools = {pool for pool, _, _ in tasks}
+    settings = load_settings(folder / "toloka.ini")
+    handler_of = {settings.visit.pool_id: "visit", settings.quality.pool_id: "quality",
+                  settings.relevance.pool_id: "relevance"}
+    # An answer counts as missing when the daemon decided its task, or has not decided the work at
+    # all. Answers to tasks of a work already decided for another reason (say the main photos were
+    # bad while a bonus photo was still being checked) are dropped by design: they decide nothing.
+    judged = {(r["handler"], r["pedestrian_assignment_id"], r["comment"]) for r in decisions
+              if r["event"] in ("GOOD image", "BAD image")}
+    visited = {r["pedestrian_assignment_id"] for r in decisions if r["handler"] == "visit"}
+    finished = {pa for pa, _ in finals}
+    task_docs = {t["id"]: t for t in objects(db, "task")}
     seen = {a for _, a in answered}
     for a in objects(db, "assignment"):
-        if a["pool_id"] in downstream_pools and a["status"] in ("ACCEPTED", "REJECTED") and a["id"] not in seen:
-            found.add("missing", f"verification assignment {a['id']} has no row in answers.tsv")
+        handler = handler_of.get(a["pool_id"])
+        if handler is None or a["status"] not in ("ACCEPTED", "REJECTED") or a["id"] in seen:
+            continue
+        inputs = task_docs[a["tasks"][0]["id"]]["input_values"]
+        pa, photo = inputs.get("pedestrian_assignment_id", ""), inputs.get("photo_id", "")
+        decided = pa in visited if handler == "visit" else (handler, pa, photo) in judged
+        if decided or pa not in finished:
+            found.add("missing", f"{handler} assignment {a['id']} ({pa} {photo}) has no row in answers.tsv")
+        else:
+            found.late_answers += 1
 
     rows: dict[str, list[dict[str, str]]] = {name: read_tsv(folder / "results" / name) for name in RESULT_TABLES}
     for name, table in rows.items():

@@ -135,7 +135,8 @@ def wind_up(folder: Path, url: str, proc: subprocess.Popen[str]) -> None:
         raise RuntimeError(f"the last --once exited {once}; see {folder / 'pipeline.out'}")
 
 
-def run_to_the_end(folder: Path, url: str, pool_id: str, organizations: int, timeout: float) -> float:
+def run_to_the_end(folder: Path, url: str, pool_id: str, organizations: int, timeout: float,
+                   before_wind_up: Callable[[], object] | None = None) -> float:
     """Run the daemon uninterrupted until every pedestrian assignment is decided; wind up. Returns seconds."""
     start = time.monotonic()
     proc = start_pipeline(folder)
@@ -147,6 +148,8 @@ def run_to_the_end(folder: Path, url: str, pool_id: str, organizations: int, tim
             raise RuntimeError(f"the daemon exited {proc.returncode}; see {folder / 'pipeline.out'}")
         time.sleep(0.5)
     elapsed = time.monotonic() - start
+    if before_wind_up is not None:
+        before_wind_up()
     wind_up(folder, url, proc)
     return elapsed
 
@@ -187,7 +190,7 @@ def verdict(log: KillLog, found: Findings, differ: list[str], organizations: int
     return (f"SOAK {'PASS' if passed else 'FAIL'} kills={log.kills} restarts={log.restarts} ({kinds}; "
             f"torn checkpoint writes={log.torn_checkpoints}, torn photo copies={log.torn_photos}) "
             f"duplicates={found.duplicates} missing={found.missing} wrong={found.wrong} "
-            f"broken_links={found.broken_links} outcome_differs={len(differ)}/{organizations} orgs "
+            f"broken_links={found.broken_links} late_answers_dropped={found.late_answers} outcome_differs={len(differ)}/{organizations} orgs "
             f"tracebacks={tracebacks} early_exits={sum(log.exits.values())} wall={wall:.0f}s")
 
 
