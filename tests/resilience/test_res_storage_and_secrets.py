@@ -69,6 +69,12 @@ class Switch:
         self._ready.set()
         self._loop.run_forever()
         server.close()
+        self._cut()
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, server.wait_closed(), return_exceptions=True))
+        self._loop.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self.up:
