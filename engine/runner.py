@@ -29,7 +29,7 @@ from engine.lock import DaemonLock
 from engine.logs import SecretRedactor, setup_logging
 from engine.secrets import Secret, read_secret
 from file_store import open_file_store
-from tables.registry import open_tables
+from tables.registry import open_tables, repair_tables
 from tables.tsv import TsvTable
 from toloka_client.client import TolokaClient
 from toloka_client.http import HttpSettings
@@ -81,6 +81,7 @@ async def open_daemon(settings: Settings, *, clock: Callable[[], datetime] = utc
         store = await open_file_store(settings.file_store, secrets=secret)
         stack.push_async_callback(store.aclose)
         tables = open_tables(settings.pipeline.logs_folder, settings.pipeline.results_folder, settings.pedestrian)
+        await asyncio.to_thread(repair_tables, tables)  # a torn last row from a crash is cut now, not at the next append
         executor = Executor(client, store, tables, max_photo_bytes=MAX_PHOTO_BYTES,
                             concurrency=settings.pipeline.concurrency, clock=clock)
         spend_log = TsvTable(settings.pipeline.logs_folder / "spend.tsv", SPEND_COLUMNS)

@@ -19,3 +19,9 @@ def open_tables(logs: Path, results: Path, pedestrian: PedestrianRules) -> dict[
         "main_tasks": TsvTable(results / "main_tasks.tsv", main_columns(pedestrian)),
         "bonus_tasks": TsvTable(results / "bonus_tasks.tsv", bonus_columns(pedestrian)),
     }
+
+
+def repair_tables(tables: dict[str, TsvTable]) -> None:
+    """Check headers and cut torn tails of the tables that exist (blocking: run it in a thread)."""
+    for table in tables.values():
+        table.repair()

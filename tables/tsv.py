@@ -93,6 +93,17 @@ class TsvTable:
             self._write(data)
             return True
 
+    def repair(self) -> None:
+        """At start-up: check an existing file's header and cut a torn last record left by a crash.
+
+        Appends do this too, but only once something is appended; a table that gets no row
+        for a while would keep a half-written line (and show it to readers) until then.
+        A missing file is left alone (it is created with its first row).
+        """
+        with self._lock:
+            if self.path.exists():
+                self._prepare()
+
     # -- internals -------------------------------------------------------
 
     def _prepare(self) -> None:
