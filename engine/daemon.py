@@ -6,8 +6,9 @@ One tick, in this order (the order is what makes a kill -9 harmless):
    pool is logged with its id and skipped this tick, its cursor stays put);
 2. the handlers decide, one after another, with no await in between: they
    change the ledger and return chains of actions;
-3. the actions are journalled as pending (fsync), the cursors move, and the
-   whole state is checkpointed atomically;
+3. the actions become pending (in memory), the cursors move, and the whole
+   state is checkpointed atomically: effects are durable together with the
+   decisions that made them;
 4. the executor runs every pending chain; what succeeded is marked done and
    the state checkpointed again, which drops the done entries.
 
