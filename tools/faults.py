@@ -84,11 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=60.0, help="emulator speed")
     parser.add_argument("--folder", type=Path, help="working folder (default: a new temp folder, kept)")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per run before giving up")
+    parser.add_argument("--error-rate", type=float, default=0.20, help="share of API requests answered with an error")
+    parser.add_argument("--drop-rate", type=float, default=0.05, help="share of writes applied, then dropped")
     args = parser.parse_args(argv)
+    share = args.error_rate / 5  # 429, 429 with Retry-After, 500, 500 with an empty body, 503
+    faults = {**FAULTS, "rate_429": share, "rate_429_retry_after": share, "rate_500": share, "rate_500_empty": share,
+              "rate_503": share, "drop_after_write_rate": args.drop_rate}
     folder = args.folder or Path(tempfile.mkdtemp(prefix="faults-"))
     print(f"faults: working in {folder}", flush=True)
     clean_s, _ = one_run(folder / "clean", args.seed, args.speed, None, args.timeout)
-    faulty_s, injected = one_run(folder / "faulty", args.seed, args.speed, FAULTS, args.timeout)
+    faulty_s, injected = one_run(folder / "faulty", args.seed, args.speed, faults, args.timeout)
     found = check_run(folder / "faulty")
     differ = compare(outcome(folder / "faulty"), outcome(folder / "clean"))
     out = (folder / "faulty" / "pipeline.out").read_text(errors="replace")
