@@ -26,13 +26,7 @@ def handle(
 ) -> Outcome:
     """Aggregate completed quality tasks, decide groups, and send good photos on."""
     outcome = Outcome()
-    check = rules.quality
-    done, results = verification.aggregate_new_answers(ledger, HANDLER, "quality", assignments, check, skills, now, outcome)
-    touched: dict[str, Work] = {}
-    for work, photo, passed in verification.judged_photos(ledger, "quality", done, results, check.accept_label):
-        photo.quality = passed
-        touched[work.assignment_id] = work
-    for work in touched.values():
+    for work in verification.judge_photos(ledger, "quality", assignments, rules.quality, skills, now, outcome):
         settle(ledger, outcome, work, rules, now)
     return outcome
 

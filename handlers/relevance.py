@@ -28,13 +28,7 @@ def handle(
 ) -> Outcome:
     """Aggregate completed relevance tasks and finish each pedestrian assignment."""
     outcome = Outcome()
-    check = rules.relevance
-    done, results = verification.aggregate_new_answers(ledger, HANDLER, "relevance", assignments, check, skills, now, outcome)
-    touched: dict[str, Work] = {}
-    for work, photo, passed in verification.judged_photos(ledger, "relevance", done, results, check.accept_label):
-        photo.relevant = passed
-        touched[work.assignment_id] = work
-    for work in touched.values():
+    for work in verification.judge_photos(ledger, "relevance", assignments, rules.relevance, skills, now, outcome):
         settle(ledger, outcome, work, rules, now)
     return outcome
 

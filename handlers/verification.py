@@ -8,13 +8,13 @@ ledger never keeps a ballot that will not be counted.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from engine.actions import AppendRows, SetStatus
 from handlers.aggregation import Aggregate, Vote, aggregate
 from handlers.base import Outcome, ValidationRules, decision_row, decisions, stamp
-from handlers.state import Ballot, Ledger, Photo, Stage, Work
+from handlers.state import Ballot, Ledger, Stage, Work
 from toloka_client.records import Assignment
 
 PEDESTRIAN_ID = "pedestrian_assignment_id"
@@ -148,17 +148,36 @@ def aggregate_new_answers(
     return done, results
 
 
-def judged_photos(
-    ledger: Ledger, stage: Stage, done: Mapping[str, list[Ballot]], results: Mapping[str, Aggregate], accept_label: str
-) -> Iterator[tuple[Work, Photo, bool]]:
-    """(work, photo, passed) for each aggregated photo task whose work is still at ``stage``."""
+def judge_photos(
+    ledger: Ledger,
+    stage: Stage,
+    assignments: Sequence[Assignment],
+    rules: ValidationRules,
+    skills: Mapping[str, float],
+    now: datetime,
+    outcome: Outcome,
+) -> list[Work]:
+    """The photo pools' step: aggregate, record each verdict on its photo, return the works touched.
+
+    The verdict goes to ``photo.quality`` or ``photo.relevant`` (``stage`` says which); only
+    works still at ``stage`` are touched, so a late answer changes nothing.
+    """
+    done, results = aggregate_new_answers(ledger, stage, stage, assignments, rules, skills, now, outcome)
+    touched: dict[str, Work] = {}
     for task_id, ballots in done.items():
         first = ballots[0]
         work = ledger.works.get(first.pedestrian_assignment_id)
         group = work.groups.get(first.group.rsplit("/", 1)[-1]) if work else None
         photo = group.photo(first.photo_id) if group else None
-        if work is not None and photo is not None and work.stage == stage:
-            yield work, photo, results[task_id].label == accept_label
+        if work is None or photo is None or work.stage != stage:
+            continue
+        passed = results[task_id].label == rules.accept_label
+        if stage == "quality":
+            photo.quality = passed
+        else:
+            photo.relevant = passed
+        touched[work.assignment_id] = work
+    return list(touched.values())
 
 
 def reject(ledger: Ledger, outcome: Outcome, work: Work, handler: str, group: str, comment: str, now: datetime) -> None:

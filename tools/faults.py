@@ -27,7 +27,6 @@ import configparser
 import json
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any

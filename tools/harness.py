@@ -71,17 +71,22 @@ def emulator(folder: Path, *, seed: int, speed: float, scenario: str = "demo") -
             proc.stdout.close()
 
 
+def edit_ini(path: Path, section: str, **values: str) -> None:
+    """Set keys of one section of an INI file (comments are dropped)."""
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(path, encoding="utf-8")
+    cfg[section].update(values)
+    with path.open("w", encoding="utf-8") as handle:
+        cfg.write(handle)
+
+
 def fast_config(folder: Path) -> Path:
     """Shorten ticks and the cursor lag, and keep every output inside ``folder``."""
     path = folder / "toloka.ini"
-    cfg = configparser.ConfigParser(interpolation=None)
-    cfg.read(path, encoding="utf-8")
-    cfg["Pipeline"].update(period_seconds="1", results_folder=str(folder / "results"),
-                           saves_folder=str(folder / "saves"), logs_folder=str(folder / "logs"))
-    cfg["Toloka"]["cursor_lag_seconds"] = "1"
-    cfg["FileStore"]["local_folder"] = str(folder / "photos")
-    with path.open("w", encoding="utf-8") as handle:
-        cfg.write(handle)
+    edit_ini(path, "Pipeline", period_seconds="1", results_folder=str(folder / "results"),
+             saves_folder=str(folder / "saves"), logs_folder=str(folder / "logs"))
+    edit_ini(path, "Toloka", cursor_lag_seconds="1")
+    edit_ini(path, "FileStore", local_folder=str(folder / "photos"))
     return path
 
 
@@ -100,6 +105,12 @@ def start_pipeline(folder: Path, *extra: str) -> subprocess.Popen[str]:
             [sys.executable, "pipeline.py", "--config", str(folder / "toloka.ini"), *extra],
             cwd=REPO, env=keyring_env(folder), stdout=log, stderr=subprocess.STDOUT, text=True,
         )
+
+
+def run_pipeline(folder: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python pipeline.py ARGS`` to the end, with the keyring of ``folder``; its output captured."""
+    return subprocess.run([sys.executable, "pipeline.py", *args], cwd=REPO, env=keyring_env(folder),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def admin(url: str, path: str) -> Any:

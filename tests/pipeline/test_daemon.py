@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import configparser
 import os
 import signal
 import subprocess
@@ -14,35 +13,22 @@ from pathlib import Path
 import pytest
 
 from engine.config import load_settings
-from tools.harness import REPO, TOKEN, emulator, fast_config, keyring_env, start_pipeline, stop, store_token
-
-
-def pipeline(folder: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "pipeline.py", *args], cwd=REPO, env=keyring_env(folder),
-        capture_output=True, text=True, timeout=timeout,
-    )
-
-
-def edit(path: Path, section: str, **values: str) -> None:
-    cfg = configparser.ConfigParser(interpolation=None)
-    cfg.read(path, encoding="utf-8")
-    cfg[section].update(values)
-    with path.open("w", encoding="utf-8") as handle:
-        cfg.write(handle)
+from tools.harness import (
+    REPO, TOKEN, edit_ini, emulator, fast_config, keyring_env, run_pipeline, start_pipeline, stop, store_token,
+)
 
 
 def test_a_config_mistake_stops_start_up_with_section_key_expected_found(tmp_path: Path) -> None:
     config = tmp_path / "toloka.ini"
     config.write_text((REPO / "toloka.ini").read_text().replace("overlap = 3", "overlap = three", 1))
-    result = pipeline(tmp_path, "--config", str(config))
+    result = run_pipeline(tmp_path, "--config", str(config))
     assert result.returncode == 2
     assert "[ValidationVisit] overlap" in result.stderr and "'three'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
-    result = pipeline(tmp_path, "--config", str(tmp_path / "nope.ini"))
+    result = run_pipeline(tmp_path, "--config", str(tmp_path / "nope.ini"))
     assert result.returncode == 2 and "nope.ini" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -58,7 +44,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
 
 def test_once_runs_one_tick_prints_its_line_and_checkpoints(served: tuple[Path, str]) -> None:
     folder, _ = served
-    result = pipeline(folder, "--config", str(folder / "toloka.ini"), "--once")
+    result = run_pipeline(folder, "--config", str(folder / "toloka.ini"), "--once")
     assert result.returncode == 0, result.stderr[-2000:]
     lines = [line for line in result.stdout.splitlines() if " tick: " in line]
     assert len(lines) == 1 and "fetched" in lines[0] and "errors 0" in lines[0]
@@ -91,7 +77,7 @@ def test_a_second_daemon_on_the_same_saves_exits_at_once(served: tuple[Path, str
             assert first.poll() is None and time.monotonic() < deadline, out.read_text()[-2000:]
             time.sleep(0.2)
         started = time.monotonic()
-        second = pipeline(folder, "--config", str(folder / "toloka.ini"))
+        second = run_pipeline(folder, "--config", str(folder / "toloka.ini"))
         assert second.returncode != 0 and time.monotonic() - started < 30
         assert str(folder / "saves") in second.stderr and str(first.pid) in second.stderr
     finally:
@@ -102,12 +88,12 @@ def test_a_corrupt_checkpoint_stops_start_up_and_is_left_in_place(served: tuple[
     folder, _ = served
     config = tmp_path / "toloka.ini"
     config.write_text((folder / "toloka.ini").read_text())
-    edit(config, "Pipeline", saves_folder=str(tmp_path / "saves"))
+    edit_ini(config, "Pipeline", saves_folder=str(tmp_path / "saves"))
     (tmp_path / "saves").mkdir(mode=0o700)
     damaged = tmp_path / "saves" / "checkpoint.pkl"
     damaged.write_bytes(b"PEDESTRIAN-PIPELINE-CHECKPOINT garbage \x00\x01")
     damaged.chmod(0o600)
-    result = pipeline(folder, "--config", str(config))
+    result = run_pipeline(folder, "--config", str(config))
     assert result.returncode == 2
     assert str(damaged) in result.stderr and "Traceback" not in result.stderr
     assert damaged.read_bytes().endswith(b"garbage \x00\x01")
@@ -117,11 +103,11 @@ def test_a_wrong_token_is_reported_before_any_work(served: tuple[Path, str], tmp
     folder, _ = served
     config = tmp_path / "toloka.ini"
     config.write_text((folder / "toloka.ini").read_text())
-    edit(config, "Secrets", toloka_token="wrong_entry")
-    edit(config, "Pipeline", saves_folder=str(tmp_path / "saves"), logs_folder=str(tmp_path / "logs"))
+    edit_ini(config, "Secrets", toloka_token="wrong_entry")
+    edit_ini(config, "Pipeline", saves_folder=str(tmp_path / "saves"), logs_folder=str(tmp_path / "logs"))
     subprocess.run([sys.executable, "-c", "import keyring; keyring.set_password('TOLOKA', 'wrong_entry', 'not-the-token')"],
                    env=keyring_env(folder), check=True)
-    result = pipeline(folder, "--config", str(config))
+    result = run_pipeline(folder, "--config", str(config))
     assert result.returncode == 2
     assert "AUTHENTICATION_ERROR" in result.stderr or "401" in result.stderr
     assert "not-the-token" not in result.stderr + result.stdout
@@ -132,9 +118,9 @@ def test_a_missing_pool_is_named_at_start_up(served: tuple[Path, str], tmp_path:
     folder, _ = served
     config = tmp_path / "toloka.ini"
     config.write_text((folder / "toloka.ini").read_text())
-    edit(config, "ValidationQuality", pool_id="999999")
-    edit(config, "Pipeline", saves_folder=str(tmp_path / "saves"), logs_folder=str(tmp_path / "logs"))
-    result = pipeline(folder, "--config", str(config))
+    edit_ini(config, "ValidationQuality", pool_id="999999")
+    edit_ini(config, "Pipeline", saves_folder=str(tmp_path / "saves"), logs_folder=str(tmp_path / "logs"))
+    result = run_pipeline(folder, "--config", str(config))
     assert result.returncode == 2
     assert "quality pool 999999" in result.stderr and "Traceback" not in result.stderr
 
@@ -142,14 +128,14 @@ def test_a_missing_pool_is_named_at_start_up(served: tuple[Path, str], tmp_path:
 def test_stop_when_pools_closed_exits_once_every_pool_is_closed(tmp_path: Path) -> None:
     with emulator(tmp_path, seed=3, speed=1) as url:
         fast_config(tmp_path)
-        edit(tmp_path / "toloka.ini", "Pipeline", stop_when_pools_closed="true")
+        edit_ini(tmp_path / "toloka.ini", "Pipeline", stop_when_pools_closed="true")
         settings = load_settings(tmp_path / "toloka.ini")
         store_token(tmp_path, settings.secrets.toloka_token)
         for pool_id in settings.pools().values():
             request = urllib.request.Request(f"{url}/api/v1/pools/{pool_id}/close", method="POST",
                                              headers={"Authorization": f"OAuth {TOKEN}"})
             urllib.request.urlopen(request, timeout=10).close()
-        result = pipeline(tmp_path, "--config", str(tmp_path / "toloka.ini"), timeout=60)
+        result = run_pipeline(tmp_path, "--config", str(tmp_path / "toloka.ini"), timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count(" tick: ") == 1
     assert "every pool is closed" in (tmp_path / "logs" / "pipeline" / "info.log").read_text()

@@ -9,7 +9,6 @@ torn TSV tails in the table itself (tests/tables/test_tsv.py).
 
 from __future__ import annotations
 
-import configparser
 import os
 import subprocess
 import sys
@@ -20,21 +19,14 @@ from pathlib import Path
 import pytest
 
 from engine.config import load_settings
-from tools.harness import REPO, emulator, fast_config, keyring_env, pedestrian_finished, stop, store_token, truth
+from tools.harness import (
+    REPO, edit_ini, emulator, run_pipeline, fast_config, keyring_env, pedestrian_finished, stop, store_token, truth,
+)
 from tools.outcome import check_run, read_tsv
 
 
 def pipeline(folder: Path, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "pipeline.py", "--config", str(config), *args], cwd=REPO,
-                          env=keyring_env(folder), capture_output=True, text=True, timeout=120)
-
-
-def edit(path: Path, section: str, **values: str) -> None:
-    cfg = configparser.ConfigParser(interpolation=None)
-    cfg.read(path, encoding="utf-8")
-    cfg[section].update(values)
-    with path.open("w", encoding="utf-8") as handle:
-        cfg.write(handle)
+    return run_pipeline(folder, "--config", str(config), *args)
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +43,14 @@ def own_config(served: tuple[Path, str], tmp_path: Path) -> Path:
     """A copy of the served toloka.ini with this test's own saves/, logs/ and results/."""
     config = tmp_path / "toloka.ini"
     config.write_text((served[0] / "toloka.ini").read_text())
-    edit(config, "Pipeline", saves_folder=str(tmp_path / "saves"), logs_folder=str(tmp_path / "logs"),
+    edit_ini(config, "Pipeline", saves_folder=str(tmp_path / "saves"), logs_folder=str(tmp_path / "logs"),
          results_folder=str(tmp_path / "results"))
     return config
 
 
 def test_a_missing_secret_is_named_and_nothing_starts(served: tuple[Path, str], tmp_path: Path) -> None:
     config = own_config(served, tmp_path)
-    edit(config, "Secrets", toloka_token="entry_nobody_stored")
+    edit_ini(config, "Secrets", toloka_token="entry_nobody_stored")
     result = pipeline(served[0], config)
     assert result.returncode == 2
     assert "entry_nobody_stored" in result.stderr and "Traceback" not in result.stderr
@@ -85,7 +77,7 @@ def test_a_damaged_real_checkpoint_stops_start_up_naming_it(served: tuple[Path, 
 def test_a_logs_folder_that_cannot_be_made_is_a_clear_error(served: tuple[Path, str], tmp_path: Path) -> None:
     config = own_config(served, tmp_path)
     (tmp_path / "blocker").write_text("a file where a folder should be")
-    edit(config, "Pipeline", logs_folder=str(tmp_path / "blocker" / "logs"))
+    edit_ini(config, "Pipeline", logs_folder=str(tmp_path / "blocker" / "logs"))
     result = pipeline(served[0], config, "--once")
     assert result.returncode == 2 and "blocker" in result.stderr and "Traceback" not in result.stderr
 

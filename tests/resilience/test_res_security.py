@@ -8,9 +8,6 @@ checkpoints (tests/engine/test_checkpoint.py).
 
 from __future__ import annotations
 
-import configparser
-import pickle
-from pathlib import Path
 
 import pytest
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import configparser
 import json
 import re
 import time
@@ -16,7 +15,7 @@ from subprocess import Popen
 from typing import Any
 
 from engine.config import Settings, load_settings
-from tests.pipeline.processes import emulator, fast_config, start_pipeline, stop, store_token
+from tools.harness import edit_ini, emulator, fast_config, start_pipeline, stop, store_token
 
 
 @dataclass
@@ -26,15 +25,6 @@ class Live:
     status_url: str
     settings: Settings
     proc: Popen[str]
-
-
-def edit(path: Path, section: str, **values: str) -> None:
-    """Set keys of one section of an INI file (comments are dropped)."""
-    cfg = configparser.ConfigParser(interpolation=None)
-    cfg.read(path, encoding="utf-8")
-    cfg[section].update(values)
-    with path.open("w", encoding="utf-8") as handle:
-        cfg.write(handle)
 
 
 def wait_for_status_url(folder: Path, proc: Popen[str], timeout: float = 60, after: int = 0) -> str:
@@ -96,9 +86,9 @@ def live_pipeline(folder: Path, *, seed: int, speed: float, **pipeline: str) -> 
     """Emulator + daemon with ``[Status] enabled`` on a free port; ``pipeline`` edits ``[Pipeline]``."""
     with emulator(folder, seed=seed, speed=speed) as url:
         config = fast_config(folder)
-        edit(config, "Status", enabled="true", port="0", refresh_seconds="1")
+        edit_ini(config, "Status", enabled="true", port="0", refresh_seconds="1")
         if pipeline:
-            edit(config, "Pipeline", **pipeline)
+            edit_ini(config, "Pipeline", **pipeline)
         settings = load_settings(config)
         store_token(folder, settings.secrets.toloka_token)
         proc = start_pipeline(folder)

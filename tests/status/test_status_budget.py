@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from status_live import Live, all_decided, edit, live_pipeline, status, wait_for_status_url, wait_until
-from tests.pipeline.processes import admin, start_pipeline, stop
+from status_live import Live, all_decided, live_pipeline, status, wait_for_status_url, wait_until
+from tools.harness import admin, edit_ini, start_pipeline, stop
 
 ORGANIZATIONS = 12
 LIMIT = Decimal("5.00")  # the demo scenario spends about 9: the limit is met during the relevance checks
@@ -58,7 +58,7 @@ def test_spending_limit_holds_paid_effects_across_a_kill_and_a_raise_pays_each_o
         assert Decimal(again["money"]["bonuses"]) == sum(Decimal(str(b["amount"])) for b in bonuses_then)
 
         # Raise the limit in toloka.ini while it runs: the held effects run at the next tick, each once.
-        edit(tmp_path / "toloka.ini", "Pipeline", max_spend="100")
+        edit_ini(tmp_path / "toloka.ini", "Pipeline", max_spend="100")
         done = wait_until(live, all_decided(ORGANIZATIONS), 120, "every organization decided after the raise")
         assert done["money"]["over_budget"] is False and done["money"]["held_tasks"] == done["money"]["held_bonuses"] == 0
         assert done["money"]["max_spend"] == "100"

@@ -17,7 +17,7 @@ from emulator.crowd.scenario import load_scenario_file
 from engine.config import load_settings, parse_status, read_ini
 from engine.errors import ConfigError
 from engine.runner import open_daemon
-from status_live import edit
+from tools.harness import edit_ini
 
 TOKEN = "status-test-api-token"
 STATUS_TOKEN = "s3cret-status-token-value"
@@ -46,7 +46,7 @@ async def test_every_endpoint_wants_the_token_and_compares_it_exactly(tmp_path: 
                       period_seconds=1, cursor_lag_seconds=0, local_folder=str(tmp_path / "photos"),
                       results_folder=str(tmp_path / "results"), saves_folder=str(tmp_path / "saves"),
                       logs_folder=str(tmp_path / "logs"), status_enabled=True, status_port=0)
-            edit(config, "Status", token="status_token")
+            edit_ini(config, "Status", token="status_token")
             settings = load_settings(config)
             keyring.set_password("TOLOKA", settings.secrets.toloka_token, TOKEN)
             keyring.set_password("TOLOKA", "status_token", STATUS_TOKEN)
