@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from engine.actions import CreateTasks, LinkTo, TaskSpec, operation_uuid
+from engine.actions import CreateTasks, operation_uuid
 from handlers import verification
 from handlers.base import Outcome, Rules, decision_row, decisions
 from handlers.state import MAIN, Group, Ledger, Work
@@ -67,19 +67,7 @@ def _missing(group: Group, required: Sequence[str]) -> list[str]:
 def _to_relevance(outcome: Outcome, work: Work, rules: Rules, now: datetime) -> None:
     groups = [g for g in work.groups.values() if g.status == "relevance"]
     tasks = tuple(
-        TaskSpec(
-            input_values={
-                "image": LinkTo(photo.key),
-                "image_field": photo.field,
-                "photo_id": photo.photo_id,
-                "group": work.group_id(group.name),
-                "pedestrian_assignment_id": work.assignment_id,
-                "name": work.name,
-                "address": work.address,
-            },
-            overlap=rules.relevance.overlap,
-            unavailable_for=(work.user_id,),
-        )
+        verification.photo_task(work, group, photo, rules.relevance.overlap)
         for group in groups
         for photo in group.photos
         if photo.quality

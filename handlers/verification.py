@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from engine.actions import AppendRows, SetStatus
+from engine.actions import AppendRows, LinkTo, SetStatus, TaskSpec
 from handlers.aggregation import Aggregate, Vote, aggregate
 from handlers.base import Outcome, ValidationRules, decision_row, decisions, stamp
-from handlers.state import Ballot, Ledger, Stage, Work
+from handlers.state import Ballot, Group, Ledger, Photo, Stage, Work
 from toloka_client.records import Assignment
 
 PEDESTRIAN_ID = "pedestrian_assignment_id"
@@ -178,6 +178,23 @@ def judge_photos(
             photo.relevant = passed
         touched[work.assignment_id] = work
     return list(touched.values())
+
+
+def photo_task(work: Work, group: Group, photo: Photo, overlap: int) -> TaskSpec:
+    """One quality or relevance task: a photo, what it should show, and where it belongs."""
+    return TaskSpec(
+        input_values={
+            "image": LinkTo(photo.key),
+            "image_field": photo.field,
+            "photo_id": photo.photo_id,
+            "group": work.group_id(group.name),
+            PEDESTRIAN_ID: work.assignment_id,
+            "name": work.name,
+            "address": work.address,
+        },
+        overlap=overlap,
+        unavailable_for=(work.user_id,),
+    )
 
 
 def reject(ledger: Ledger, outcome: Outcome, work: Work, handler: str, group: str, comment: str, now: datetime) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from engine.actions import AppendRows, CreateTasks, LinkTo, SetStatus, TaskSpec, operation_uuid
+from engine.actions import AppendRows, CreateTasks, SetStatus, operation_uuid
 from handlers import quality, verification
 from handlers.base import Outcome, PedestrianRules, Rules, ValidationRules, decision_row, decisions
 from handlers.state import MAIN, Ledger, Work
@@ -76,19 +76,7 @@ def _accept_no_org(
 
 def _to_quality(outcome: Outcome, work: Work, quality: ValidationRules, now: datetime) -> None:
     tasks = tuple(
-        TaskSpec(
-            input_values={
-                "image": LinkTo(photo.key),
-                "image_field": photo.field,
-                "photo_id": photo.photo_id,
-                "group": work.group_id(group.name),
-                "pedestrian_assignment_id": work.assignment_id,
-                "name": work.name,
-                "address": work.address,
-            },
-            overlap=quality.overlap,
-            unavailable_for=(work.user_id,),
-        )
+        verification.photo_task(work, group, photo, quality.overlap)
         for group in work.groups.values()
         for photo in group.photos
     )
