@@ -18,8 +18,8 @@ import getpass
 import sys
 from pathlib import Path
 
-from engine.errors import SecretError
-from engine.secrets import SERVICE, check_entry_name, describe_backend, keyring_backend, store_secret
+from common.errors import SecretError
+from common.secrets import SERVICE, check_entry_name, describe_backend, keyring_backend, store_secret
 
 EXIT_OK, EXIT_REFUSED, EXIT_NO_BACKEND = 0, 1, 2
 

@@ -38,7 +38,7 @@ from emulator.crowd.truth import score
 from engine.config import load_settings
 from engine.daemon import Daemon
 from engine.runner import RunOptions, run
-from engine.secrets import SERVICE
+from common.secrets import SERVICE
 
 MARKER = ".pipeline-demo.json"
 TOKEN = "demo-token-for-the-local-emulator"

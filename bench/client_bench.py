@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from emulator.app import start_emulator  # noqa: E402
 from engine.cursor import AssignmentCursor  # noqa: E402
-from engine.secrets import Secret  # noqa: E402
+from common.secrets import Secret  # noqa: E402
 from toloka_client import TolokaClient, TolokaHttp, jsonio, operation_id_for  # noqa: E402
 
 TOKEN = "bench-token"

@@ -32,7 +32,7 @@ from azure.storage.blob import ContentSettings  # noqa: E402
 from azure.storage.blob.aio import BlobServiceClient  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
-from engine.secrets import Secret  # noqa: E402
+from common.secrets import Secret  # noqa: E402
 from file_store import FileStore, load_file_store_settings, make_key, open_file_store  # noqa: E402
 from file_store.settings import read_config  # noqa: E402
 from file_store.testing import AZURITE_ACCOUNT, AZURITE_KEY, start_azurite, start_moto_process  # noqa: E402

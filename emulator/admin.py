@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.errors import PipelineError
+from common.errors import PipelineError
 
 from .api.common import STATE_KEY, body_json, respond
 from .api.errors import ApiError

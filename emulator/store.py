@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Iterable
 
-from engine.errors import PipelineError
+from common.errors import PipelineError
 
 from .ids import (
     FIRST_DECIMAL_ID,

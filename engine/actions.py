@@ -14,21 +14,13 @@ moment it runs the action, from the file store's current settings.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal, Union
 
-# A fixed namespace: operation ids are uuid5(namespace, "<kind>:<parts>"), so the
-# same decision always sends the same operation_id and Toloka answers 409
-# OPERATION_ALREADY_EXISTS instead of creating twice.
-_NAMESPACE = uuid.UUID("6f1c1a52-3c1e-4b1e-9d0e-7a1f4c2b9e10")
+from toloka_client.ids import operation_uuid as operation_uuid  # re-exported for the handlers
 
-
-def operation_uuid(*parts: str) -> str:
-    """A deterministic RFC 4122 UUID for an operation made of ``parts``."""
-    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(parts)))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ Rules:
 * Only plain data goes in: builtins, ``Decimal``, ``datetime``, ``UUID``, paths,
   a few ``collections`` types, and classes from the project's own packages
   (dataclasses, enums). Anything else (a client, a session, a logger, a
-  :class:`~engine.secrets.Secret`) makes :meth:`CheckpointStore.encode` raise
+  :class:`~common.secrets.Secret`) makes :meth:`CheckpointStore.encode` raise
   :class:`StateError`. Loading uses the same allow-list, so a checkpoint can
   never make the daemon import or call anything else.
 * The file is 0600 in a 0700 folder, and one writable by group or others is
@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.durable import atomic_write, ensure_private_folder, refuse_shared_file
-from engine.errors import StateError
-from engine.secrets import Secret
+from common.errors import StateError
+from common.secrets import Secret
 
 FORMAT_VERSION = 1
 MAGIC = b"PEDESTRIAN-PIPELINE-CHECKPOINT"

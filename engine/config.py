@@ -2,7 +2,7 @@
 
 Nothing past this module sees a :class:`configparser.ConfigParser` (except the
 file-store parser, which owns ``[FileStore]``, ``[S3]`` and
-``[AzureBlobStorage]``). Every mistake raises :class:`~engine.errors.ConfigError`
+``[AzureBlobStorage]``). Every mistake raises :class:`~common.errors.ConfigError`
 naming section, key, expected and found, including cross-field mistakes
 (required fields that are not main fields, flags that do not match bonus fields,
 equal accept/reject labels, one pool used twice).
@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from engine import ini
-from engine.errors import ConfigError
+from common import ini
+from common.errors import ConfigError
 
 ENVIRONMENTS = {"PRODUCTION": "https://toloka.dev", "SANDBOX": "https://sandbox.toloka.dev"}
 AGGREGATIONS = ("MajorityVote", "DawidSkene", "Wawa")

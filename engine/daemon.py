@@ -36,7 +36,7 @@ from engine.actions import Action, AppendRows, CreateTasks, PayBonus, SetStatus,
 from engine.checkpoint import CheckpointStore
 from engine.config import Settings, read_max_spend
 from engine.cursor import AssignmentCursor, CursorBatch, CursorState
-from engine.errors import ConfigError, PipelineError, StateError
+from common.errors import ConfigError, PipelineError, StateError
 from engine.executor import ActionFailed, Executor
 from engine.journal import Journal, JournalSnapshot
 from engine.logs import pool_logger

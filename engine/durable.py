@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-from engine.errors import StateError
+from common.errors import StateError
 
 FILE_MODE = 0o600
 FOLDER_MODE = 0o700

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.actions import Action, AppendRows, CopyPhoto, CreateTasks, LinkTo, PayBonus, SetStatus, StorePhoto
-from engine.errors import PipelineError
+from common.errors import PipelineError
 from file_store.base import FileStore
 from handlers.base import stamp
 from tables.tsv import TsvTable

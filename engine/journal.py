@@ -43,7 +43,7 @@ from typing import Any
 
 from engine import actions
 from engine.durable import atomic_write, ensure_private_folder, open_private, refuse_shared_file, write_all
-from engine.errors import StateError
+from common.errors import StateError
 
 log = logging.getLogger(__name__)
 

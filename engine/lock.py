@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from engine.durable import ensure_private_folder, open_private, write_all
-from engine.errors import StateError
+from common.errors import StateError
 
 LOCK_NAME = "daemon.lock"
 

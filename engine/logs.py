@@ -6,7 +6,7 @@ Each folder holds ``info.log`` (INFO and up, or the configured level if higher),
 and keep ``backup_days`` old files. Pool loggers propagate, so
 ``logs/pipeline/`` is the whole story in one place.
 
-Secrets must never be logged in the first place (:class:`~engine.secrets.Secret`
+Secrets must never be logged in the first place (:class:`~common.secrets.Secret`
 hides itself). :class:`SecretRedactor`, attached to every handler, is the
 second line of defence: it replaces any known secret value in a record's
 message, arguments, exception text and stack text before it is written.
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
-from engine.errors import ConfigError
-from engine.secrets import Secret
+from common.errors import ConfigError
+from common.secrets import Secret
 
 ROOT_FOLDER = "pipeline"
 LOG_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s"

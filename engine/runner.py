@@ -22,12 +22,12 @@ from pathlib import Path
 from engine.checkpoint import CheckpointStore
 from engine.config import Settings, load_settings
 from engine.daemon import SPEND_COLUMNS, Daemon, TickSummary, load_state
-from engine.errors import PipelineError
+from common.errors import PipelineError
 from engine.executor import Executor
 from engine.journal import Journal
 from engine.lock import DaemonLock
 from engine.logs import SecretRedactor, setup_logging
-from engine.secrets import Secret, read_secret
+from common.secrets import Secret, read_secret
 from file_store import open_file_store
 from tables.registry import open_tables, repair_tables
 from tables.tsv import TsvTable

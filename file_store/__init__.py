@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from engine.errors import StorageError
-from engine.secrets import Secret, read_secret
+from common.errors import StorageError
+from common.secrets import Secret, read_secret
 from file_store.base import Data, FileStore, ObjectInfo
 from file_store.keys import InvalidKeyError, check_key, make_key
 from file_store.settings import FileStoreSettings, load_file_store_settings
@@ -43,8 +43,8 @@ SecretReader = Callable[[str], Secret]
 async def open_file_store(settings: FileStoreSettings, *, secrets: SecretReader = read_secret) -> FileStore:
     """Open the configured backend: read its secrets (in a thread), create its client, check it.
 
-    Raises :class:`~engine.errors.SecretError` when a keyring entry is missing and
-    :class:`~engine.errors.StorageError` when the bucket/container/folder is unusable.
+    Raises :class:`~common.errors.SecretError` when a keyring entry is missing and
+    :class:`~common.errors.StorageError` when the bucket/container/folder is unusable.
     """
     if settings.backend == "local":
         from file_store.local import LocalFileStore

@@ -27,8 +27,8 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobSasPermissions, ContentSettings, generate_blob_sas
 from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
 
-from engine.errors import StorageError
-from engine.secrets import Secret
+from common.errors import StorageError
+from common.secrets import Secret
 from file_store.base import Data, FileStore, ObjectInfo, iter_parts
 from file_store.settings import AzureSettings, FileStoreSettings
 

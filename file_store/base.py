@@ -3,7 +3,7 @@
 A store keeps photos under deterministic keys (see :mod:`file_store.keys`) and never
 deletes anything ("no delete politics"). The public methods here check keys, bound the
 number of operations in flight, and delegate to the backend's ``_put``/``_copy``/...
-methods, which translate vendor exceptions into :class:`~engine.errors.StorageError`.
+methods, which translate vendor exceptions into :class:`~common.errors.StorageError`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Self, TypeAlias
 
-from engine.errors import StorageError
+from common.errors import StorageError
 from file_store.keys import check_key, check_prefix
 
 #: What ``put`` accepts: bytes in memory, an async stream of chunks, or a file path.

@@ -14,7 +14,7 @@ import mimetypes
 import sys
 from pathlib import Path
 
-from engine.errors import PipelineError
+from common.errors import PipelineError
 from file_store import load_file_store_settings, make_key, open_file_store
 from file_store.settings import read_config
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from engine.errors import StorageError
+from common.errors import StorageError
 
 #: S3 and Azure both limit a key/blob name to 1024 (UTF-8 bytes for S3, characters for Azure).
 MAX_KEY_BYTES = 1024

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from stat import S_ISREG
 
-from engine.errors import StorageError
+from common.errors import StorageError
 from file_store.base import Data, FileStore, ObjectInfo, iter_chunks
 
 _META = Path(".file_store") / "content-types"

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
 
-from engine.errors import PipelineError
+from common.errors import PipelineError
 from file_store import load_file_store_settings, open_file_store
 from file_store.settings import read_config
 

@@ -22,8 +22,8 @@ import aioboto3
 import botocore.exceptions
 from botocore.config import Config
 
-from engine.errors import StorageError
-from engine.secrets import Secret
+from common.errors import StorageError
+from common.secrets import Secret
 from file_store.base import Data, FileStore, ObjectInfo, iter_parts
 from file_store.settings import FileStoreSettings, S3Settings
 

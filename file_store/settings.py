@@ -3,7 +3,7 @@
 Sections: ``[FileStore]`` (backend choice and limits shared by every backend), ``[S3]``,
 ``[AzureBlobStorage]``, and the keyring entry names in ``[Secrets]``. Only the chosen
 backend's section is read, so a local demo needs no S3 or Azure keys. Every mistake
-raises :class:`~engine.errors.ConfigError` naming section, key, expected and found.
+raises :class:`~common.errors.ConfigError` naming section, key, expected and found.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import configparser
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine import ini
-from engine.errors import ConfigError, PipelineError
+from common import ini
+from common.errors import ConfigError, PipelineError
 
 BACKENDS = ("s3", "azure", "local")
 MIB = 1024 * 1024

@@ -22,8 +22,8 @@ from aiohttp import web
 
 from engine.config import StatusSettings
 from engine.daemon import Daemon
-from engine.errors import PipelineError
-from engine.secrets import Secret
+from common.errors import PipelineError
+from common.secrets import Secret
 from status.page import render_page
 from status.prometheus import CONTENT_TYPE, render
 from status.snapshot import take_snapshot

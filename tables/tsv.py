@@ -23,7 +23,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from engine.errors import PipelineError
+from common.errors import PipelineError
 
 log = logging.getLogger(__name__)
 

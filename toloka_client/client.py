@@ -21,8 +21,8 @@ from urllib.parse import quote
 
 from async_lru import alru_cache
 
-from engine.actions import operation_uuid as operation_id_for  # noqa: F401 - re-exported: one definition of ids
-from engine.secrets import Secret
+from toloka_client.ids import operation_uuid as operation_id_for  # noqa: F401 - re-exported: one definition of ids
+from common.secrets import Secret
 from toloka_client.errors import (
     IncorrectAction,
     OperationAlreadyExists,

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from engine.errors import PipelineError
+from common.errors import PipelineError
 
 # Longest server message we quote in our own exception texts.
 _MAX_QUOTED = 300

@@ -27,8 +27,8 @@ from typing import Any
 
 import aiohttp
 
-from engine.errors import ConfigError
-from engine.secrets import Secret
+from common.errors import ConfigError
+from common.secrets import Secret
 from toloka_client import jsonio
 from toloka_client.errors import (
     AttachmentTooLarge,
@@ -126,7 +126,7 @@ class TolokaHttp:
 
     Create it inside the running event loop (``async with TolokaHttp(...)``) and
     keep it for the life of the daemon. The token is held as a
-    :class:`~engine.secrets.Secret` and only revealed per request.
+    :class:`~common.secrets.Secret` and only revealed per request.
     """
 
     def __init__(

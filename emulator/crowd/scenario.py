@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from engine.errors import PipelineError
+from common.errors import PipelineError
 
 #: The default ``--speed``: one simulated minute of crowd work passes in one real second.
 DEFAULT_SPEED = 60.0

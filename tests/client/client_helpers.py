@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from engine.secrets import Secret
+from common.secrets import Secret
 from toloka_client import HttpSettings, RetryPolicy, TolokaClient, TolokaHttp, jsonio
 
 # Distinctive, so a leak into logs or exception texts is easy to find.

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from client_helpers import TOKEN, Admin, Sleeper, make_client, make_tasks, utcnow
 
-from engine.secrets import Secret
+from common.secrets import Secret
 from toloka_client import (
     AttachmentTooLarge,
     AuthenticationError,

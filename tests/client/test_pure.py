@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from engine.errors import ConfigError, PipelineError
-from engine.secrets import Secret
+from common.errors import ConfigError, PipelineError
+from common.secrets import Secret
 from toloka_client import errors as E
 from toloka_client import jsonio
 from toloka_client.client import operation_id_for

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from engine.actions import CreateTasks, PayBonus, TaskSpec, operation_uuid
 from engine.checkpoint import CheckpointStore
-from engine.errors import StateError
+from common.errors import StateError
 from engine.journal import Journal, JournalSnapshot
 from engine.lock import DaemonLock
 

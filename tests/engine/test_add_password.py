@@ -78,7 +78,7 @@ class Terminal:
 def read_back(env: dict[str, str], name: str) -> subprocess.CompletedProcess[str]:
     """Read the entry in a fresh process, the way the daemon does."""
     code = (
-        "import sys\nfrom engine.secrets import read_secret\nfrom engine.errors import SecretError\n"
+        "import sys\nfrom common.secrets import read_secret\nfrom common.errors import SecretError\n"
         f"try:\n    print(read_secret({name!r}).reveal())\n"
         "except SecretError as exc:\n    print('SecretError:', exc)\n"
     )

@@ -19,9 +19,9 @@ import pytest
 
 from engine.actions import PayBonus, operation_uuid
 from engine.checkpoint import FORMAT_VERSION, MAGIC, CheckpointStore
-from engine.errors import StateError
+from common.errors import StateError
 from engine.journal import JournalSnapshot
-from engine.secrets import Secret
+from common.secrets import Secret
 from engine_helpers import run_worker
 from engine_workers import blob_for
 

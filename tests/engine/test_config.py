@@ -17,7 +17,7 @@ from engine.config import (
     parse_settings,
     read_ini,
 )
-from engine.errors import ConfigError
+from common.errors import ConfigError
 from engine_helpers import EXAMPLE_INI
 
 WriteIni = Callable[..., Path]

@@ -27,7 +27,7 @@ from engine.actions import (
     operation_uuid,
 )
 from engine.checkpoint import CheckpointStore
-from engine.errors import StateError
+from common.errors import StateError
 from engine.journal import Journal, JournalSnapshot, decode_value, encode_value
 from engine_helpers import run_worker
 from engine_workers import effects_of_tick

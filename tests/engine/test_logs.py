@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from engine.errors import ConfigError
+from common.errors import ConfigError
 from engine.logs import LogSetup, SecretRedactor, pool_logger, setup_logging
-from engine.secrets import Secret
+from common.secrets import Secret
 
 TOKEN = "y0_AgAAAAAtoken+with/odd=chars-91c"
 POOLS = {"pedestrian": "1", "visit": "2"}

@@ -12,8 +12,8 @@ import keyring.backends.fail
 import keyring.backends.null
 import pytest
 
-from engine.errors import SecretError
-from engine.secrets import (
+from common.errors import SecretError
+from common.secrets import (
     SERVICE,
     Secret,
     describe_backend,
@@ -88,8 +88,8 @@ def test_misspelt_backend_variable_is_a_secret_error(keyring_env: dict[str, str]
     """A PYTHON_KEYRING_BACKEND naming no class gives a clear SecretError, not a traceback from keyring."""
     env = dict(keyring_env, PYTHON_KEYRING_BACKEND="keyrings.alt.file.NoSuchKeyring")
     code = (
-        "from engine.secrets import read_secret\n"
-        "from engine.errors import SecretError\n"
+        "from common.secrets import read_secret\n"
+        "from common.errors import SecretError\n"
         "try:\n    read_secret('toloka_token')\n"
         "except SecretError as exc:\n    print('SecretError:', exc)\n"
     )

@@ -11,8 +11,8 @@ import pytest
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.storage.blob.aio import BlobServiceClient
 
-from engine.errors import StorageError
-from engine.secrets import Secret
+from common.errors import StorageError
+from common.secrets import Secret
 from file_store import load_file_store_settings
 from file_store.azure import AzureFileStore
 from file_store.testing import AZURITE_ACCOUNT, AZURITE_KEY, AzuriteServer

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import StorageError
+from common.errors import StorageError
 from file_store import FileStore, InvalidKeyError, ObjectInfo, make_key
 from fs_helpers import fetch, photo
 

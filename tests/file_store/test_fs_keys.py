@@ -61,6 +61,6 @@ def test_check_key_refuses_unsafe_keys(key: str) -> None:
 
 
 def test_invalid_key_error_is_a_storage_and_value_error() -> None:
-    from engine.errors import StorageError
+    from common.errors import StorageError
 
     assert issubclass(InvalidKeyError, StorageError) and issubclass(InvalidKeyError, ValueError)

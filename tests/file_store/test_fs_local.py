@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import StorageError
+from common.errors import StorageError
 from file_store import load_file_store_settings, make_key, open_file_store
 from fs_helpers import ini_text, parse
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from engine.errors import StorageError
+from common.errors import StorageError
 from file_store import ObjectInfo, make_key
 from file_store.testing import AzuriteServer, MotoServer
 from fs_helpers import create_bucket, create_container, fetch, photo, unique_name

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from engine.errors import StorageError
+from common.errors import StorageError
 from file_store.testing import ChildServer, MotoServer, start_moto_process
 from fs_helpers import S3_KEY_ID, S3_SECRET, _admin_s3, create_bucket, fetch, photo, unique_name
 

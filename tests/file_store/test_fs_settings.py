@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import ConfigError, PipelineError, SecretError
+from common.errors import ConfigError, PipelineError, SecretError
 from file_store import load_file_store_settings, open_file_store
 from file_store.settings import read_config
 from fs_helpers import SECRETS, ini_text, parse

@@ -19,7 +19,7 @@ from engine.actions import (
     AppendRows, CopyPhoto, CreateTasks, LinkTo, PayBonus, SetStatus, StorePhoto, TaskSpec, operation_uuid,
 )
 from engine.executor import ActionFailed, Executor
-from engine.secrets import Secret
+from common.secrets import Secret
 from file_store.local import LocalFileStore
 from handlers.base import DECISION_COLUMNS
 from tables.tsv import TsvTable

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.secrets import Secret
+from common.secrets import Secret
 from tests.resilience.conftest import TOKEN, World
 from toloka_client.client import TolokaClient
 from toloka_client.errors import NotFound

@@ -15,7 +15,7 @@ from emulator.app import start_emulator
 from emulator.crowd.config_out import write_ini
 from emulator.crowd.scenario import load_scenario_file
 from engine.config import load_settings, parse_status, read_ini
-from engine.errors import ConfigError
+from common.errors import ConfigError
 from engine.runner import open_daemon
 from tools.harness import edit_ini
 

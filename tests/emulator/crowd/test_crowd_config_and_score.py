@@ -10,7 +10,7 @@ import pytest
 from emulator.crowd.config_out import render_ini, write_ini
 from emulator.crowd.scenario import Scenario
 from emulator.crowd.truth import normalize_decision, score
-from engine import ini
+from common import ini
 
 REPO = Path(__file__).resolve().parents[3]
 SETUP = {"pools": {"pedestrian": "100001", "visit": "100002", "quality": "100003", "relevance": "100004"},

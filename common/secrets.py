@@ -15,7 +15,7 @@ import keyring.backends.fail
 import keyring.backends.null
 import keyring.errors
 
-from engine.errors import SecretError
+from common.errors import SecretError
 
 SERVICE = "TOLOKA"
 

@@ -1,7 +1,7 @@
 """Typed readers for ``toloka.ini`` values.
 
 Each reader takes a :class:`configparser.ConfigParser`, a section and a key and
-either returns a typed value or raises :class:`~engine.errors.ConfigError` that
+either returns a typed value or raises :class:`~common.errors.ConfigError` that
 names section, key, expected and found. Settings dataclasses elsewhere are built
 only through these functions, so every configuration mistake reads the same way.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
-from engine.errors import ConfigError
+from common.errors import ConfigError
 
 _T = TypeVar("_T")
 _MISSING = object()

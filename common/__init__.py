@@ -1,0 +1,1 @@
+"""The bottom layer every package may use: the error tree, secrets, INI value readers."""
