@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     logs, results = Path("logs"), Path(".")
     if args.config is not None:
         from engine.config import load_settings
-        from engine.errors import ConfigError
+        from common.errors import ConfigError
 
         try:
             settings = load_settings(args.config)
