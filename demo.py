@@ -35,10 +35,11 @@ from emulator.app import EmulatorState, start_emulator
 from emulator.crowd.config_out import write_ini
 from emulator.crowd.scenario import load_scenario_file
 from emulator.crowd.truth import score
-from engine.config import load_settings
-from engine.daemon import Daemon
-from engine.runner import RunOptions, run
 from common.secrets import SERVICE
+from engine.config import load_settings
+from engine.runner import RunOptions, run
+from engine.ticker import Engine
+from pipelines.pedestrian import PEDESTRIAN
 
 MARKER = ".pipeline-demo.json"
 TOKEN = "demo-token-for-the-local-emulator"
@@ -105,29 +106,29 @@ async def rehearse(
             results_folder=str(folder / "results"), saves_folder=str(folder / "saves"),
             logs_folder=str(folder / "logs"), aggregation=aggregation,
         )
-        settings = load_settings(config, base_dir=folder)
+        settings = load_settings(config, PEDESTRIAN, base_dir=folder)
         await asyncio.to_thread(keyring.set_password, SERVICE, settings.secrets.toloka_token, TOKEN)
         deadline = time.monotonic() + TIME_LIMIT_S
 
-        def finished(daemon: Daemon) -> bool:
+        def finished(daemon: Engine[Any, Any]) -> bool:
             if time.monotonic() > deadline:
                 print(f"demo: not finished after {TIME_LIMIT_S:.0f} s; stopping")
                 return True
             return _all_decided(emu, daemon)
 
-        code = await run(settings, RunOptions(until=finished, print_ticks=True))
+        code = await run(PEDESTRIAN, settings, RunOptions(until=finished, print_ticks=True))
         if code != 0:
             return None
         return _report(emu, folder / "results", folder / "logs")
 
 
-def _all_decided(emu: EmulatorState, daemon: Daemon) -> bool:
+def _all_decided(emu: EmulatorState, daemon: Engine[Any, Any]) -> bool:
     """Every pedestrian task has a finally reviewed assignment, and the daemon holds nothing."""
     pool = emu.setup_result["pools"]["pedestrian"]
     final = [a for a in emu.store.assignments(pool_id=pool) if a["status"] in ("ACCEPTED", "REJECTED")]
     reviewed = {a["tasks"][0]["id"] for a in final}
     organizations = len(emu.store.all_truth("org"))
-    return len(reviewed) >= organizations and not daemon.state.ledger.works and not daemon.journal.pending()
+    return len(reviewed) >= organizations and not daemon.in_progress and not daemon.journal.pending()
 
 
 def _report(emu: EmulatorState, results: Path, logs: Path) -> dict[str, Any]:

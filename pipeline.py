@@ -29,10 +29,11 @@ def main(argv: list[str] | None = None) -> int:
         from demo import run_demo
 
         return run_demo(args.demo_dir, seed=args.seed, aggregation=args.aggregation)
+    import pipelines
     from engine.runner import RunOptions
     from engine.runner import main as run_main
 
-    return run_main(args.config, RunOptions(once=args.once))
+    return run_main(args.config, RunOptions(once=args.once), pipelines.get)
 
 
 if __name__ == "__main__":

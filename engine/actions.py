@@ -79,16 +79,20 @@ class CreateTasks:
 
 @dataclass(frozen=True)
 class SetStatus:
-    """Accept or reject a pedestrian assignment.
+    """Accept or reject an assignment of a pool the pipeline reviews.
 
-    ``context`` (name, address, handler, group) lets the executor log an
-    "auto-accepted" decision when the platform accepted it first.
+    ``if_overtaken`` is the row the pipeline wants written when Toloka accepted
+    the assignment by itself first (its ``auto_accept_period_day`` ran out), so
+    a wanted rejection is recorded as what really happened. ``context`` is kept
+    only so that v1 journals still load (the v1 migration turns it into
+    ``if_overtaken``).
     """
 
     assignment_id: str
     status: Literal["ACCEPTED", "REJECTED"]
     comment: str
     context: Mapping[str, str] = field(default_factory=dict)
+    if_overtaken: AppendRows | None = None
 
     @property
     def key(self) -> str:
@@ -113,7 +117,7 @@ class PayBonus:
 
 @dataclass(frozen=True)
 class AppendRows:
-    """Append ``rows`` to the table ``table`` (decisions, answers, no_org, main_tasks, bonus_tasks).
+    """Append ``rows`` to the pipeline's table ``table`` (e.g. decisions, answers, main_tasks).
 
     Row values may be :class:`LinkTo` (or lists of them). ``row_key`` names the
     fact, e.g. ``"<assignment id>/main"``; a replay appends nothing twice.
@@ -133,7 +137,7 @@ Action = Union[StorePhoto, CopyPhoto, CreateTasks, SetStatus, PayBonus, AppendRo
 
 @dataclass(frozen=True)
 class Step:
-    """An action journalled with its chain (one pedestrian assignment), so order survives a restart."""
+    """An action journalled with its chain (one unit of work), so order survives a restart."""
 
     chain: str
     action: Action

@@ -33,7 +33,7 @@ import io
 import os
 import pickle
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,8 @@ from common.secrets import Secret
 FORMAT_VERSION = 1
 MAGIC = b"PEDESTRIAN-PIPELINE-CHECKPOINT"
 DEFAULT_NAME = "checkpoint.pkl"
-# The project's packages whose classes may appear in a checkpoint.
-DEFAULT_PACKAGES = ("engine", "handlers", "toloka_client", "file_store", "tables")
+# The engine's packages whose classes may appear in a checkpoint (a pipeline adds its own).
+DEFAULT_PACKAGES = ("engine", "toloka_client", "file_store", "tables")
 # Standard-library classes that are plain data.
 SAFE_GLOBALS = frozenset(
     {
@@ -86,14 +86,23 @@ class _PlainPickler(pickle.Pickler):
         return NotImplemented
 
 
-class _PlainUnpickler(pickle.Unpickler):
-    """Builds only allow-listed classes; anything else is a corrupt or foreign checkpoint."""
+Aliases = Mapping[tuple[str, str], tuple[str, str]]
 
-    def __init__(self, file: io.BytesIO, packages: tuple[str, ...]) -> None:
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Builds only allow-listed classes; anything else is a corrupt or foreign checkpoint.
+
+    ``aliases`` maps a class path an older release pickled to where it lives now
+    (e.g. ``engine.daemon.Stats`` -> ``engine.accounting.Stats``).
+    """
+
+    def __init__(self, file: io.BytesIO, packages: tuple[str, ...], aliases: Aliases) -> None:
         super().__init__(file)
         self._packages = packages
+        self._aliases = aliases
 
     def find_class(self, module: str, name: str) -> Any:
+        module, name = self._aliases.get((module, name), (module, name))
         if not _allowed(module, name, self._packages):
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
         return super().find_class(module, name)
@@ -114,7 +123,9 @@ def encode_checkpoint(state: Any, packages: Iterable[str] = DEFAULT_PACKAGES) ->
     return header + payload
 
 
-def decode_checkpoint(data: bytes, path: Path, packages: Iterable[str] = DEFAULT_PACKAGES) -> Any:
+def decode_checkpoint(
+    data: bytes, path: Path, packages: Iterable[str] = DEFAULT_PACKAGES, aliases: Aliases | None = None
+) -> Any:
     """Inverse of :func:`encode_checkpoint`; every problem is a :class:`StateError` naming ``path``."""
     advice = f"the file was left in place; restore a backup or move {path} away to start afresh"
     end = data.find(b"\n", 0, _MAX_HEADER)
@@ -138,7 +149,7 @@ def decode_checkpoint(data: bytes, path: Path, packages: Iterable[str] = DEFAULT
     if hashlib.sha256(payload).hexdigest().encode() != fields[3]:
         raise StateError(f"checkpoint {path} is corrupt (checksum mismatch); {advice}")
     try:
-        return _PlainUnpickler(io.BytesIO(payload), tuple(packages)).load()
+        return _PlainUnpickler(io.BytesIO(payload), tuple(packages), aliases or {}).load()
     except Exception as exc:  # noqa: BLE001 - unpickling can raise almost anything
         raise StateError(
             f"checkpoint {path} cannot be loaded ({type(exc).__name__}: {exc}); was the code changed "
@@ -149,10 +160,18 @@ def decode_checkpoint(data: bytes, path: Path, packages: Iterable[str] = DEFAULT
 class CheckpointStore:
     """The checkpoint file ``<folder>/<name>``: load once at start, save after each tick."""
 
-    def __init__(self, folder: Path, name: str = DEFAULT_NAME, *, packages: Iterable[str] = DEFAULT_PACKAGES) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        name: str = DEFAULT_NAME,
+        *,
+        packages: Iterable[str] = DEFAULT_PACKAGES,
+        aliases: Aliases | None = None,
+    ) -> None:
         self.folder = Path(folder).absolute()
         self.path = self.folder / name
         self.packages = tuple(packages)
+        self.aliases: Aliases = dict(aliases or {})
 
     def load(self) -> Any | None:
         """The saved state, or None when there is no checkpoint yet (first start)."""
@@ -178,7 +197,11 @@ class CheckpointStore:
             ) from None
         finally:
             os.close(fd)
-        return decode_checkpoint(data, self.path, self.packages)
+        return decode_checkpoint(data, self.path, self.packages, self.aliases)
+
+    def decode(self, data: bytes) -> Any:
+        """Inverse of :meth:`encode` (the engine restores its pipeline state from the last checkpoint)."""
+        return decode_checkpoint(data, self.path, self.packages, self.aliases)
 
     def encode(self, state: Any) -> bytes:
         """Pickle ``state`` now (call on the thread that owns the state)."""

@@ -13,14 +13,13 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from engine.actions import Action, AppendRows, CopyPhoto, CreateTasks, LinkTo, PayBonus, SetStatus, StorePhoto
 from common.errors import PipelineError
+from engine.actions import Action, AppendRows, CopyPhoto, CreateTasks, LinkTo, PayBonus, SetStatus, StorePhoto
 from file_store.base import FileStore
-from handlers.base import stamp
 from tables.tsv import TsvTable
 from toloka_client.client import TolokaClient
 from toloka_client.errors import AttachmentTooLarge, IncorrectAction, NotFound
@@ -46,11 +45,17 @@ class ActionFailed(PipelineError):
 
 @dataclass
 class ChainResult:
-    """How far a chain got: the actions done, and the failure that stopped it, if any."""
+    """How far a chain got: the actions done, the failure that stopped it, if any, and what came out otherwise.
 
-    done: int
+    ``overtaken`` maps the key of a done :class:`SetStatus` whose assignment
+    ended in another status (Toloka accepted it before the wanted reject) to
+    that status.
+    """
+
+    done: list[Action] = field(default_factory=list)
     error: ActionFailed | None = None
     held: bool = False  # stopped by the gate before an action
+    overtaken: dict[str, str] = field(default_factory=dict)
 
 
 class Executor:
@@ -72,48 +77,49 @@ class Executor:
         self.tables = tables
         self.max_photo_bytes = max_photo_bytes
         self._slots = asyncio.Semaphore(concurrency)
-        # Assignments whose status came out other than asked (auto-accepted before a reject):
-        # assignment id -> the status they have. The daemon reads and clears it when counting.
-        self.settled: dict[str, str] = {}
 
     async def run_chains(
         self,
         chains: Mapping[str, Sequence[Action]],
-        on_chain_end: Callable[[str, list[Action], ActionFailed | None], Awaitable[None]],
+        on_chain_end: Callable[[str, ChainResult], Awaitable[None]],
         *,
         gate: Callable[[Action], bool] | None = None,
     ) -> dict[str, ChainResult]:
         """Run chains concurrently (bounded), each in order; a failure stops only its chain.
 
-        ``on_chain_end(chain, done_actions, error)`` runs once per chain, so the
-        caller can mark the done actions in the journal with one write.
+        ``on_chain_end(chain, result)`` runs once per chain, so the caller can
+        mark the done actions in the journal with one write.
         ``gate(action)``, asked just before each action runs, may hold it back:
         its chain stops there without an error and the rest waits for a later run.
         """
 
         async def one(chain: str, actions: Sequence[Action]) -> tuple[str, ChainResult]:
-            done: list[Action] = []
-            error: ActionFailed | None = None
-            held = False
+            result = ChainResult()
             async with self._slots:
                 for action in actions:
                     if gate is not None and not gate(action):
-                        held = True
+                        result.held = True
                         break
                     try:
-                        await self.run(action)
+                        outcome = await self.run(action)
                     except ActionFailed as exc:
-                        error = exc
+                        result.error = exc
                         break
-                    done.append(action)
-            await on_chain_end(chain, done, error)
-            return chain, ChainResult(len(done), error, held)
+                    result.done.append(action)
+                    if outcome is not None:
+                        result.overtaken[action.key] = outcome
+            await on_chain_end(chain, result)
+            return chain, result
 
         pairs = await asyncio.gather(*(one(chain, actions) for chain, actions in chains.items()))
         return dict(pairs)
 
-    async def run(self, action: Action) -> None:
-        """Perform one action; raise :class:`ActionFailed` (never a vendor error)."""
+    async def run(self, action: Action) -> str | None:
+        """Perform one action; raise :class:`ActionFailed` (never a vendor error).
+
+        Returns the status an assignment really ended in when a :class:`SetStatus`
+        was overtaken by Toloka (None otherwise).
+        """
         try:
             if isinstance(action, StorePhoto):
                 await self._store_photo(action)
@@ -122,7 +128,7 @@ class Executor:
             elif isinstance(action, CreateTasks):
                 await self._create_tasks(action)
             elif isinstance(action, SetStatus):
-                await self._set_status(action)
+                return await self._set_status(action)
             elif isinstance(action, PayBonus):
                 await self._pay_bonus(action)
             elif isinstance(action, AppendRows):
@@ -135,6 +141,7 @@ class Executor:
             raise ActionFailed(action, str(exc), permanent=True) from None
         except PipelineError as exc:
             raise ActionFailed(action, str(exc), permanent=False) from None
+        return None
 
     # -- the six kinds -----------------------------------------------------------
 
@@ -164,39 +171,30 @@ class Executor:
         if result.validation_errors:
             raise ActionFailed(action, f"Toloka refused the tasks: {dict(result.validation_errors)}", permanent=True)
 
-    async def _set_status(self, action: SetStatus) -> None:
+    async def _set_status(self, action: SetStatus) -> str | None:
         if action.status == "ACCEPTED":
             await self.client.accept_assignment(action.assignment_id, action.comment)
-            return
+            return None
         # Toloka accepts a submission by itself after the pool's auto_accept_period_day;
         # such an assignment is recorded as auto-accepted, and no reject is attempted.
         current = await self.client.get_assignment(action.assignment_id)
         if current.status == "ACCEPTED":
             log.warning("%s was auto-accepted before it could be rejected (%s)", action.assignment_id, action.comment)
-            await self._auto_accepted_row(action)
-            self.settled[action.assignment_id] = "ACCEPTED"
-            return
+            return await self._overtaken(action)
         try:
             await self.client.reject_assignment(action.assignment_id, action.comment)
         except IncorrectAction:
             # Accepted between the look-up and the reject: the same case, by a hair.
             if (await self.client.get_assignment(action.assignment_id)).status != "ACCEPTED":
                 raise
-            await self._auto_accepted_row(action)
-            self.settled[action.assignment_id] = "ACCEPTED"
+            return await self._overtaken(action)
+        return None
 
-    async def _auto_accepted_row(self, action: SetStatus) -> None:
-        row = {
-            "date_time": stamp(self.clock()),
-            "name": action.context.get("name", ""),
-            "address": action.context.get("address", ""),
-            "pedestrian_assignment_id": action.assignment_id,
-            "handler": action.context.get("handler", ""),
-            "group": action.context.get("group", ""),
-            "event": "auto-accepted",
-            "comment": f"wanted {action.status}: {action.comment}",
-        }
-        await asyncio.to_thread(self.tables["decisions"].append_once, [row])
+    async def _overtaken(self, action: SetStatus) -> str:
+        """Write the row the pipeline asked for when its reject came too late; the status is ACCEPTED."""
+        if action.if_overtaken is not None:
+            await self._append_rows(action.if_overtaken)
+        return "ACCEPTED"
 
     async def _pay_bonus(self, action: PayBonus) -> None:
         paid = await self.client.bonuses_for_assignment(action.assignment_id)

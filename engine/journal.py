@@ -1,30 +1,39 @@
 """The effect journal: every external effect is durably *pending* before it runs, *done* after.
 
-Design (see docs/engine.md for the reasoning):
+The protocol the engine uses (``engine/ticker.py``), in this order each tick:
 
-* ``saves/journal.jsonl`` is append-only. Each line is
-  ``<crc32 hex> <json>\\n`` with ``{"seq": n, "op": "pending", "key": k, "effect": {...}}``
-  or ``{"seq": n, "op": "done", "key": k}``; ``seq`` grows by one per line.
-  :meth:`Journal.record` appends the pending lines of a batch with one write
-  and one ``fsync`` *before* the caller executes anything.
-* The checkpoint carries a :class:`JournalSnapshot`: the effects still pending
-  and the ``seq`` it covers. After the checkpoint is durably written,
-  :meth:`Journal.compact` drops every line up to that ``seq`` and forgets the
-  done keys. So done effects never accumulate: the state keeps only what is
-  not done yet.
-* On start, :meth:`Journal.open` takes the snapshot from the checkpoint and
-  replays the lines after its ``seq``. :meth:`Journal.pending` is what must be
-  executed again (idempotently). A torn last line (a crash mid-append) is cut
-  off; a bad line anywhere else, or a gap in ``seq`` (entries missing), stops
-  start-up with :class:`StateError`.
-* Keys come from :func:`engine.actions` records (``effect.key``). Recording an
-  effect whose key is already pending or done since the last compaction is a
-  no-op: a replayed decision is neither lost nor doubled.
+1. :meth:`Journal.stage` adds the tick's decided effects to the pending set in
+   memory only (an effect whose key is already pending or done is skipped: a
+   replayed decision is neither lost nor doubled);
+2. :meth:`Journal.snapshot` is taken in the same synchronous step as the rest of
+   the state, and the checkpoint is written atomically: the pending effects
+   become durable *together with* the decisions and cursors behind them;
+3. :meth:`Journal.compact` then drops every line up to the snapshot's ``seq``;
+4. the executor runs the pending effects and :meth:`Journal.mark_done` appends
+   one ``done`` line per finished effect (one write and one ``fsync`` per chain);
+5. the next checkpoint carries the smaller pending set, and compacts again.
 
-Callers: record before executing, mark done after, snapshot in the same
-synchronous step as the state is captured for the checkpoint, compact after
-the checkpoint write. Methods block on disk I/O; the daemon calls them through
-``asyncio.to_thread`` (an internal lock makes that safe).
+Why stage and not write pending lines first: pending lines written ahead of
+the checkpoint outlive a crash without the decisions that made them; a restart
+would run them, compact their keys away, and decide the re-delivered events
+again, writing every table row of that tick twice (found by tools/soak.py).
+:meth:`Journal.record` (pending lines with one ``fsync`` before anything runs)
+is the protocol for a caller that does not checkpoint its decisions first; the
+engine does not use it.
+
+On disk: ``saves/journal.jsonl`` is append-only; each line is
+``<crc32 hex> <json>\\n`` with ``{"seq": n, "op": "pending", "key": k, "effect": {...}}``
+or ``{"seq": n, "op": "done", "key": k}``; ``seq`` grows by one per line. On
+start, :meth:`Journal.open` takes the snapshot from the checkpoint and replays
+the lines after its ``seq``: :meth:`Journal.pending` is what must be executed
+again (idempotently), and a ``done`` line after the snapshot tells the engine an
+effect finished after the last checkpoint (``Engine.recount_after_restart``
+counts its money once). A torn last line (a crash mid-append) is cut off; a bad
+line anywhere else, or a gap in ``seq``, stops start-up with :class:`StateError`.
+
+Keys come from :mod:`engine.actions` records (``effect.key``). Methods block on
+disk I/O; the engine calls them through ``asyncio.to_thread`` (an internal lock
+makes that safe).
 """
 
 from __future__ import annotations

@@ -19,17 +19,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from engine.checkpoint import CheckpointStore
-from engine.config import Settings, load_settings
-from engine.daemon import SPEND_COLUMNS, Daemon, TickSummary, load_state
+from typing import Any
+
 from common.errors import PipelineError
+from common.secrets import Secret, read_secret
+from engine.config import Settings, load_settings, read_definition
 from engine.executor import Executor
 from engine.journal import Journal
 from engine.lock import DaemonLock
 from engine.logs import SecretRedactor, setup_logging
-from common.secrets import Secret, read_secret
+from engine.snapshot import take_snapshot
+from engine.spec import PipelineSpec, TableSpec
+from engine.state import checkpoint_store, load_state
+from engine.ticker import Engine, TickSummary, spend_columns
 from file_store import open_file_store
-from tables.registry import open_tables, repair_tables
+from status.server import serve_status
 from tables.tsv import TsvTable
 from toloka_client.client import TolokaClient
 from toloka_client.http import HttpSettings
@@ -53,12 +57,28 @@ class RunOptions:
     stop: asyncio.Event | None = None
     print_ticks: bool = True
     # The demo stops when this says all work is decided (checked after each tick).
-    until: Callable[[Daemon], bool] | None = None
+    until: Callable[[Engine[Any, Any]], bool] | None = None
+
+
+def open_tables(specs: dict[str, TableSpec], logs: Path, results: Path) -> dict[str, TsvTable]:
+    """The pipeline's tables by logical name, in the logs or the results folder."""
+    return {
+        name: TsvTable((logs if spec.folder == "logs" else results) / spec.filename, spec.columns)
+        for name, spec in specs.items()
+    }
+
+
+def repair_tables(tables: dict[str, TsvTable]) -> None:
+    """Check headers and cut torn tails of the tables that exist (blocking: run it in a thread)."""
+    for table in tables.values():
+        table.repair()
 
 
 @contextlib.asynccontextmanager
-async def open_daemon(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> AsyncIterator[Daemon]:
-    """Everything a daemon needs, opened in order and closed in reverse."""
+async def open_engine(
+    spec: PipelineSpec[Any, Any], settings: Settings[Any], *, clock: Callable[[], datetime] = utc_now
+) -> AsyncIterator[Engine[Any, Any]]:
+    """Everything an engine needs, opened in order and closed in reverse."""
     redactor = SecretRedactor()
 
     def secret(entry: str) -> Secret:
@@ -71,8 +91,8 @@ async def open_daemon(settings: Settings, *, clock: Callable[[], datetime] = utc
         logs = setup_logging(settings.pipeline.logs_folder, settings.pipeline.log_level, settings.pools(), redactor)
         stack.callback(logs.close)
         stack.enter_context(DaemonLock(saves))
-        checkpoints = CheckpointStore(saves)
-        state = load_state(checkpoints)
+        checkpoints = checkpoint_store(saves, spec)
+        state, _resumed = load_state(checkpoints, spec, clock())
         journal = Journal.open(saves, state.journal)
         stack.callback(journal.close)
         token = await asyncio.to_thread(secret, settings.secrets.toloka_token)
@@ -80,30 +100,40 @@ async def open_daemon(settings: Settings, *, clock: Callable[[], datetime] = utc
         client = await stack.enter_async_context(TolokaClient.connect(settings.toloka.base_url, token, http))
         store = await open_file_store(settings.file_store, secrets=secret)
         stack.push_async_callback(store.aclose)
-        tables = open_tables(settings.pipeline.logs_folder, settings.pipeline.results_folder, settings.pedestrian)
+        tables = open_tables(dict(spec.tables(settings.config)), settings.pipeline.logs_folder,
+                             settings.pipeline.results_folder)
         await asyncio.to_thread(repair_tables, tables)  # a torn last row from a crash is cut now, not at the next append
         executor = Executor(client, store, tables, max_photo_bytes=MAX_PHOTO_BYTES,
                             concurrency=settings.pipeline.concurrency, clock=clock)
-        spend_log = TsvTable(settings.pipeline.logs_folder / "spend.tsv", SPEND_COLUMNS)
-        daemon = Daemon(settings, client, executor, checkpoints, journal, state, clock=clock, spend_log=spend_log)
+        spend_log = TsvTable(settings.pipeline.logs_folder / "spend.tsv", spend_columns(list(settings.pools())))
+        engine = Engine(spec, settings, client, executor, checkpoints, journal, state, clock=clock,
+                        spend_log=spend_log)
         if settings.status.enabled:
-            from status.server import serve_status  # aiohttp.web only when the page is wanted
-
             status_token = None
             if settings.status.token is not None:
                 status_token = await asyncio.to_thread(secret, settings.status.token)
-            server = await stack.enter_async_context(serve_status(daemon, settings.status, status_token))
-            daemon.status_url = server.url
-        yield daemon
+
+            def snapshot() -> dict[str, Any]:
+                return take_snapshot(engine, engine.clock())
+
+            server = await stack.enter_async_context(serve_status(snapshot, settings.status, status_token))
+            engine.status_url = server.url
+        yield engine
 
 
-async def run(settings: Settings, options: RunOptions, *, clock: Callable[[], datetime] = utc_now) -> int:
+async def run(
+    spec: PipelineSpec[Any, Any],
+    settings: Settings[Any],
+    options: RunOptions,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+) -> int:
     """Run the daemon until stopped; returns the process exit code."""
-    async with open_daemon(settings, clock=clock) as daemon:
-        return await _loop(daemon, settings, options)
+    async with open_engine(spec, settings, clock=clock) as engine:
+        return await _loop(engine, settings, options)
 
 
-async def _loop(daemon: Daemon, settings: Settings, options: RunOptions) -> int:
+async def _loop(daemon: Engine[Any, Any], settings: Settings[Any], options: RunOptions) -> int:
     stop = options.stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = []
@@ -145,11 +175,16 @@ async def _loop(daemon: Daemon, settings: Settings, options: RunOptions) -> int:
             loop.remove_signal_handler(signum)
 
 
-def main(config: Path, options: RunOptions) -> int:
-    """Entry point of ``python pipeline.py``: clear messages, no tracebacks, for our errors."""
+def main(config: Path, options: RunOptions, pipelines: Callable[[str], PipelineSpec[Any, Any]]) -> int:
+    """Entry point of ``python pipeline.py``: clear messages, no tracebacks, for our errors.
+
+    ``pipelines`` finds the definition ``[Pipeline] definition`` names (the
+    engine imports no pipeline; ``pipeline.py`` passes ``pipelines.get``).
+    """
     try:
-        settings = load_settings(config)
-        return asyncio.run(run(settings, options))
+        spec = pipelines(read_definition(config))
+        settings = load_settings(config, spec)
+        return asyncio.run(run(spec, settings, options))
     except PipelineError as exc:
         print(f"pipeline: {exc}", file=sys.stderr)
         return 2

@@ -1,21 +1,25 @@
 """What every handler shares: the settings it reads, its result, and row builders.
 
-Handlers are pure: ``handle(ledger, assignments, ..., now) -> Outcome``. They
+Handlers are pure: ``handle(ledger, assignments, ..., now) -> Outcome`` (the
+engine's :class:`~engine.spec.Decision`). They
 mutate only the ledger they are given and return actions for the executor and
 notes for the log; they never read the clock, the network or the disk.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Literal, Protocol
 
-from engine.actions import Action, AppendRows
+from engine.actions import AppendRows, SetStatus
+from engine.spec import Decision
+from handlers import flow
 from handlers.state import Work
+
+# The handlers' name for what they return: the engine's Decision.
+Outcome = Decision
 
 DECISION_COLUMNS = (
     "date_time", "name", "address", "pedestrian_assignment_id", "handler", "group", "event", "comment",
@@ -56,9 +60,6 @@ class ValidationRules(Protocol):
     aggregation: str
     default_skill: float
     reject_comment: str
-
-
-class RelevanceRules(ValidationRules, Protocol):
     accept_comment: str
 
 
@@ -72,52 +73,7 @@ class Rules(Protocol):
     @property
     def quality(self) -> ValidationRules: ...
     @property
-    def relevance(self) -> RelevanceRules: ...
-
-
-@dataclass(frozen=True)
-class Note:
-    """A line for the handler's log (the observer writes it)."""
-
-    level: int
-    message: str
-
-
-@dataclass
-class Outcome:
-    """What one handler call decided.
-
-    Actions come in chains, one per pedestrian assignment: the executor runs a
-    chain's actions in order (a visit task only after its photos are stored)
-    and different chains concurrently, so one failing assignment holds up only
-    its own chain.
-    """
-
-    chains: dict[str, list[Action]] = field(default_factory=dict)
-    notes: list[Note] = field(default_factory=list)
-    decided: int = 0  # final decisions on pedestrian assignments (accept, reject, no_org)
-
-    def add(self, chain: str, *actions: Action) -> None:
-        self.chains.setdefault(chain, []).extend(actions)
-
-    @property
-    def actions(self) -> list[Action]:
-        return [action for chain in self.chains.values() for action in chain]
-
-    def merge(self, other: Outcome) -> None:
-        for chain, actions in other.chains.items():
-            self.add(chain, *actions)
-        self.notes.extend(other.notes)
-        self.decided += other.decided
-
-    def note(self, level: int, message: str) -> None:
-        self.notes.append(Note(level, message))
-
-    def info(self, message: str) -> None:
-        self.note(logging.INFO, message)
-
-    def warning(self, message: str) -> None:
-        self.note(logging.WARNING, message)
+    def relevance(self) -> ValidationRules: ...
 
 
 def stamp(now: datetime) -> str:
@@ -141,3 +97,14 @@ def decision_row(now: datetime, work: Work, handler: str, group: str, event: str
 def decisions(row_key: str, rows: Sequence[Mapping[str, object]]) -> AppendRows:
     """Rows for ``logs/decisions.tsv``, appended once under ``row_key``."""
     return AppendRows(table="decisions", row_key=row_key, rows=tuple(rows))
+
+
+def set_status(
+    now: datetime, work: Work, handler: str, group: str, status: Literal["ACCEPTED", "REJECTED"], comment: str
+) -> SetStatus:
+    """Accept or reject a pedestrian assignment; if Toloka accepted it first, log that instead."""
+    overtaken = decisions(
+        f"{work.assignment_id}/auto-accepted",
+        [decision_row(now, work, handler, group, flow.AUTO_ACCEPTED, f"wanted {status}: {comment}")],
+    )
+    return SetStatus(work.assignment_id, status, comment, if_overtaken=overtaken)

@@ -10,10 +10,13 @@ when their ``can_take_<x>`` flag says yes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
+from decimal import Decimal
 
 from engine.actions import CreateTasks, LinkTo, StorePhoto, TaskSpec, operation_uuid
+from engine.spec import Review
 from file_store.keys import make_key
+from handlers import flow
 from handlers.base import Outcome, PedestrianRules, Rules, ValidationRules, decision_row, decisions
 from handlers.state import MAIN, Group, Ledger, Photo, Work
 from toloka_client.records import Assignment
@@ -38,14 +41,15 @@ def handle(ledger: Ledger, assignments: Sequence[Assignment], rules: Rules, now:
             outcome.warning(f"pedestrian assignment {assignment.id} held for a person: {exc}")
             continue
         ledger.works[work.assignment_id] = work
+        outcome.reviewing.append(review_of(work, assignment.reward or Decimal(0)))
         outcome.add(work.assignment_id, *_photo_actions(work), _visit_task(work, rules.pedestrian, rules.visit))
         outcome.add(
             work.assignment_id,
             decisions(
                 f"{work.assignment_id}/submit",
                 [
-                    decision_row(now, work, HANDLER, work.group_id(MAIN), "submit", work.verdict),
-                    decision_row(now, work, HANDLER, work.group_id(MAIN), "to visit validation"),
+                    decision_row(now, work, HANDLER, work.group_id(MAIN), flow.SUBMIT, work.verdict),
+                    decision_row(now, work, HANDLER, work.group_id(MAIN), flow.TO_VISIT),
                 ],
             )
         )
@@ -53,22 +57,10 @@ def handle(ledger: Ledger, assignments: Sequence[Assignment], rules: Rules, now:
     return outcome
 
 
-def warn_before_auto_accept(
-    ledger: Ledger, auto_accept_period: timedelta | None, warning: timedelta, now: datetime
-) -> Outcome:
-    """Warn once about each pending assignment the platform will soon accept by itself."""
-    outcome = Outcome()
-    if auto_accept_period is None:
-        return outcome
-    for work in ledger.works.values():
-        deadline = work.submitted + auto_accept_period
-        if not work.warned and now >= deadline - warning:
-            work.warned = True
-            outcome.warning(
-                f"{work.assignment_id} ({work.name}, {work.address}) is still at the {work.stage} check "
-                f"and will be auto-accepted by Toloka at {deadline:%Y-%m-%d %H:%M} UTC"
-            )
-    return outcome
+def review_of(work: Work, reward: Decimal) -> Review:
+    """The engine's record of a pedestrian assignment under review (its reward is owed once accepted)."""
+    return Review(work.assignment_id, HANDLER, reward, work.submitted, label=f"{work.name}, {work.address}",
+                  warned=work.warned)
 
 
 def read_work(assignment: Assignment, rules: PedestrianRules) -> Work:

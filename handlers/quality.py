@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from engine.actions import CreateTasks, operation_uuid
-from handlers import verification
+from handlers import flow, verification
 from handlers.base import Outcome, Rules, decision_row, decisions
 from handlers.state import MAIN, Group, Ledger, Work
 from toloka_client.records import Assignment
@@ -37,7 +37,7 @@ def settle(ledger: Ledger, outcome: Outcome, work: Work, rules: Rules, now: date
         if group.status != "quality" or any(p.quality is None for p in group.photos):
             continue
         rows = [
-            decision_row(now, work, HANDLER, work.group_id(group.name), "GOOD image" if p.quality else "BAD image", p.photo_id)
+            decision_row(now, work, HANDLER, work.group_id(group.name), flow.GOOD_IMAGE if p.quality else flow.BAD_IMAGE, p.photo_id)
             for p in group.photos
         ]
         if group.name == MAIN:
@@ -53,7 +53,7 @@ def settle(ledger: Ledger, outcome: Outcome, work: Work, rules: Rules, now: date
             group.status = "relevance"
         else:
             group.status = "dropped"
-            rows.append(decision_row(now, work, HANDLER, work.group_id(group.name), "bonus dropped", "no good photo"))
+            rows.append(decision_row(now, work, HANDLER, work.group_id(group.name), flow.BONUS_DROPPED, "no good photo"))
         outcome.add(work.assignment_id, decisions(f"{work.assignment_id}/quality/{group.name}", rows))
     if all(g.status != "quality" for g in work.groups.values()):
         _to_relevance(outcome, work, rules, now)
@@ -78,6 +78,6 @@ def _to_relevance(outcome: Outcome, work: Work, rules: Rules, now: datetime) -> 
         CreateTasks(rules.relevance.pool_id, operation_uuid("relevance", work.assignment_id), tasks),
         decisions(
             f"{work.assignment_id}/to-relevance",
-            [decision_row(now, work, HANDLER, work.group_id(g.name), "to relevance validation") for g in groups],
+            [decision_row(now, work, HANDLER, work.group_id(g.name), flow.TO_RELEVANCE) for g in groups],
         ),
     )

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from engine.actions import Action, AppendRows, CopyPhoto, LinkTo, PayBonus, SetStatus, operation_uuid
+from engine.actions import Action, AppendRows, CopyPhoto, LinkTo, PayBonus, operation_uuid
 from file_store.keys import make_key
-from handlers import verification
-from handlers.base import Outcome, PedestrianRules, Rules, decision_row, decisions
+from handlers import flow, verification
+from handlers.base import Outcome, PedestrianRules, Rules, decision_row, decisions, set_status
 from handlers.state import MAIN, Group, Ledger, Photo, Work
 from toloka_client.records import Assignment
 
@@ -65,7 +65,7 @@ def settle(ledger: Ledger, outcome: Outcome, work: Work, rules: Rules, now: date
             decisions(
                 f"{work.assignment_id}/relevance/{group.name}",
                 [
-                    decision_row(now, work, HANDLER, work.group_id(group.name), "GOOD image" if p.relevant else "BAD image", p.photo_id)
+                    decision_row(now, work, HANDLER, work.group_id(group.name), flow.GOOD_IMAGE if p.relevant else flow.BAD_IMAGE, p.photo_id)
                     for p in judged
                 ],
             ),
@@ -116,10 +116,9 @@ def _accept(ledger: Ledger, outcome: Outcome, work: Work, rules: Rules, now: dat
         **main_links,
     )
     group = work.group_id(MAIN)
-    context = {"name": work.name, "address": work.address, "handler": HANDLER, "group": group}
     comment = rules.relevance.accept_comment
-    actions += [AppendRows("main_tasks", pa, (main_row,)), SetStatus(pa, "ACCEPTED", comment, context)]
-    rows = [decision_row(now, work, HANDLER, group, "ACCEPT assignment", comment)]
+    actions += [AppendRows("main_tasks", pa, (main_row,)), set_status(now, work, HANDLER, group, "ACCEPTED", comment)]
+    rows = [decision_row(now, work, HANDLER, group, flow.ACCEPT, comment)]
     if bonus_groups:
         fields = [g.name for g in bonus_groups]
         amount = ped.bonus_per_field * len(fields)
@@ -134,7 +133,7 @@ def _accept(ledger: Ledger, outcome: Outcome, work: Work, rules: Rules, now: dat
                 operation_id=operation_uuid("bonus", pa),
             ),
         ]
-        rows.append(decision_row(now, work, HANDLER, group, "PAY bonus", f"{amount} for {', '.join(fields)}"))
+        rows.append(decision_row(now, work, HANDLER, group, flow.PAY_BONUS, f"{amount} for {', '.join(fields)}"))
     outcome.add(pa, *actions, decisions(f"{pa}/final", rows))
     outcome.info(f"{pa} accepted" + (f", bonus for {len(bonus_groups)} fields" if bonus_groups else ""))
     verification.finish(ledger, outcome, work)

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from engine.actions import AppendRows, LinkTo, SetStatus, TaskSpec
-from handlers.aggregation import Aggregate, Vote, aggregate
-from handlers.base import Outcome, ValidationRules, decision_row, decisions, stamp
+from engine.actions import AppendRows, LinkTo, TaskSpec
+from aggregation.classification import Aggregate, Vote, aggregate
+from handlers import flow
+from handlers.base import Outcome, ValidationRules, decision_row, decisions, set_status, stamp
 from handlers.state import Ballot, Group, Ledger, Photo, Stage, Work
 from toloka_client.records import Assignment
 
@@ -199,11 +200,10 @@ def photo_task(work: Work, group: Group, photo: Photo, overlap: int) -> TaskSpec
 
 def reject(ledger: Ledger, outcome: Outcome, work: Work, handler: str, group: str, comment: str, now: datetime) -> None:
     """Reject the pedestrian assignment and drop its work from the ledger."""
-    context = {"name": work.name, "address": work.address, "handler": handler, "group": group}
     outcome.add(
         work.assignment_id,
-        SetStatus(work.assignment_id, "REJECTED", comment, context),
-        decisions(f"{work.assignment_id}/final", [decision_row(now, work, handler, group, "REJECT assignment", comment)]),
+        set_status(now, work, handler, group, "REJECTED", comment),
+        decisions(f"{work.assignment_id}/final", [decision_row(now, work, handler, group, flow.REJECT, comment)]),
     )
     outcome.info(f"{work.assignment_id} rejected: {comment}")
     finish(ledger, outcome, work)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from engine.actions import AppendRows, CreateTasks, SetStatus, operation_uuid
-from handlers import quality, verification
-from handlers.base import Outcome, PedestrianRules, Rules, ValidationRules, decision_row, decisions
+from engine.actions import AppendRows, CreateTasks, operation_uuid
+from handlers import flow, quality, verification
+from handlers.base import Outcome, PedestrianRules, Rules, ValidationRules, decision_row, decisions, set_status
 from handlers.state import MAIN, Ledger, Work
 from toloka_client.records import Assignment
 
@@ -36,7 +36,7 @@ def handle(
         if results[task_id].label != visit.accept_label:
             verification.reject(ledger, outcome, work, HANDLER, group, visit.reject_comment, now)
         elif work.verdict == rules.pedestrian.verdict_no_org:
-            _accept_no_org(ledger, outcome, work, rules.pedestrian, rules.relevance.accept_comment, now)
+            _accept_no_org(ledger, outcome, work, rules.pedestrian, visit.accept_comment, now)
         else:
             _to_quality(outcome, work, rules.quality, now)
             quality.settle(ledger, outcome, work, rules, now)  # a work with no photos is decided now
@@ -63,12 +63,11 @@ def _accept_no_org(
         comment=work.comment,
         decided=now.strftime("%Y-%m-%d %H:%M:%S"),
     )
-    context = {"name": work.name, "address": work.address, "handler": HANDLER, "group": group}
     outcome.add(
         work.assignment_id,
-        SetStatus(work.assignment_id, "ACCEPTED", comment, context),
+        set_status(now, work, HANDLER, group, "ACCEPTED", comment),
         AppendRows("no_org", work.assignment_id, (row,)),
-        decisions(f"{work.assignment_id}/final", [decision_row(now, work, HANDLER, group, "ACCEPT assignment", "no_org")]),
+        decisions(f"{work.assignment_id}/final", [decision_row(now, work, HANDLER, group, flow.ACCEPT, "no_org")]),
     )
     outcome.info(f"{work.assignment_id} accepted: the organization does not exist")
     verification.finish(ledger, outcome, work)
@@ -81,7 +80,7 @@ def _to_quality(outcome: Outcome, work: Work, quality: ValidationRules, now: dat
         for photo in group.photos
     )
     work.stage = "quality"
-    rows = [decision_row(now, work, HANDLER, work.group_id(g), "to quality validation", f"{len(work.groups[g].photos)} photos") for g in work.groups]
+    rows = [decision_row(now, work, HANDLER, work.group_id(g), flow.TO_QUALITY, f"{len(work.groups[g].photos)} photos") for g in work.groups]
     if tasks:
         outcome.add(work.assignment_id, CreateTasks(quality.pool_id, operation_uuid("quality", work.assignment_id), tasks))
     outcome.add(work.assignment_id, decisions(f"{work.assignment_id}/to-quality", rows))

@@ -1,8 +1,8 @@
 """The status page: one self-contained HTML document (inline CSS and JS, no external assets).
 
 It fetches ``status`` (relative to itself, so it works behind a path prefix)
-every ``refresh_seconds`` and draws the funnel pedestrian -> visit -> quality
--> relevance -> accepted, the pools, money, recent decisions and errors. A
+every ``refresh_seconds`` and draws the pipeline's funnel (as the snapshot lists
+its stages), the pools, money, recent decisions and errors. A
 ``?token=...`` in the page's address is sent on as a Bearer header. The
 server's Content-Security-Policy forbids every other origin, so the page
 cannot fetch anything from the internet even by mistake.
@@ -17,7 +17,7 @@ _PAGE = """<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Pedestrian pipeline status</title>
+<title>Pipeline status</title>
 <style>
   body { font: 14px/1.4 system-ui, sans-serif; margin: 16px 24px; color: #1d2433; background: #f6f7f9; }
   h1 { font-size: 20px; margin: 0 0 4px; }
@@ -42,7 +42,7 @@ _PAGE = """<!doctype html>
 </style>
 </head>
 <body>
-<h1>Pedestrian pipeline</h1>
+<h1 id="title">Pipeline</h1>
 <div class="muted" id="ticks">waiting for the first status&hellip;</div>
 <div id="banner" class="banner ok">loading</div>
 <div class="row">
@@ -85,6 +85,7 @@ function draw(s) {
     "ticks " + s.ticks + " | last tick " + (last ? when(last.at) + " (" + last.duration_seconds + " s, fetched " +
     last.fetched + ", decided " + last.decided + ", errors " + last.errors + ")" : "-") +
     " | next tick " + when(s.next_tick) + " | updated " + when(s.now);
+  document.getElementById("title").textContent = s.pipeline + " pipeline";
   const banner = document.getElementById("banner");
   const errors = Object.values(s.pools).reduce((n, p) => n + p.errors, 0);
   if (s.money.over_budget) {
@@ -94,7 +95,7 @@ function draw(s) {
       "in toloka.ini: it is read again every tick.";
   } else if (s.near_auto_accept.length) {
     banner.className = "banner warn";
-    banner.textContent = s.near_auto_accept.length + " pedestrian assignments are close to Toloka's auto-accept";
+    banner.textContent = s.near_auto_accept.length + " assignments under review are close to Toloka's auto-accept";
   } else if (last && last.errors) {
     banner.className = "banner warn";
     banner.textContent = "The last tick had " + last.errors + " errors (" + errors + " in all)";

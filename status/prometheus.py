@@ -70,15 +70,15 @@ def render(snapshot: Mapping[str, Any]) -> str:
     out.metric("pipeline_pending_effects", "gauge", "Journal effects still pending, by the pool they act on.",
                [*per_pool("pending_effects"), ({"pool": "files", "pool_id": ""}, snapshot["pending_effects"]["files"])])
     out.metric("pipeline_near_auto_accept", "gauge",
-               "Undecided pedestrian assignments close to Toloka's auto-accept deadline.",
+               "Undecided assignments close to Toloka's auto-accept deadline.",
                [({}, len(snapshot["near_auto_accept"]))])
     out.metric(
         "pipeline_decisions_total", "counter", "Decision rows written, per pool and event.",
         [({"pool": name, "event": event}, n) for name, p in pools.items() for event, n in p["decisions"].items()],
     )
-    out.metric("pipeline_funnel_total", "counter", "Pedestrian assignments that entered each funnel stage.",
+    out.metric("pipeline_funnel_total", "counter", "Units of work that entered each funnel stage.",
                [({"stage": f["stage"]}, f["count"]) for f in snapshot["funnel"]])
-    out.metric("pipeline_under_review", "gauge", "Pedestrian assignments under review.", [({}, snapshot["under_review"])])
+    out.metric("pipeline_under_review", "gauge", "Units of work not decided yet.", [({}, snapshot["under_review"])])
     m = snapshot["money"]
     out.metric("pipeline_rewards_spent", "gauge", "Rewards of accepted assignments, per pool.", [
         ({"pool": name, "pool_id": p["pool_id"]}, float(p["rewards"])) for name, p in pools.items()

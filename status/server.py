@@ -17,16 +17,15 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
-from engine.config import StatusSettings
-from engine.daemon import Daemon
 from common.errors import PipelineError
 from common.secrets import Secret
 from status.page import render_page
 from status.prometheus import CONTENT_TYPE, render
-from status.snapshot import take_snapshot
+from status.settings import StatusSettings
 
 log = logging.getLogger("pipeline.status")
 
@@ -35,6 +34,8 @@ _CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inlin
         "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# The daemon's state as JSON-ready data, taken on the event loop between two awaits of the tick.
+Snapshot = Callable[[], dict[str, Any]]
 
 
 class StatusServerError(PipelineError):
@@ -54,7 +55,7 @@ class StatusServer:
         return f"http://{host}:{self.port}/"
 
 
-def build_app(daemon: Daemon, settings: StatusSettings, token: Secret | None) -> web.Application:
+def build_app(snapshot: Snapshot, settings: StatusSettings, token: Secret | None) -> web.Application:
     """The aiohttp application (separate from binding, so it can be inspected on its own)."""
     expected = token.reveal().encode() if token is not None else None
 
@@ -76,11 +77,10 @@ def build_app(daemon: Daemon, settings: StatusSettings, token: Secret | None) ->
         return web.Response(text=page, content_type="text/html", charset="utf-8")
 
     async def status(request: web.Request) -> web.Response:
-        snapshot = take_snapshot(daemon, daemon.clock())
-        return web.Response(text=json.dumps(snapshot, ensure_ascii=False), content_type="application/json")
+        return web.Response(text=json.dumps(snapshot(), ensure_ascii=False), content_type="application/json")
 
     async def metrics(request: web.Request) -> web.Response:
-        body = render(take_snapshot(daemon, daemon.clock()))
+        body = render(snapshot())
         return web.Response(body=body.encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
 
     app = web.Application(middlewares=[guard])
@@ -100,12 +100,12 @@ def _authorized(request: web.Request, expected: bytes) -> bool:
 
 @contextlib.asynccontextmanager
 async def serve_status(
-    daemon: Daemon, settings: StatusSettings, token: Secret | None
+    snapshot: Snapshot, settings: StatusSettings, token: Secret | None
 ) -> AsyncIterator[StatusServer]:
-    """Serve the status of ``daemon`` until the block ends."""
+    """Serve ``snapshot()`` as a page, JSON and metrics until the block ends."""
     if not settings.loopback and token is None:
         raise StatusServerError(f"[Status] host {settings.host} is reachable from other machines: set [Status] token")
-    runner = web.AppRunner(build_app(daemon, settings, token), access_log=None, handle_signals=False)
+    runner = web.AppRunner(build_app(snapshot, settings, token), access_log=None, handle_signals=False)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)

@@ -31,7 +31,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from engine.config import load_settings
+from pipelines import load_settings
 from tools.harness import TOKEN, emulator, fast_config, set_faults, store_token, truth
 from tools.outcome import check_run, compare, outcome
 from tools.soak import run_to_the_end
@@ -71,7 +71,7 @@ def one_run(folder: Path, seed: int, speed: float, faults: dict[str, Any] | None
         organizations = len(truth(folder / "emulator.sqlite", "org"))
         if faults:
             set_faults(url, faults)
-        elapsed = run_to_the_end(folder, url, settings.pedestrian.pool_id, organizations, timeout,
+        elapsed = run_to_the_end(folder, url, settings.config.pedestrian.pool_id, organizations, timeout,
                                  before_wind_up=lambda: set_faults(url, {}) if faults else None)
         injected = _injected(url)
     return elapsed, injected

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from engine.config import load_settings
+from pipelines import load_settings
 from tools.harness import objects, truth
 
 FINAL_EVENTS = ("ACCEPT assignment", "REJECT assignment")
@@ -104,8 +104,8 @@ def check_run(folder: Path) -> Findings:
     if (extra := sum(n - 1 for n in answered.values())) > 0:
         found.add("duplicates", f"{extra} repeated (task, assignment) rows in answers.tsv", extra)
     settings = load_settings(folder / "toloka.ini")
-    handler_of = {settings.visit.pool_id: "visit", settings.quality.pool_id: "quality",
-                  settings.relevance.pool_id: "relevance"}
+    handler_of = {settings.config.visit.pool_id: "visit", settings.config.quality.pool_id: "quality",
+                  settings.config.relevance.pool_id: "relevance"}
     # An answer counts as missing when the daemon decided its task, or has not decided the work at
     # all. Answers to tasks of a work already decided for another reason (say the main photos were
     # bad while a bonus photo was still being checked) are dropped by design: they decide nothing.

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.config import load_settings
+from pipelines import load_settings
 from tools.harness import emulator, fast_config, pause_crowd, pedestrian_finished, start_pipeline, stop, store_token, truth
 from tools.outcome import Findings, check_run, compare, outcome
 
@@ -161,7 +161,7 @@ def reference_run(folder: Path, seed: int, speed: float, timeout: float) -> dict
         settings = load_settings(fast_config(folder))
         store_token(folder, settings.secrets.toloka_token)
         organizations = len(truth(folder / "emulator.sqlite", "org"))
-        run_to_the_end(folder, url, settings.pedestrian.pool_id, organizations, timeout)
+        run_to_the_end(folder, url, settings.config.pedestrian.pool_id, organizations, timeout)
     return outcome(folder)
 
 
@@ -174,12 +174,12 @@ def soak_run(folder: Path, seed: int, speed: float, kills: int, rng: random.Rand
         store_token(folder, settings.secrets.toloka_token)
         organizations = len(truth(folder / "emulator.sqlite", "org"))
         start = time.monotonic()
-        while log.kills < kills or not pedestrian_finished(url, settings.pedestrian.pool_id, organizations):
+        while log.kills < kills or not pedestrian_finished(url, settings.config.pedestrian.pool_id, organizations):
             if time.monotonic() - start > timeout:
                 raise RuntimeError(f"soak not finished after {timeout:.0f} s ({log.kills} kills)")
             kill_once(folder, rng, log)
         log.restarts += 1
-        run_to_the_end(folder, url, settings.pedestrian.pool_id, organizations, timeout)
+        run_to_the_end(folder, url, settings.config.pedestrian.pool_id, organizations, timeout)
     return log
 
 

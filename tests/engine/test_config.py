@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import ConfigError
 from engine.config import (
     ConfigFileError,
     Settings,
     base_url_of,
-    load_settings,
     parse_settings,
     read_ini,
 )
-from common.errors import ConfigError
+from pipelines import load_settings
+from pipelines.pedestrian import PEDESTRIAN
 from engine_helpers import EXAMPLE_INI
 
 WriteIni = Callable[..., Path]
@@ -50,12 +51,12 @@ def test_example_file_loads_into_typed_settings(tmp_path: Path) -> None:
     assert settings.pipeline.log_level == "INFO" and settings.pipeline.concurrency == 8
     assert settings.pipeline.saves_folder == tmp_path / "saves"
     assert settings.pipeline.results_folder == tmp_path
-    assert settings.pedestrian.bonus_per_field == Decimal("0.05")
-    assert settings.pedestrian.required_fields == ("imgs_facade", "name_business", "imgs_name_address")
-    assert settings.pedestrian.bonus_flag_of("imgs_menu") == "can_take_menu"
-    assert settings.pedestrian.extra_fields == ("segment", "phone", "website")
-    assert settings.visit.overlap == 3 and settings.visit.aggregation == "MajorityVote"
-    assert settings.relevance.accept_comment == "Good job" and settings.visit.accept_comment is None
+    assert settings.config.pedestrian.bonus_per_field == Decimal("0.05")
+    assert settings.config.pedestrian.required_fields == ("imgs_facade", "name_business", "imgs_name_address")
+    assert settings.config.pedestrian.bonus_flag_of("imgs_menu") == "can_take_menu"
+    assert settings.config.pedestrian.extra_fields == ("segment", "phone", "website")
+    assert settings.config.visit.overlap == 3 and settings.config.visit.aggregation == "MajorityVote"
+    assert settings.config.relevance.accept_comment == "Good job" and settings.config.visit.accept_comment == "Good job"  # [ValidationRelevance]'s, as v1 used it
     assert settings.pools() == {"pedestrian": "1", "visit": "2", "quality": "3", "relevance": "4"}
 
 
@@ -63,7 +64,7 @@ def test_settings_are_frozen() -> None:
     """Nothing can change a setting after start-up."""
     settings = load_settings(EXAMPLE_INI)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        settings.visit.overlap = 5  # type: ignore[misc]
+        settings.config.visit.overlap = 5  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
@@ -163,7 +164,7 @@ def test_unparsable_file_names_the_path_and_line(tmp_path: Path) -> None:
 def test_percent_signs_are_literal(write_ini: WriteIni) -> None:
     """Comments such as '100% sure' are not treated as interpolation."""
     settings = load_settings(write_ini({("ValidationVisit", "reject_comment"): "100% not there"}))
-    assert settings.visit.reject_comment == "100% not there"
+    assert settings.config.visit.reject_comment == "100% not there"
 
 
 def test_case_is_normalised_for_choices(write_ini: WriteIni) -> None:
@@ -171,7 +172,7 @@ def test_case_is_normalised_for_choices(write_ini: WriteIni) -> None:
     settings = load_settings(
         write_ini({("ValidationQuality", "aggregation"): "dawidskene", ("Pipeline", "log_level"): "debug"})
     )
-    assert settings.quality.aggregation == "DawidSkene" and settings.pipeline.log_level == "DEBUG"
+    assert settings.config.quality.aggregation == "DawidSkene" and settings.pipeline.log_level == "DEBUG"
 
 
 def test_blank_bonus_lists_mean_no_bonus_fields(write_ini: WriteIni) -> None:
@@ -179,11 +180,11 @@ def test_blank_bonus_lists_mean_no_bonus_fields(write_ini: WriteIni) -> None:
     settings = load_settings(
         write_ini({("PedestrianProject", "bonus_fields"): "", ("PedestrianProject", "bonus_flags"): ""})
     )
-    assert settings.pedestrian.bonus_fields == () and settings.pedestrian.bonus_flags == ()
+    assert settings.config.pedestrian.bonus_fields == () and settings.config.pedestrian.bonus_flags == ()
     defaults = load_settings(
         write_ini({("PedestrianProject", "bonus_fields"): None, ("PedestrianProject", "bonus_flags"): None})
     )
-    assert defaults.pedestrian.bonus_fields[0] == "imgs_interior" and len(defaults.pedestrian.bonus_flags) == 4
+    assert defaults.config.pedestrian.bonus_fields[0] == "imgs_interior" and len(defaults.config.pedestrian.bonus_flags) == 4
 
 
 def test_absolute_folders_are_kept_and_relative_ones_resolved(write_ini: WriteIni, tmp_path: Path) -> None:
@@ -203,7 +204,7 @@ def test_file_store_parser_receives_the_same_file(tmp_path: Path) -> None:
         seen.append(cfg.get("FileStore", "backend"))
         return "store-settings"
 
-    settings = parse_settings(cfg, source=EXAMPLE_INI, base_dir=tmp_path, file_store_parser=parser)
+    settings = parse_settings(cfg, PEDESTRIAN, source=EXAMPLE_INI, base_dir=tmp_path, file_store_parser=parser)
     assert settings.file_store == "store-settings" and seen == ["local"]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.aggregation import Aggregate, Vote, aggregate
+from aggregation.classification import Aggregate, Vote, aggregate
 
 
 def votes(table: dict[str, dict[str, str]]) -> list[Vote]:

@@ -93,16 +93,15 @@ def test_a_malformed_assignment_is_held_and_the_others_go_on(kwargs: dict, reaso
     assert {c for c in outcome.chains} == {PA}
 
 
-def test_warning_once_before_the_platform_auto_accepts() -> None:
+def test_submitted_work_is_reported_for_review_with_its_reward() -> None:
+    """The engine learns which assignments are under review (rewards owed, auto-accept warnings) from the handler."""
     ledger = Ledger()
-    submit(ledger, submitted=NOW - timedelta(days=6, hours=13))
-    period, warning = timedelta(days=7), timedelta(hours=12)
-    first = pedestrian.warn_before_auto_accept(ledger, period, warning, NOW)
-    assert len(first.notes) == 1 and "will be auto-accepted" in first.notes[0].message
-    assert pedestrian.warn_before_auto_accept(ledger, period, warning, NOW).notes == []
-    fresh = Ledger()
-    submit(fresh, submitted=NOW - timedelta(days=1))
-    assert pedestrian.warn_before_auto_accept(fresh, period, warning, NOW).notes == []
+    assignment = pedestrian_assignment(PA, submitted=NOW - timedelta(days=1))
+    outcome = pedestrian.handle(ledger, [assignment], RULES, NOW)
+    [review] = outcome.reviewing
+    assert (review.assignment_id, review.pool, review.submitted) == (PA, "pedestrian", assignment.submitted)
+    assert review.reward == (assignment.reward or Decimal(0)) and ledger.works[PA].name in review.label
+    assert pedestrian.handle(ledger, [assignment], RULES, NOW).reviewing == []  # a re-delivery is not new work
 
 
 # -- visit --------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import load_settings
+from pipelines import load_settings
 from tools.harness import (
     REPO, TOKEN, edit_ini, emulator, fast_config, keyring_env, run_pipeline, start_pipeline, stop, store_token,
 )
@@ -150,7 +150,7 @@ async def test_one_failing_pool_is_logged_and_the_others_go_on(tmp_path: Path) -
     from emulator.app import start_emulator
     from emulator.crowd.config_out import write_ini
     from emulator.crowd.scenario import load_scenario_file
-    from engine.runner import open_daemon
+    from pipelines import open_engine
     from toloka_client.errors import TransportError
 
     previous = keyring.get_keyring()
@@ -164,7 +164,7 @@ async def test_one_failing_pool_is_logged_and_the_others_go_on(tmp_path: Path) -
                       saves_folder=str(tmp_path / "saves"), logs_folder=str(tmp_path / "logs"))
             settings = load_settings(tmp_path / "toloka.ini")
             keyring.set_password("TOLOKA", settings.secrets.toloka_token, TOKEN)
-            async with open_daemon(settings) as daemon:
+            async with open_engine(settings) as daemon:
                 await daemon.check_pools()
 
                 async def broken(now: object) -> object:
@@ -180,8 +180,8 @@ async def test_one_failing_pool_is_logged_and_the_others_go_on(tmp_path: Path) -
                         break
                     await asyncio.sleep(0.3)
         assert errors >= 3 and fetched > 0 and daemon.state.stats.tasks_created > 0
-        error_log = (tmp_path / "logs" / f"quality_{settings.quality.pool_id}" / "error.log").read_text()
-        assert f"quality pool {settings.quality.pool_id}: fetch failed" in error_log
+        error_log = (tmp_path / "logs" / f"quality_{settings.config.quality.pool_id}" / "error.log").read_text()
+        assert f"quality pool {settings.config.quality.pool_id}: fetch failed" in error_log
         assert daemon.cursors["quality"].state.time.startswith("1970")  # never moved past what it did not read
     finally:
         keyring.set_keyring(previous)

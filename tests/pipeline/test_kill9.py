@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine.config import load_settings
+from pipelines import load_settings
 from tools.harness import objects, truth
 from tools.harness import emulator, fast_config, pedestrian_finished, start_pipeline, stop, store_token
 
@@ -47,7 +47,7 @@ def test_repeated_sigkill_loses_nothing_and_duplicates_nothing(tmp_path: Path) -
             kills += 1
         proc = start_pipeline(tmp_path)
         deadline = time.monotonic() + 240
-        while not pedestrian_finished(url, settings.pedestrian.pool_id, organizations):
+        while not pedestrian_finished(url, settings.config.pedestrian.pool_id, organizations):
             assert time.monotonic() < deadline, "the pipeline did not finish after the kills"
             assert proc.poll() is None, (tmp_path / "pipeline.out").read_text()[-3000:]
             time.sleep(1)

@@ -14,7 +14,8 @@ import demo
 from emulator.app import start_emulator
 from emulator.crowd.config_out import write_ini
 from emulator.crowd.scenario import load_scenario_file
-from engine.config import Settings, load_settings
+from engine.config import Settings
+from pipelines import load_settings
 
 TOKEN = "resilience-token"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import load_settings
+from pipelines import load_settings
 from tools.harness import (
     REPO, edit_ini, emulator, run_pipeline, fast_config, keyring_env, pedestrian_finished, stop, store_token, truth,
 )
@@ -103,7 +103,7 @@ def test_a_blocked_results_folder_holds_rows_until_freed_and_a_torn_tail_is_repa
             time.sleep(0.5)
         assert proc.poll() is None  # still running
         results.unlink()  # a person frees the folder; the held rows follow
-        while not pedestrian_finished(url, settings.pedestrian.pool_id, organizations):
+        while not pedestrian_finished(url, settings.config.pedestrian.pool_id, organizations):
             assert time.monotonic() < deadline and proc.poll() is None, out.read_text()[-2000:]
             time.sleep(0.5)
         time.sleep(3)

@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 from aiohttp import web
 
-from engine.runner import MAX_PHOTO_BYTES, open_daemon, utc_now
+from engine.runner import MAX_PHOTO_BYTES, utc_now
+from pipelines import open_engine
 from tables.tsv import clean
 from tests.resilience.conftest import World
 
@@ -56,7 +57,7 @@ async def trap() -> AsyncIterator[tuple[str, list[str]]]:
 
 def submit(world: World, org: dict[str, Any], output: dict[str, Any], files: dict[str, tuple[str, bytes]]) -> str:
     """A pedestrian assignment by a worker outside the crowd; ``files`` maps an output field to (name, bytes)."""
-    store, pool = world.emu.store, world.settings.pedestrian.pool_id
+    store, pool = world.emu.store, world.settings.config.pedestrian.pool_id
     now = utc_now()
     (task,) = store.create_tasks(pool, [{"input_values": org, "overlap": 1}], now)
     assignment = store.create_assignment(pool, "hostile-walker", [task["id"]], now)
@@ -90,12 +91,12 @@ async def test_bad_work_is_named_in_error_log_and_the_crowds_work_goes_on(
     assert MAX_PHOTO_BYTES < 50 << 20
 
     crowd_orgs = {doc["task_id"] for doc in world.emu.store.all_truth("org").values()}
-    async with open_daemon(world.settings) as daemon:
+    async with open_engine(world.settings) as daemon:
         await daemon.check_pools()
         await daemon.resume()
         for _ in range(150):
             await daemon.tick()  # raising here would be the daemon crashing on bad input
-            finals = [a for a in world.emu.store.assignments(pool_id=world.settings.pedestrian.pool_id)
+            finals = [a for a in world.emu.store.assignments(pool_id=world.settings.config.pedestrian.pool_id)
                       if a["status"] in ("ACCEPTED", "REJECTED") and a["tasks"][0]["id"] in crowd_orgs]
             if len(finals) >= 3:
                 break
@@ -112,7 +113,7 @@ async def test_bad_work_is_named_in_error_log_and_the_crowds_work_goes_on(
             assert any("not an image" in line for line in lines), lines
     for case in ("mistyped", "missing fields"):
         assert any("held for a person" in line for line in error_log.splitlines() if cases[case] in line), case
-    statuses = {a["id"]: a["status"] for a in world.emu.store.assignments(pool_id=world.settings.pedestrian.pool_id)}
+    statuses = {a["id"]: a["status"] for a in world.emu.store.assignments(pool_id=world.settings.config.pedestrian.pool_id)}
     assert {statuses[a] for a in cases.values()} == {"SUBMITTED"}, "bad work was decided without a person"
     assert hits == [], f"a worker-typed URL was fetched: {hits}"
 
@@ -134,14 +135,14 @@ async def test_a_chain_held_for_a_person_is_reported_once_and_tried_again_at_the
     def reports() -> int:
         return sum(bad in line and "not an image" in line for line in error_log.read_text(encoding="utf-8").splitlines())
 
-    async with open_daemon(world.settings) as daemon:
+    async with open_engine(world.settings) as daemon:
         await daemon.check_pools()
         await daemon.resume()
         for _ in range(5):
             await daemon.tick()
         assert reports() == 1, "a chain that cannot succeed is retried (and reported) every tick"
         assert any(step.chain == bad for step in daemon.journal.pending()), "the held chain was dropped"
-    async with open_daemon(world.settings) as daemon:  # a person may have fixed the cause: one more try
+    async with open_engine(world.settings) as daemon:  # a person may have fixed the cause: one more try
         await daemon.check_pools()
         await daemon.resume()
         await daemon.tick()

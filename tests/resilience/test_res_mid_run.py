@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from engine.runner import open_daemon
+from pipelines import open_engine
 from tests.resilience.conftest import TOKEN, World
 
 
@@ -14,21 +14,21 @@ async def test_a_revoked_token_is_reported_per_pool_and_work_resumes_when_it_is_
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pools = world.settings.pools()
-    async with open_daemon(world.settings) as daemon:
+    async with open_engine(world.settings) as daemon:
         await daemon.check_pools()
         await daemon.resume()
         for _ in range(100):  # until some work is under way
             await daemon.tick()
-            if daemon.state.ledger.works:
+            if daemon.state.state.works:
                 break
             await asyncio.sleep(0.2)
-        under_way = set(daemon.state.ledger.works)
+        under_way = set(daemon.state.state.works)
         assert under_way
         world.emu.token = "revoked"
         for _ in range(3):
             summary = await daemon.tick()  # must not raise: the daemon keeps running
             assert summary.errors >= len(pools)
-        assert set(daemon.state.ledger.works) >= under_way  # nothing dropped while refused
+        assert set(daemon.state.state.works) >= under_way  # nothing dropped while refused
         world.emu.token = TOKEN  # a person stored a good token again (here: the server takes it back)
         decided = 0
         for _ in range(150):
@@ -47,8 +47,8 @@ async def test_a_revoked_token_is_reported_per_pool_and_work_resumes_when_it_is_
 
 
 async def test_a_pool_gone_mid_run_parks_its_tasks_and_the_other_pools_go_on(world: World) -> None:
-    quality = world.settings.quality.pool_id
-    async with open_daemon(world.settings) as daemon:
+    quality = world.settings.config.quality.pool_id
+    async with open_engine(world.settings) as daemon:
         await daemon.check_pools()
         await daemon.resume()
         world.emu.store.pools.pop(quality)  # Toloka archives rather than deletes; a 404 is the worst case
@@ -62,7 +62,7 @@ async def test_a_pool_gone_mid_run_parks_its_tasks_and_the_other_pools_go_on(wor
         assert visit_decided, "the visit pool stopped with the quality pool"
         parked = set(daemon.parked)
         assert parked and all("ENTITY_DOES_NOT_EXIST" in reason for reason in daemon.parked.values())
-    async with open_daemon(world.settings) as daemon:  # state intact: the held chains are still there
+    async with open_engine(world.settings) as daemon:  # state intact: the held chains are still there
         assert parked <= {step.chain for step in daemon.journal.pending()}
     error_log = (world.folder / "logs" / "pipeline" / "error.log").read_text(encoding="utf-8")
     assert "held for a person" in error_log and "pool_id" in error_log

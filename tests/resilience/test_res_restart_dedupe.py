@@ -16,7 +16,8 @@ from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from engine.runner import open_daemon, utc_now
+from engine.runner import utc_now
+from pipelines import open_engine
 from tests.resilience.conftest import World
 
 
@@ -35,7 +36,7 @@ async def test_a_crash_before_the_checkpoint_of_a_tick_writes_no_row_twice(world
     def clock() -> datetime:  # real time plus a second per reading: a decision made again shows another time
         return utc_now() + timedelta(seconds=next(readings))
 
-    async with open_daemon(world.settings, clock=clock) as daemon:
+    async with open_engine(world.settings, clock=clock) as daemon:
         await daemon.check_pools()
         await daemon.resume()
         real_checkpoint = daemon.checkpoint
@@ -56,7 +57,7 @@ async def test_a_crash_before_the_checkpoint_of_a_tick_writes_no_row_twice(world
             await asyncio.sleep(0.2)
         assert crashed, "the crowd submitted nothing to decide"
 
-    async with open_daemon(world.settings, clock=clock) as daemon:
+    async with open_engine(world.settings, clock=clock) as daemon:
         await daemon.check_pools()
         await daemon.resume()
         for _ in range(3):

@@ -22,8 +22,8 @@ import keyring
 import pytest
 
 from emulator.faults import FaultConfig
-from engine.config import load_settings
-from engine.runner import open_daemon
+from pipelines import load_settings
+from pipelines import open_engine
 from file_store.testing import MotoServer, start_moto
 from tests.resilience.conftest import TOKEN, World
 
@@ -148,22 +148,22 @@ async def test_photo_work_waits_for_storage_and_no_secret_reaches_a_file(world: 
                  aws_secret_access_key="x").create_bucket(Bucket=BUCKET)
     keyring.set_password("TOLOKA", "s3_key_id", KEY_ID)
     keyring.set_password("TOLOKA", "s3_access_key", SECRET_KEY)
-    pedestrian_pool, visit_pool = world.settings.pedestrian.pool_id, world.settings.visit.pool_id
+    pedestrian_pool, visit_pool = world.settings.config.pedestrian.pool_id, world.settings.config.visit.pool_id
     store = world.emu.store
     with Switch(int(moto.endpoint.rsplit(":", 1)[1])) as switch:
         use_s3(world.folder / "toloka.ini", f"http://127.0.0.1:{switch.port}")
         settings = load_settings(world.folder / "toloka.ini")
         world.emu.faults.set(FaultConfig.from_dict({"rate_500": 0.1, "rate_503": 0.05, "drop_after_write_rate": 0.1}))
-        async with open_daemon(settings) as daemon:
+        async with open_engine(settings) as daemon:
             await daemon.check_pools()
             await daemon.resume()
             switch.set(False)  # after start-up, which checks the bucket (and stops with a message if it cannot)
             for _ in range(100):  # storage down: pedestrian work arrives, photos cannot be stored
                 await daemon.tick()
-                if len(daemon.state.ledger.works) >= 3 and daemon.state.stats.ticks >= 5:
+                if len(daemon.state.state.works) >= 3 and daemon.state.stats.ticks >= 5:
                     break
                 await asyncio.sleep(0.2)
-            assert len(daemon.state.ledger.works) >= 3, "no pedestrian work arrived"
+            assert len(daemon.state.state.works) >= 3, "no pedestrian work arrived"
             links_made_while_down = photo_links(store, visit_pool)
             assert links_made_while_down == [], "a visit task links photos that were not stored"
             assert daemon.journal.pending(), "the photo work was dropped instead of waiting"

@@ -14,7 +14,8 @@ from pathlib import Path
 from subprocess import Popen
 from typing import Any
 
-from engine.config import Settings, load_settings
+from engine.config import Settings
+from pipelines import load_settings
 from tools.harness import edit_ini, emulator, fast_config, start_pipeline, stop, store_token
 
 

@@ -15,12 +15,15 @@ from pathlib import Path
 import pytest
 
 from engine.actions import AppendRows, CreateTasks, PayBonus, SetStatus, Step, TaskSpec
-from engine.checkpoint import CheckpointStore
-from engine.config import Settings, load_settings
-from engine.daemon import Daemon, load_state
+from engine.config import Settings
 from engine.executor import Executor
 from engine.journal import Journal
+from engine.spec import Review
+from engine.state import checkpoint_store, load_state
+from engine.ticker import Engine
 from handlers.base import DECISION_COLUMNS
+from pipelines import load_settings
+from pipelines.pedestrian import PEDESTRIAN
 from tables.tsv import TsvTable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,14 +36,15 @@ def settings_with(tmp_path: Path, max_spend: str | None = None) -> Settings:
     return dataclasses.replace(settings, pipeline=dataclasses.replace(settings.pipeline, max_spend=limit))
 
 
-def open_daemon_offline(tmp_path: Path, settings: Settings) -> Daemon:
-    """A daemon on ``tmp_path/saves`` as a start-up builds it; no client (nothing here may call Toloka)."""
-    checkpoints = CheckpointStore(tmp_path / "saves")
-    state = load_state(checkpoints)
+def open_daemon_offline(tmp_path: Path, settings: Settings) -> Engine:
+    """An engine on ``tmp_path/saves`` as a start-up builds it; no client (nothing here may call Toloka)."""
+    checkpoints = checkpoint_store(tmp_path / "saves", PEDESTRIAN)
+    state, _ = load_state(checkpoints, PEDESTRIAN, NOW)
     journal = Journal.open(tmp_path / "saves", state.journal)
     tables = {"decisions": TsvTable(tmp_path / "decisions.tsv", DECISION_COLUMNS)}
     executor = Executor(None, None, tables, max_photo_bytes=1, concurrency=2, clock=lambda: NOW)  # type: ignore[arg-type]
-    return Daemon(settings, None, executor, checkpoints, journal, state, clock=lambda: NOW)  # type: ignore[arg-type]
+    return Engine(PEDESTRIAN, settings, None, executor, checkpoints, journal, state,  # type: ignore[arg-type]
+                  clock=lambda: NOW)
 
 
 def final_rows(pa: str) -> AppendRows:
@@ -52,8 +56,8 @@ def final_rows(pa: str) -> AppendRows:
 async def test_effects_done_after_the_last_checkpoint_are_counted_once_after_a_crash(tmp_path: Path) -> None:
     settings = settings_with(tmp_path)
     first = open_daemon_offline(tmp_path, settings)
-    first.state.rewards_owed["pa1"] = Decimal("0.50")
-    accept = SetStatus("pa1", "ACCEPTED", "Good job", {"handler": "relevance"})
+    first.state.reviews["pa1"] = Review("pa1", "pedestrian", Decimal("0.50"), NOW)
+    accept = SetStatus("pa1", "ACCEPTED", "Good job")
     bonus = PayBonus("pa1", "w1", Decimal("0.15"), "Bonus", "Thanks", "op-1")
     rows = final_rows("pa1")
     first.journal.record([Step("pa1", accept), Step("pa1", bonus), Step("pa1", rows)])
@@ -68,7 +72,7 @@ async def test_effects_done_after_the_last_checkpoint_are_counted_once_after_a_c
     assert (stats.reward_money, stats.bonus_money, stats.spent) == (Decimal("0.50"), Decimal("0.15"), Decimal("0.65"))
     assert (stats.accepted, stats.bonuses_paid, stats.funnel) == (1, 1, {"accepted": 1})
     assert stats.pools["relevance"].decisions == {"ACCEPT assignment": 1}
-    assert stats.pools["pedestrian"].rewards == Decimal("0.50") and "pa1" not in second.state.rewards_owed
+    assert stats.pools["pedestrian"].rewards == Decimal("0.50") and "pa1" not in second.state.reviews
     await second.checkpoint()
     second.journal.close()
 
@@ -102,7 +106,7 @@ async def test_at_the_limit_no_task_is_created(tmp_path: Path) -> None:
     daemon = open_daemon_offline(tmp_path, settings_with(tmp_path, max_spend="1.00"))
     daemon.state.stats.reward_money = Decimal("0.95")
     daemon.state.stats.bonus_money = Decimal("0.05")  # exactly the limit
-    tasks = CreateTasks(daemon.settings.visit.pool_id, "op-4", (TaskSpec({"image": "x"}, 3),))
+    tasks = CreateTasks(daemon.settings.config.visit.pool_id, "op-4", (TaskSpec({"image": "x"}, 3),))
     daemon.journal.record([Step("pa4", tasks)])
     assert await daemon.execute_pending() == (0, 0)
     assert daemon.held == [tasks] and daemon.journal.status(tasks.key) == "pending"

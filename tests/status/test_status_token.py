@@ -14,9 +14,10 @@ from keyrings.alt.file import PlaintextKeyring
 from emulator.app import start_emulator
 from emulator.crowd.config_out import write_ini
 from emulator.crowd.scenario import load_scenario_file
-from engine.config import load_settings, parse_status, read_ini
+from engine.config import parse_status, read_ini
+from pipelines import load_settings
 from common.errors import ConfigError
-from engine.runner import open_daemon
+from pipelines import open_engine
 from tools.harness import edit_ini
 
 TOKEN = "status-test-api-token"
@@ -50,7 +51,7 @@ async def test_every_endpoint_wants_the_token_and_compares_it_exactly(tmp_path: 
             settings = load_settings(config)
             keyring.set_password("TOLOKA", settings.secrets.toloka_token, TOKEN)
             keyring.set_password("TOLOKA", "status_token", STATUS_TOKEN)
-            async with open_daemon(settings) as daemon, aiohttp.ClientSession() as http:
+            async with open_engine(settings) as daemon, aiohttp.ClientSession() as http:
                 await daemon.check_pools()
                 await daemon.tick()
                 assert daemon.status_url is not None and daemon.status_url.startswith("http://127.0.0.1:")

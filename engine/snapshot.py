@@ -1,0 +1,122 @@
+"""One plain, JSON-ready picture of the engine, taken on the event loop.
+
+The status server (``status/``) calls the snapshot function it was given inside
+its request handler, on the daemon's own event loop, so it sees a consistent state between two awaits
+of the tick and never blocks: it reads memory only (the journal's pending
+effects as of the last checkpoint, not the journal file or its lock).
+Money stays :class:`~decimal.Decimal` and is written as a string.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from engine import reviews as review_rules
+from engine.accounting import PoolStats
+from engine.actions import CreateTasks, PayBonus
+from engine.ticker import Engine, Event
+
+
+def stamp(value: datetime | None) -> str | None:
+    """ISO 8601 UTC text (naive UTC datetimes in, ``...Z`` out)."""
+    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"
+
+
+def money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def take_snapshot(engine: Engine[Any, Any], now: datetime) -> dict[str, Any]:
+    """The whole status: ticks, per-pool counters, funnel, money, recent decisions and errors."""
+    stats = engine.state.stats
+    spec = engine.spec
+    pools = engine.settings.pools()
+    pending = engine.state.journal.pending  # as of the last checkpoint: memory only, no lock
+    pending_by_pool = Counter(engine.pool_acted_on(effect.action) for effect in pending)
+    warning = timedelta(hours=engine.settings.pipeline.auto_accept_warning_hours)
+    near = review_rules.near_deadline(engine.state.reviews.values(), engine.auto_accept, warning, now)
+    near_by_pool = Counter(review.pool for _, review in near)
+    gauges = spec.gauges(engine.state.state)
+    limit = engine.settings.pipeline.max_spend
+    last = engine.last_tick
+    return {
+        "pipeline": spec.name,
+        "now": stamp(now),
+        "period_seconds": engine.settings.pipeline.period_s,
+        "ticks": stats.ticks,
+        "last_tick": None if last is None else {
+            "at": stamp(engine.last_tick_at),
+            "fetched": last.fetched,
+            "decided": last.decided,
+            "created": last.created,
+            "errors": last.errors,
+            "pending": last.pending,
+            "held": last.held,
+            "duration_seconds": round(last.duration_s, 3),
+        },
+        "next_tick": stamp(engine.next_tick_at),
+        "pools": {
+            name: _pool(pool_id, engine.pool_status.get(pool_id), stats.pools.get(name, PoolStats()),
+                        gauges.get(name, {}), pending_by_pool[name], near_by_pool[name])
+            for name, pool_id in pools.items()
+        },
+        "under_review": engine.in_progress,
+        "held_for_a_person": spec.held_for_a_person(engine.state.state),
+        "pending_effects": {
+            "total": len(pending),
+            "by_kind": dict(Counter(type(effect.action).__name__ for effect in pending)),
+            "files": pending_by_pool["files"],
+        },
+        "near_auto_accept": [
+            {"assignment_id": r.assignment_id, "pool": r.pool, "label": r.label, "deadline": stamp(due)}
+            for due, r in near
+        ],
+        "money": {
+            "rewards": money(stats.reward_money),
+            "bonuses": money(stats.bonus_money),
+            "spent": money(stats.spent),
+            "bonuses_paid": stats.bonuses_paid,
+            "max_spend": money(limit),
+            "over_budget": engine.over_budget,
+            "held_tasks": sum(isinstance(a, CreateTasks) for a in engine.held),
+            "held_bonuses": sum(isinstance(a, PayBonus) for a in engine.held),
+        },
+        "funnel": [{"stage": stage.name, "count": stats.funnel.get(stage.name, 0)} for stage in spec.funnel],
+        "totals": {
+            "fetched": stats.fetched,
+            "decided": stats.decided,
+            "accepted": stats.accepted,
+            "rejected": stats.rejected,
+            "tasks_created": stats.tasks_created,
+            "errors": stats.errors,
+        },
+        "recent_decisions": [_event(e) for e in reversed(engine.recent_decisions)],
+        "recent_errors": [_event(e) for e in reversed(engine.recent_errors)],
+    }
+
+
+def _pool(
+    pool_id: str, status: str | None, stats: PoolStats, gauges: Mapping[str, int], pending: int, near: int
+) -> dict[str, Any]:
+    return {
+        "pool_id": pool_id,
+        "status": status,
+        "fetched": stats.fetched,
+        "answers_waiting": gauges.get("answers_waiting", 0),
+        "groups_waiting": gauges.get("groups_waiting", 0),
+        **{k: v for k, v in gauges.items() if k not in ("answers_waiting", "groups_waiting")},
+        "decisions": dict(sorted(stats.decisions.items())),
+        "errors": stats.errors,
+        "pending_effects": pending,
+        "near_auto_accept": near,
+        "rewards": money(stats.rewards),
+    }
+
+
+def _event(event: Event) -> Mapping[str, Any]:
+    return {"at": stamp(event.at), "pool": event.pool, "kind": event.kind, "text": event.text,
+            "detail": event.detail}

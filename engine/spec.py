@@ -1,0 +1,247 @@
+"""What a pipeline declares, and what its handlers receive and return.
+
+The engine knows Toloka (cursors, journal, checkpoints, effects, money, status);
+a pipeline is a value of :class:`PipelineSpec`: its pools, one observer per
+(pool, assignment event) with the pure handler it calls, its INI sections and
+their parser, its tables, its decision log and funnel as data, and its gauges.
+The engine imports no pipeline: ``pipeline.py`` picks a spec from
+``pipelines.REGISTRY`` by ``[Pipeline] definition`` and hands it over.
+
+Handlers are pure: ``handler(state, batch, ctx) -> Decision``. They may change
+the pipeline state they are given (and nothing else), never read the clock
+(``ctx.now``), the network or the disk, and return actions as plain records.
+A handler that raises loses nothing: the engine restores the state from the
+last checkpoint and decides the tick again without that observer (see
+:mod:`engine.ticker`).
+"""
+
+from __future__ import annotations
+
+import configparser
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Generic, Literal, TypeVar
+
+from engine.actions import Action, Step
+from toloka_client.records import Assignment
+
+EventKind = Literal["submitted", "accepted", "rejected", "skipped", "expired", "created"]
+EVENT_KINDS: tuple[EventKind, ...] = ("submitted", "accepted", "rejected", "skipped", "expired", "created")
+
+C = TypeVar("C")  # the pipeline's typed configuration
+S = TypeVar("S")  # the pipeline's picklable state
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A line for the observer's log."""
+
+    level: int
+    message: str
+
+
+@dataclass
+class Review:
+    """An assignment of a reviewed pool that the daemon took in and will accept or reject.
+
+    Its reward counts as spent when the accept is done; the engine warns once
+    (``warned``) before Toloka would accept it by itself. ``label`` names the
+    work for a person (e.g. the organization's name and address).
+    """
+
+    assignment_id: str
+    pool: str
+    reward: Decimal
+    submitted: datetime
+    label: str = ""
+    warned: bool = False
+
+
+@dataclass
+class Decision:
+    """What one handler call decided.
+
+    Actions come in chains (``chain key -> ordered actions``): the executor runs
+    a chain in order and different chains concurrently, so one failing unit of
+    work holds up only its own chain. ``reviewing`` lists the submitted
+    assignments the handler took in for review; ``decided`` counts final
+    decisions, for the tick line.
+    """
+
+    chains: dict[str, list[Action]] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)
+    decided: int = 0
+    reviewing: list[Review] = field(default_factory=list)
+
+    def add(self, chain: str, *actions: Action) -> None:
+        self.chains.setdefault(chain, []).extend(actions)
+
+    @property
+    def actions(self) -> list[Action]:
+        return [action for chain in self.chains.values() for action in chain]
+
+    def steps(self) -> list[Step]:
+        return [Step(chain, action) for chain, actions in self.chains.items() for action in actions]
+
+    def note(self, level: int, message: str) -> None:
+        self.notes.append(Note(level, message))
+
+    def info(self, message: str) -> None:
+        self.note(logging.INFO, message)
+
+    def warning(self, message: str) -> None:
+        self.note(logging.WARNING, message)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one observer fetched this tick."""
+
+    pool: str  # the pool's name in the pipeline (e.g. "visit")
+    pool_id: str
+    event: str
+    assignments: tuple[Assignment, ...]
+    skills: Mapping[str, float] = field(default_factory=dict)  # empty unless the observer names a skill
+
+
+@dataclass(frozen=True, slots=True)
+class Context(Generic[C]):
+    """What a handler may know besides its state and batch."""
+
+    config: C
+    pools: Mapping[str, str]  # pool name -> pool id, in flow order
+    now: datetime  # naive UTC, the tick's time
+
+
+Handler = Callable[[S, Batch, Context[C]], Decision]
+
+
+def _no_skill(config: Any) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class ObserverSpec(Generic[C, S]):
+    """One pool, the assignment event it reads and the handler it calls.
+
+    ``name`` keys the observer's cursor in the checkpoint; it defaults to the
+    pool's name, so a pool read once needs none (two observers on one pool need
+    distinct names).
+    """
+
+    pool: str
+    event: Callable[[C], str]
+    handler: Handler[S, C]
+    skill_id: Callable[[C], str | None] = _no_skill
+    name: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.name or self.pool
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    """A TSV table the pipeline writes: in the logs or the results folder."""
+
+    folder: Literal["logs", "results"]
+    filename: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionLog:
+    """Which table is the decision log, and which of its columns say what.
+
+    Rows appended to it are counted per pool and event (status page, metrics)
+    and shown as recent decisions; ``subject_column`` names the unit of work a
+    funnel counts (each unit enters a stage once).
+    """
+
+    table: str
+    pool_column: str
+    event_column: str
+    subject_column: str
+    label_column: str | None = None
+    comment_column: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelStage:
+    """A unit of work enters stage ``name`` with a decision-log row of ``event`` (from ``pool``, if given)."""
+
+    name: str
+    event: str
+    pool: str | None = None
+
+    def entered_by(self, pool: str, event: str) -> bool:
+        return event == self.event and (self.pool is None or pool == self.pool)
+
+
+@dataclass(frozen=True)
+class V1Checkpoint:
+    """What a version-1 checkpoint (the pedestrian-only daemon) held that a pipeline must adopt."""
+
+    ledger: Any
+    rewards_owed: Mapping[str, Decimal]
+    pending: tuple[Step, ...]
+    now: datetime  # when it is adopted (rows the migration writes are stamped with it)
+
+
+@dataclass(frozen=True)
+class Migrated(Generic[S]):
+    """A pipeline's reading of a :class:`V1Checkpoint`."""
+
+    state: S
+    reviews: dict[str, Review]
+    pending: tuple[Step, ...]
+
+
+def _nothing(state: Any) -> dict[str, Any]:
+    return {}
+
+
+def _zero(state: Any) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class PipelineSpec(Generic[C, S]):
+    """A pipeline, declared. See docs/engine.md for a worked example."""
+
+    name: str
+    title: str  # one line for people: what the pipeline does
+    sections: Mapping[str, frozenset[str]]  # INI sections and keys it owns (a misspelt key is an error)
+    parse_config: Callable[[configparser.ConfigParser], C]  # raises ConfigError(section, key, ...)
+    pools: Callable[[C], Mapping[str, str]]  # pool name -> pool id, in flow order
+    observers: tuple[ObserverSpec[C, S], ...]  # decided in this order every tick
+    new_state: Callable[[], S]
+    tables: Callable[[C], Mapping[str, TableSpec]]
+    state_packages: tuple[str, ...] = ()  # packages whose classes the pipeline's state pickles
+    decision_log: DecisionLog | None = None
+    funnel: tuple[FunnelStage, ...] = ()
+    # Per pool, numbers for the status page and /metrics (e.g. answers waiting).
+    gauges: Callable[[S], Mapping[str, Mapping[str, int]]] = _nothing
+    # Units of work not decided yet, and units held for a person (malformed input).
+    in_progress: Callable[[S], int] = _zero
+    held_for_a_person: Callable[[S], int] = _zero
+    # How to adopt a checkpoint of the v1 (pedestrian-only) daemon; None: refuse one.
+    migrate_v1: Callable[[V1Checkpoint], Migrated[S]] | None = None
+
+    def reviewed_pools(self, config: C) -> frozenset[str]:
+        """Pools whose submitted work the pipeline accepts or rejects itself (their rewards count at accept)."""
+        return frozenset(o.pool for o in self.observers if o.event(config) == "submitted")
+
+    def check(self) -> None:
+        """Refuse a malformed declaration (a programming error, caught by the tests)."""
+        keys = [o.key for o in self.observers]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"pipeline {self.name}: two observers share a cursor key: {keys}")
+
+
+def pool_names(observers: Sequence[ObserverSpec[Any, Any]]) -> list[str]:
+    """The distinct pools of ``observers``, in order."""
+    return list(dict.fromkeys(o.pool for o in observers))

@@ -1,0 +1,566 @@
+"""The tick: fetch new events, decide, journal, checkpoint, execute. Generic over pipelines.
+
+One tick, in this order (the order is what makes a kill -9 harmless):
+
+1. every observer fetches its new events concurrently (I/O only; a failing
+   pool is logged with its id and skipped this tick, its cursor stays put);
+2. the pipeline's handlers decide, one after another, with no await in
+   between: they change the pipeline state and return chains of actions;
+3. the actions become pending (in memory), the cursors move, and the whole
+   state is checkpointed atomically: effects are durable together with the
+   decisions that made them;
+4. the executor runs every pending chain; what succeeded is marked done and
+   the state checkpointed again, which drops the done entries.
+
+A crash before 3 re-delivers the events, and the deterministic handlers decide
+the same actions with the same keys (already journalled ones are not staged
+twice); a crash after 3 leaves pending actions that the next start runs again,
+idempotently.
+
+A handler that raises loses nothing, and nothing is copied to make that so:
+the state as of the last checkpoint is read back from the bytes of that
+checkpoint, and the tick's decisions are taken again without the failing
+observer (handlers are deterministic, so the others decide exactly as before);
+its cursor stays, and its events come again next tick. The cost is paid only
+when a handler fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from common.errors import ConfigError, PipelineError, StateError
+from engine import reviews as review_rules
+from engine.accounting import Stats
+from engine.actions import Action, AppendRows, CreateTasks, PayBonus, SetStatus, StorePhoto
+from engine.checkpoint import CheckpointStore
+from engine.config import Settings, read_max_spend
+from engine.cursor import AssignmentCursor, CursorBatch, CursorState
+from engine.executor import ChainResult, Executor
+from engine.journal import Journal
+from engine.logs import pool_logger
+from engine.skills import SkillCache
+from engine.spec import Batch, Context, Decision, Handler, PipelineSpec
+from engine.state import EngineState
+from tables.tsv import TableError, TsvTable
+from toloka_client.client import TolokaClient
+from toloka_client.errors import TolokaError
+
+log = logging.getLogger("pipeline")
+
+C = TypeVar("C")
+S = TypeVar("S")
+Clock = Callable[[], datetime]
+
+
+def spend_columns(pools: Sequence[str]) -> tuple[str, ...]:
+    """Columns of ``logs/spend.tsv``: running money totals, a row after each tick that changed them."""
+    return ("date_time", "rewards", "bonuses", "spent", *(f"{name}_rewards" for name in pools),
+            "bonuses_paid", "max_spend", "held")
+
+
+@dataclass(frozen=True)
+class Observer(Generic[C, S]):
+    """One observer of the pipeline, resolved against the configuration."""
+
+    key: str  # cursor key in the checkpoint
+    pool: str  # the pool's name in the pipeline
+    pool_id: str
+    event: str
+    handler: Handler[S, C]
+    skill_id: str | None = None
+
+
+@dataclass
+class TickSummary:
+    """What one tick did: the one line printed per tick."""
+
+    fetched: int = 0
+    decided: int = 0
+    created: int = 0
+    errors: int = 0
+    pending: int = 0
+    duration_s: float = 0.0
+    held: int = 0  # effects held back by [Pipeline] max_spend
+
+    def line(self, now: datetime) -> str:
+        held = f", HELD {self.held} paid effects: max_spend reached" if self.held else ""
+        return (
+            f"{now:%Y-%m-%d %H:%M:%S} tick: fetched {self.fetched}, decided {self.decided}, "
+            f"created {self.created} tasks, errors {self.errors}, pending effects {self.pending}, "
+            f"{self.duration_s:.2f} s{held}"
+        )
+
+
+@dataclass(frozen=True)
+class Event:
+    """A recent decision row or error, for the status page (memory only)."""
+
+    at: datetime
+    pool: str
+    kind: str
+    text: str
+    detail: str = ""
+
+
+class Engine(Generic[C, S]):
+    """Owns the state and runs ticks of one pipeline; the resources (client, executor, journal) are given."""
+
+    def __init__(
+        self,
+        spec: PipelineSpec[C, S],
+        settings: Settings[C],
+        client: TolokaClient,
+        executor: Executor,
+        checkpoints: CheckpointStore,
+        journal: Journal,
+        state: EngineState[S],
+        *,
+        clock: Clock,
+        monotonic: Callable[[], float] = time.monotonic,
+        skill_ttl_s: float = 300.0,
+        spend_log: TsvTable | None = None,
+    ) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.client = client
+        self.executor = executor
+        self.checkpoints = checkpoints
+        self.journal = journal
+        self.state = state
+        self.clock = clock
+        self.monotonic = monotonic
+        config = settings.config
+        pools = settings.pools()
+        self.pool_names = list(pools)
+        self.observers: list[Observer[C, S]] = [
+            Observer(o.key, o.pool, pools[o.pool], o.event(config), o.handler, o.skill_id(config))
+            for o in spec.observers
+        ]
+        self.reviewed = spec.reviewed_pools(config)
+        lag = timedelta(seconds=settings.toloka.cursor_lag_s)
+        self.cursors = {
+            o.key: AssignmentCursor(client, o.pool_id, o.event, state=state.cursors.get(o.key), lag=lag)
+            for o in self.observers
+        }
+        self.skills = SkillCache(client, ttl_s=skill_ttl_s, monotonic=monotonic)
+        self.auto_accept: dict[str, timedelta] = {}  # reviewed pool -> Toloka's auto-accept period
+        self.pool_status: dict[str, str] = {}
+        # What the status page shows besides the checkpointed Stats (memory only).
+        self.last_tick: TickSummary | None = None
+        self.last_tick_at: datetime | None = None
+        self.next_tick_at: datetime | None = None  # set by the run loop
+        self.status_url: str | None = None  # set when [Status] is enabled
+        self.spend_log = spend_log
+        self._spend_logged: tuple[Decimal, int] | None = None
+        self.recent_decisions: deque[Event] = deque(maxlen=50)
+        self.recent_errors: deque[Event] = deque(maxlen=50)
+        self.held: list[Action] = []  # paid effects held back by max_spend in the last run
+        # Chains stopped by a permanent failure: chain -> reason. They stay pending in the journal
+        # but are not run again (nor reported again) until the next start, where a person may have
+        # fixed the cause; retrying them every tick only repeated the same error line.
+        self.parked: dict[str, str] = {}
+        # Money of accepts and bonuses started but not counted yet (checked against max_spend).
+        self._in_flight: dict[str, Decimal] = {}
+        # The last checkpoint's bytes: the state to go back to when a handler fails (encoded once
+        # here, then kept from every checkpoint; nothing is copied on the way of a normal tick).
+        self._saved = checkpoints.encode(state)
+
+    # -- start-up -------------------------------------------------------------------
+
+    async def check_pools(self) -> None:
+        """Check the token and every pool against the API (clear errors, before any work)."""
+        requester = await self.client.get_requester()
+        log.info("token accepted for requester %s", requester.id)
+        for name, pool_id in self.settings.pools().items():
+            try:
+                pool = await self.client.get_pool(pool_id)
+            except TolokaError as exc:
+                raise PipelineError(f"{name} pool {pool_id}: {exc}") from None
+            self.pool_status[pool_id] = pool.status or "?"
+            if name in self.reviewed and pool.auto_accept_period_day:
+                self.auto_accept[name] = timedelta(days=pool.auto_accept_period_day)
+            log.info("%s pool %s is %s", name, pool_id, pool.status)
+
+    async def resume(self) -> int:
+        """Run the effects a previous run left pending; returns how many were pending."""
+        self.recount_after_restart()
+        pending = len(self.journal.pending())
+        if pending:
+            log.info("resuming %d pending effects from the journal", pending)
+            # Every effect runs only while a checkpoint listing it as pending is on disk:
+            # that is what lets recount_after_restart find the ones a crash left uncounted.
+            await self.checkpoint()
+            await self.execute_pending()
+            await self.checkpoint()
+        return pending
+
+    def recount_after_restart(self) -> int:
+        """Count effects done after the last checkpoint (their counts died with the process).
+
+        The checkpoint holds the Stats together with the effects still pending at
+        that moment; the journal lines after it say which of those were then done.
+        Call once, before the first checkpoint of this run. Returns how many.
+        """
+        done = [step.action for step in self.state.journal.pending if self.journal.status(step.key) == "done"]
+        if done:
+            log.info("counting %d effects done after the last checkpoint", len(done))
+            self._count(done, {})
+        return len(done)
+
+    # -- one tick ---------------------------------------------------------------------
+
+    async def tick(self) -> TickSummary:
+        started = self.monotonic()
+        now = self.clock()
+        summary = TickSummary()
+        fetched = await asyncio.gather(*(self._fetch(o, now) for o in self.observers), return_exceptions=True)
+        batches: dict[str, tuple[CursorBatch, Batch]] = {}
+        for observer, result in zip(self.observers, fetched):
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                summary.errors += 1
+                self._pool_log(observer).error("%s pool %s: fetch failed: %s", observer.pool, observer.pool_id, result)
+                self._error(now, observer.pool, "fetch failed", str(result))
+                continue
+            batches[observer.key] = result
+        decisions, failed = self._decide_all(batches, now)
+        for observer in self.observers:
+            if observer.key in failed:
+                summary.errors += 1
+                count = len(batches[observer.key][1].assignments)
+                self._error(now, observer.pool, "handler failed", f"{count} assignments will be retried")
+        steps = []
+        for observer in self.observers:
+            decision = decisions.get(observer.key)
+            if decision is None:
+                continue
+            cursor_batch, batch = batches[observer.key]
+            self._emit(self._pool_log(observer), decision)
+            for review in decision.reviewing:
+                self.state.reviews.setdefault(review.assignment_id, review)
+            summary.fetched += len(batch.assignments)
+            summary.decided += decision.decided
+            steps += decision.steps()
+            self.cursors[observer.key].commit(cursor_batch.state)
+            self._count_fetched(observer, batch)
+        self._warn_before_auto_accept(now)
+        # Pending in memory only: the checkpoint below makes them durable with the decisions (journal.stage).
+        self.journal.stage(steps)
+        await self.checkpoint()
+        await self._reload_max_spend()
+        created, failures = await self.execute_pending()
+        summary.created = created
+        summary.errors += failures
+        await self.checkpoint()
+        stats = self.state.stats
+        stats.ticks += 1
+        stats.fetched += summary.fetched
+        stats.decided += summary.decided
+        stats.errors += summary.errors
+        summary.pending = len(self.journal.pending())
+        summary.held = len(self.held)
+        await self._log_spend(now)
+        summary.duration_s = self.monotonic() - started
+        self.last_tick, self.last_tick_at = summary, now
+        return summary
+
+    def _decide_all(
+        self, batches: Mapping[str, tuple[CursorBatch, Batch]], now: datetime
+    ) -> tuple[dict[str, Decision], set[str]]:
+        """Every observer's decision, in order; a failing handler is left out and the others decide again."""
+        failed: set[str] = set()
+        ctx = Context(self.settings.config, self.settings.pools(), now)
+        while True:
+            decisions: dict[str, Decision] = {}
+            for observer in self.observers:
+                if observer.key not in batches or observer.key in failed:
+                    continue
+                batch = batches[observer.key][1]
+                if not batch.assignments:
+                    decisions[observer.key] = Decision()
+                    continue
+                try:
+                    decisions[observer.key] = observer.handler(self.state.state, batch, ctx)
+                except Exception:
+                    self._pool_log(observer).exception(
+                        "%s pool %s: handler failed on %d assignments; they will be retried",
+                        observer.pool, observer.pool_id, len(batch.assignments),
+                    )
+                    failed.add(observer.key)
+                    self._restore()
+                    break
+            else:
+                return decisions, failed
+
+    def _restore(self) -> None:
+        """Put the pipeline state back as the last checkpoint has it (a handler failed half-way)."""
+        saved = self.checkpoints.decode(self._saved)
+        if not isinstance(saved, EngineState):
+            raise StateError("the last checkpoint does not hold engine state")  # pragma: no cover
+        self.state.state = saved.state
+
+    async def _log_spend(self, now: datetime) -> None:
+        """Append the money totals to ``logs/spend.tsv`` when they (or the held count) changed.
+
+        The totals are the checkpointed ones, so the series never goes back after a
+        restart. It is a log for charts: a failure to write it is reported, not fatal.
+        """
+        stats = self.state.stats
+        key = (stats.spent, len(self.held))
+        if self.spend_log is None or key == self._spend_logged:
+            return
+        limit = self.settings.pipeline.max_spend
+        row: dict[str, object] = {
+            "date_time": f"{now:%Y-%m-%d %H:%M:%S}",
+            "rewards": stats.reward_money,
+            "bonuses": stats.bonus_money,
+            "spent": stats.spent,
+            **{f"{name}_rewards": stats.pool(name).rewards for name in self.pool_names},
+            "bonuses_paid": stats.bonuses_paid,
+            "max_spend": "" if limit is None else limit,
+            "held": len(self.held),
+        }
+        try:
+            await asyncio.to_thread(self.spend_log.append, [row])
+        except TableError as exc:
+            log.error("%s", exc)
+            return
+        self._spend_logged = key
+
+    def _count_fetched(self, observer: Observer[C, S], batch: Batch) -> None:
+        """Per-pool fetch counts; rewards of pools the pipeline does not review count as they are read."""
+        pool = self.state.stats.pool(observer.pool)
+        pool.fetched += len(batch.assignments)
+        if observer.pool in self.reviewed or observer.event != "accepted":
+            return  # a reviewed pool's rewards count when its accept is done
+        for a in batch.assignments:
+            if a.reward:
+                pool.rewards += a.reward
+                self.state.stats.reward_money += a.reward
+
+    def _warn_before_auto_accept(self, now: datetime) -> None:
+        if not self.auto_accept:
+            return
+        warning = timedelta(hours=self.settings.pipeline.auto_accept_warning_hours)
+        for pool in self.reviewed:
+            reviews = (r for r in self.state.reviews.values() if r.pool == pool)
+            for line in review_rules.due_warnings(reviews, self.auto_accept, warning, now):
+                pool_logger(pool, self.settings.pools()[pool]).warning("%s", line)
+
+    def _error(self, now: datetime, pool: str, kind: str, text: str) -> None:
+        self.state.stats.pool(pool).errors += 1
+        self.recent_errors.append(Event(now, pool, kind, text))
+
+    async def _fetch(self, observer: Observer[C, S], now: datetime) -> tuple[CursorBatch, Batch]:
+        cursor_batch = await self.cursors[observer.key].fetch(now)
+        assignments = tuple(event.assignment for event in cursor_batch.events)
+        skills: dict[str, float] = {}
+        if observer.skill_id and assignments:
+            skills = await self.skills.values(observer.skill_id)
+        return cursor_batch, Batch(observer.pool, observer.pool_id, observer.event, assignments, skills)
+
+    # -- effects ----------------------------------------------------------------------
+
+    async def execute_pending(self) -> tuple[int, int]:
+        """Run every pending chain; returns (tasks created, chains failed)."""
+        chains: dict[str, list[Action]] = {}
+        for step in self.journal.pending():
+            if step.chain not in self.parked:
+                chains.setdefault(step.chain, []).append(step.action)
+        self.held = []
+        if not chains:
+            return 0, 0
+        created = 0
+        failures = 0
+
+        async def chain_end(chain: str, result: ChainResult) -> None:
+            nonlocal created, failures
+            done = result.done
+            if done:
+                await asyncio.to_thread(self.journal.mark_done, [a.key for a in done])
+                created += sum(len(a.tasks) for a in done if isinstance(a, CreateTasks))
+                self._count(done, result.overtaken)
+            error = result.error
+            if error is not None:
+                self._in_flight.pop(error.action.key, None)
+                failures += 1
+                kind = "held for a person; tried again at the next start" if error.permanent else "will be retried"
+                if error.permanent:
+                    self.parked[chain] = str(error)
+                log.error("chain %s stopped (%s): %s", chain, kind, error)
+                self._error(self.clock(), self.pool_acted_on(error.action), f"effect {kind}", str(error))
+
+        await self.executor.run_chains(chains, chain_end, gate=self._within_budget)
+        self.state.stats.tasks_created += created
+        if self.held:
+            log.warning(
+                "SPENDING LIMIT: %s spent of [Pipeline] max_spend %s; %d paid effects (%d task creations, "
+                "%d bonuses) are held in the journal. Raise max_spend in %s to go on (read again every tick).",
+                self.state.stats.spent, self.settings.pipeline.max_spend, len(self.held),
+                sum(isinstance(a, CreateTasks) for a in self.held), sum(isinstance(a, PayBonus) for a in self.held),
+                self.settings.source,
+            )
+        return created, failures
+
+    def pool_acted_on(self, action: Action) -> str:
+        """The pool an action acts on ("files" for photo copies and tables).
+
+        Tasks belong to the pool they are created in; accepts, rejects, bonuses and
+        attachment downloads act on the reviewed pool of the assignment.
+        """
+        if isinstance(action, CreateTasks):
+            return next((name for name, pid in self.settings.pools().items() if pid == action.pool_id), "files")
+        if isinstance(action, (SetStatus, PayBonus, StorePhoto)):
+            review = self.state.reviews.get(getattr(action, "assignment_id", ""))
+            if review is not None:
+                return review.pool
+            return next((name for name in self.pool_names if name in self.reviewed), "files")
+        return "files"
+
+    async def _reload_max_spend(self) -> None:
+        """While effects are held, re-read ``[Pipeline] max_spend``: raising it in the file resumes them.
+
+        Only this one key is re-read; any other change still needs a restart.
+        """
+        if not self.held:
+            return
+        current = self.settings.pipeline.max_spend
+        try:
+            limit = await asyncio.to_thread(read_max_spend, self.settings.source)
+        except ConfigError as exc:
+            log.error("%s; keeping max_spend %s", exc, current)
+            return
+        if limit != current:
+            self.settings = dataclasses.replace(
+                self.settings, pipeline=dataclasses.replace(self.settings.pipeline, max_spend=limit)
+            )
+            log.warning("[Pipeline] max_spend changed from %s to %s in %s", current, limit or "no limit",
+                        self.settings.source)
+
+    def _within_budget(self, action: Action) -> bool:
+        """May this action run under ``[Pipeline] max_spend``? (Called on the loop, just before it runs.)
+
+        New tasks are created only while spending is below the limit; a bonus is
+        paid only if it keeps spending within it. Accepts and rejects always run:
+        the work is done and owed (Toloka would accept it by itself anyway).
+        A held action stops its chain; it stays pending in the journal.
+        """
+        limit = self.settings.pipeline.max_spend
+        if limit is None:
+            return True
+        committed = self.state.stats.spent + sum(self._in_flight.values(), Decimal(0))
+        if isinstance(action, SetStatus):
+            if action.status == "ACCEPTED":  # never held, but its reward counts for what follows
+                review = self.state.reviews.get(action.assignment_id)
+                self._in_flight[action.key] = review.reward if review else Decimal(0)
+            return True
+        if isinstance(action, CreateTasks):
+            allowed = committed < limit
+        elif isinstance(action, PayBonus):
+            allowed = committed + action.amount <= limit
+            if allowed:
+                self._in_flight[action.key] = action.amount
+        else:
+            return True
+        if not allowed:
+            self.held.append(action)
+        return allowed
+
+    @property
+    def over_budget(self) -> bool:
+        """True when spending has reached ``[Pipeline] max_spend`` or effects are held by it."""
+        limit = self.settings.pipeline.max_spend
+        return limit is not None and (bool(self.held) or self.state.stats.spent >= limit)
+
+    def _count(self, done: Sequence[Action], overtaken: Mapping[str, str]) -> None:
+        """Count done actions: statuses and the rewards they release, bonuses, decision-log rows."""
+        stats = self.state.stats
+        now = self.clock()
+        for action in done:
+            self._in_flight.pop(action.key, None)
+            if isinstance(action, SetStatus):
+                review = self.state.reviews.pop(action.assignment_id, None)
+                final = overtaken.get(action.key, action.status)
+                if final == "ACCEPTED":
+                    reward = review.reward if review else Decimal(0)
+                    stats.accepted += 1
+                    stats.reward_money += reward
+                    stats.pool(review.pool if review else self.pool_acted_on(action)).rewards += reward
+                else:
+                    stats.rejected += 1
+                if action.key in overtaken and action.if_overtaken is not None:
+                    self._count_decisions(stats, action.if_overtaken, now)
+            elif isinstance(action, PayBonus):
+                stats.bonuses_paid += 1
+                stats.bonus_money += action.amount
+            elif isinstance(action, AppendRows):
+                self._count_decisions(stats, action, now)
+
+    def _count_decisions(self, stats: Stats, action: AppendRows, now: datetime) -> None:
+        """Rows of the decision log: per-pool event counts, recent decisions, funnel entries (once per unit)."""
+        spec_log = self.spec.decision_log
+        if spec_log is None or action.table != spec_log.table:
+            return
+        entered: set[tuple[str, str]] = set()
+        for row in action.rows:
+            pool = str(row.get(spec_log.pool_column, ""))
+            event = str(row.get(spec_log.event_column, ""))
+            subject = str(row.get(spec_log.subject_column, ""))
+            label = str(row.get(spec_log.label_column, "")) if spec_log.label_column else ""
+            comment = str(row.get(spec_log.comment_column, "")) if spec_log.comment_column else ""
+            decisions = stats.pool(pool).decisions
+            decisions[event] = decisions.get(event, 0) + 1
+            self.recent_decisions.append(Event(now, pool, event, f"{subject} {label}".strip(), comment))
+            for stage in self.spec.funnel:
+                if stage.entered_by(pool, event):
+                    entered.add((stage.name, subject))
+        for stage_name, _subject in entered:
+            stats.funnel[stage_name] = stats.funnel.get(stage_name, 0) + 1
+
+    async def checkpoint(self) -> int:
+        """Save cursors, pipeline state and the journal snapshot together; then compact the journal."""
+        self.state.cursors = {key: cursor.state for key, cursor in self.cursors.items()}
+        snapshot = self.journal.snapshot()
+        self.state.journal = snapshot
+        data = self.checkpoints.encode(self.state)  # on the loop: the state must not change meanwhile
+        size = await asyncio.to_thread(self.checkpoints.write, data)
+        self._saved = data
+        await asyncio.to_thread(self.journal.compact, snapshot)
+        return size
+
+    # -- stopping -------------------------------------------------------------------
+
+    async def pools_closed(self) -> bool:
+        """True when every pool is closed (or archived) and nothing is left to do."""
+        for pool_id in dict.fromkeys(self.settings.pools().values()):
+            pool = await self.client.get_pool(pool_id)
+            self.pool_status[pool_id] = pool.status or "?"
+            if pool.status == "OPEN":
+                return False
+        return not self.journal.pending() and not self.spec.in_progress(self.state.state)
+
+    @property
+    def in_progress(self) -> int:
+        """Units of work the pipeline has not decided yet."""
+        return self.spec.in_progress(self.state.state)
+
+    # -- logging ----------------------------------------------------------------------
+
+    def _pool_log(self, observer: Observer[Any, Any]) -> logging.Logger:
+        return pool_logger(observer.pool, observer.pool_id)
+
+    @staticmethod
+    def _emit(logger: logging.Logger, decision: Decision) -> None:
+        for note in decision.notes:
+            logger.log(note.level, "%s", note.message)

@@ -1,0 +1,216 @@
+"""The pedestrian pipeline's INI sections, parsed into typed settings.
+
+``[PedestrianProject]`` (the field pool and the names of its inputs and outputs)
+and the three ``[Validation*]`` sections (one verification pool each). Every
+mistake raises :class:`~common.errors.ConfigError` naming section, key,
+expected and found, including cross-field mistakes (required fields that are
+not main fields, flags that do not match bonus fields, equal accept/reject
+labels, one pool used twice).
+
+Each handler reads only its own pool's section. The one cross-section default
+is resolved here: a ``[ValidationVisit]`` without ``accept_comment`` (the
+comment of accepting work whose organization does not exist) takes
+``[ValidationRelevance] accept_comment``, as the v1 daemon did.
+"""
+
+from __future__ import annotations
+
+import configparser
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from common import ini
+from common.errors import ConfigError
+from engine.config import list_may_be_empty, optional_str, pool_id_of, shown
+
+AGGREGATIONS = ("MajorityVote", "DawidSkene", "Wawa")
+EVENTS = ("submitted", "accepted")
+Event = Literal["submitted", "accepted"]
+Aggregation = Literal["MajorityVote", "DawidSkene", "Wawa"]
+
+DEFAULT_MAIN_FIELDS = ("imgs_facade", "name_business", "hoo_business", "imgs_name_address")
+DEFAULT_REQUIRED_FIELDS = ("imgs_facade", "name_business", "imgs_name_address")
+DEFAULT_BONUS_FIELDS = ("imgs_interior", "imgs_covid_policy", "imgs_outdoor_seating", "imgs_menu")
+DEFAULT_BONUS_FLAGS = ("can_take_interior", "can_take_covid_policy", "can_take_outdoor_seating", "can_take_menu")
+DEFAULT_ACCEPT_COMMENT = "Good job"
+
+VALIDATION_SECTIONS = ("ValidationVisit", "ValidationQuality", "ValidationRelevance")
+_VALIDATION_KEYS = frozenset({
+    "pool_id", "skill_id", "event", "overlap", "answer_field", "accept_label", "reject_label",
+    "aggregation", "default_skill", "reject_comment", "accept_comment",
+})
+SECTIONS: dict[str, frozenset[str]] = {
+    "PedestrianProject": frozenset({
+        "pool_id", "event", "org_fields", "extra_fields", "verdict_field", "verdict_ok", "verdict_no_org",
+        "worker_coordinates_field", "comment_field", "main_fields", "required_fields", "bonus_fields",
+        "bonus_flags", "bonus_flag_yes", "bonus_per_field",
+    }),
+    **{name: _VALIDATION_KEYS for name in VALIDATION_SECTIONS},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PedestrianSettings:
+    """``[PedestrianProject]``: the field pool and the names of its inputs and outputs."""
+
+    pool_id: str
+    event: Event
+    org_fields: tuple[str, ...]
+    extra_fields: tuple[str, ...]
+    verdict_field: str
+    verdict_ok: str
+    verdict_no_org: str
+    worker_coordinates_field: str
+    comment_field: str
+    main_fields: tuple[str, ...]
+    required_fields: tuple[str, ...]
+    bonus_fields: tuple[str, ...]
+    bonus_flags: tuple[str, ...]
+    bonus_flag_yes: str
+    bonus_per_field: Decimal
+
+    def bonus_flag_of(self, bonus_field: str) -> str:
+        """The flag output (e.g. ``can_take_menu``) that enables ``bonus_field``."""
+        return self.bonus_flags[self.bonus_fields.index(bonus_field)]
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationSettings:
+    """One verification pool (``[ValidationVisit]``, ``[ValidationQuality]``, ``[ValidationRelevance]``)."""
+
+    section: str
+    pool_id: str
+    skill_id: str | None  # None: every worker weighs default_skill
+    event: Event
+    overlap: int
+    answer_field: str
+    accept_label: str
+    reject_label: str
+    aggregation: Aggregation
+    default_skill: float
+    reject_comment: str
+    accept_comment: str
+
+
+@dataclass(frozen=True, slots=True)
+class PedestrianConfig:
+    """The four pools' settings: what the pedestrian handlers read."""
+
+    pedestrian: PedestrianSettings
+    visit: ValidationSettings
+    quality: ValidationSettings
+    relevance: ValidationSettings
+
+    def pools(self) -> dict[str, str]:
+        """Pool name -> pool id, in flow order."""
+        return {
+            "pedestrian": self.pedestrian.pool_id,
+            "visit": self.visit.pool_id,
+            "quality": self.quality.pool_id,
+            "relevance": self.relevance.pool_id,
+        }
+
+
+def parse(cfg: configparser.ConfigParser) -> PedestrianConfig:
+    """All four sections, checked, with the one cross-section default resolved."""
+    pedestrian = parse_pedestrian(cfg)
+    relevance = parse_validation(cfg, "ValidationRelevance", DEFAULT_ACCEPT_COMMENT)
+    visit = parse_validation(cfg, "ValidationVisit", relevance.accept_comment)
+    quality = parse_validation(cfg, "ValidationQuality", relevance.accept_comment)
+    _check_distinct_pools(pedestrian, (visit, quality, relevance))
+    return PedestrianConfig(pedestrian=pedestrian, visit=visit, quality=quality, relevance=relevance)
+
+
+def parse_pedestrian(cfg: configparser.ConfigParser) -> PedestrianSettings:
+    """``[PedestrianProject]`` with its cross-field checks."""
+    s = "PedestrianProject"
+    main_fields = tuple(ini.get_list(cfg, s, "main_fields", DEFAULT_MAIN_FIELDS))
+    required = tuple(ini.get_list(cfg, s, "required_fields", DEFAULT_REQUIRED_FIELDS))
+    bonus_fields = list_may_be_empty(cfg, s, "bonus_fields", DEFAULT_BONUS_FIELDS)
+    bonus_flags = list_may_be_empty(cfg, s, "bonus_flags", DEFAULT_BONUS_FLAGS)
+    settings = PedestrianSettings(
+        pool_id=pool_id_of(cfg, s),
+        event=ini.get_choice(cfg, s, "event", EVENTS, "submitted"),  # type: ignore[arg-type]
+        org_fields=tuple(ini.get_list(cfg, s, "org_fields", ("name", "address", "coordinates"))),
+        extra_fields=list_may_be_empty(cfg, s, "extra_fields", ()),
+        verdict_field=ini.get_str(cfg, s, "verdict_field", "verdict"),
+        verdict_ok=ini.get_str(cfg, s, "verdict_ok", "ok"),
+        verdict_no_org=ini.get_str(cfg, s, "verdict_no_org", "no_org"),
+        worker_coordinates_field=ini.get_str(cfg, s, "worker_coordinates_field", "worker_coordinates"),
+        comment_field=ini.get_str(cfg, s, "comment_field", "comment"),
+        main_fields=main_fields,
+        required_fields=required,
+        bonus_fields=bonus_fields,
+        bonus_flags=bonus_flags,
+        bonus_flag_yes=ini.get_str(cfg, s, "bonus_flag_yes", "yes"),
+        bonus_per_field=ini.get_decimal(cfg, s, "bonus_per_field", minimum=Decimal(0)),
+    )
+    _check_pedestrian(cfg, settings)
+    return settings
+
+
+def _check_pedestrian(cfg: configparser.ConfigParser, p: PedestrianSettings) -> None:
+    s = "PedestrianProject"
+    outside = [name for name in p.required_fields if name not in p.main_fields]
+    if outside:
+        raise ConfigError(
+            s, "required_fields",
+            f"names taken from main_fields ({', '.join(p.main_fields)}); not there: {', '.join(outside)}",
+            shown(cfg, s, "required_fields", p.required_fields),
+        )
+    both = [name for name in p.bonus_fields if name in p.main_fields]
+    if both:
+        raise ConfigError(
+            s, "bonus_fields", f"names not in main_fields; in both: {', '.join(both)}",
+            shown(cfg, s, "bonus_fields", p.bonus_fields),
+        )
+    if len(p.bonus_flags) != len(p.bonus_fields):
+        raise ConfigError(
+            s, "bonus_flags",
+            f"one flag per bonus field, in the same order ({len(p.bonus_fields)} for "
+            f"{', '.join(p.bonus_fields) or 'no bonus fields'}), got {len(p.bonus_flags)}",
+            shown(cfg, s, "bonus_flags", p.bonus_flags),
+        )
+    if p.verdict_ok == p.verdict_no_org:
+        raise ConfigError(s, "verdict_no_org", f"a value different from verdict_ok ({p.verdict_ok!r})", p.verdict_no_org)
+    overlap = set(p.org_fields) & set(p.extra_fields)
+    if overlap:
+        raise ConfigError(
+            s, "extra_fields", f"names not already in org_fields; in both: {', '.join(sorted(overlap))}",
+            shown(cfg, s, "extra_fields", p.extra_fields),
+        )
+
+
+def parse_validation(cfg: configparser.ConfigParser, section: str, accept_comment: str) -> ValidationSettings:
+    """One verification section with its checks; ``accept_comment`` is the default of that key."""
+    pool_id = pool_id_of(cfg, section)
+    accept = ini.get_str(cfg, section, "accept_label")
+    reject = ini.get_str(cfg, section, "reject_label")
+    if accept == reject:
+        raise ConfigError(section, "reject_label", f"a label different from accept_label ({accept!r})", reject)
+    return ValidationSettings(
+        section=section,
+        pool_id=pool_id,
+        skill_id=optional_str(cfg, section, "skill_id"),
+        event=ini.get_choice(cfg, section, "event", EVENTS, "accepted"),  # type: ignore[arg-type]
+        overlap=ini.get_int(cfg, section, "overlap", minimum=1),
+        answer_field=ini.get_str(cfg, section, "answer_field", "result"),
+        accept_label=accept,
+        reject_label=reject,
+        aggregation=ini.get_choice(cfg, section, "aggregation", AGGREGATIONS, "MajorityVote"),  # type: ignore[arg-type]
+        default_skill=ini.get_float(cfg, section, "default_skill", 50.0, minimum=0.0, maximum=100.0),
+        reject_comment=ini.get_str(cfg, section, "reject_comment"),
+        accept_comment=optional_str(cfg, section, "accept_comment") or accept_comment,
+    )
+
+
+def _check_distinct_pools(pedestrian: PedestrianSettings, validations: Sequence[ValidationSettings]) -> None:
+    seen = {pedestrian.pool_id: "PedestrianProject"}
+    for v in validations:
+        if v.pool_id in seen:
+            raise ConfigError(
+                v.section, "pool_id", f"a pool id different from [{seen[v.pool_id]}] pool_id", v.pool_id
+            )
+        seen[v.pool_id] = v.section
