@@ -1,8 +1,8 @@
 """``python -m emulator``: serve the Toloka emulator until SIGINT/SIGTERM.
 
 Example: ``python -m emulator --port 0 --db emulator.sqlite --token TOKEN --scenario demo
---config-out toloka.ini``. Restarting with the same ``--db`` keeps every object, and a
-scenario already loaded is not loaded twice.
+--config-out toloka.ini`` (``--scenario find_items`` for the find-items pipeline). Restarting
+with the same ``--db`` keeps every object, and a scenario already loaded is not loaded twice.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--db", default="emulator.sqlite", help="SQLite file with all state")
     parser.add_argument("--token", default="TOKEN", help="the OAuth/ApiKey token to accept")
     parser.add_argument("--scenario", default=None,
-                        help='scenario file, or "demo" for the built-in one')
+                        help='scenario file, or a built-in one: "demo" (pedestrian pipeline) or '
+                             '"find_items" (find items -> verification -> side-by-side)')
     parser.add_argument("--speed", type=float, default=DEFAULT_SPEED,
                         help=f"simulation speed factor: a simulated day lasts 86400/speed s "
                              f"(default {DEFAULT_SPEED:g}: a simulated minute per real second)")

@@ -1,4 +1,5 @@
-"""The emulator's own admin API under ``/_emulator/`` (not Toloka's; same auth)."""
+"""The emulator's own admin API under ``/_emulator/`` (not Toloka's; same auth), and the
+find_items scenario's public shop pictures under ``/_emulator/catalogue/`` (no auth)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from .api.errors import ApiError
 from .faults import FaultConfig
 
 ADMIN_PREFIX = "/_emulator"
+#: GET/HEAD under this prefix need no token (the auth middleware lets them through).
+PUBLIC_PREFIX = ADMIN_PREFIX + "/catalogue/"
 routes = web.RouteTableDef()
 
 
@@ -88,3 +91,18 @@ async def set_crowd(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     state.crowd_running = body["running"]
     return respond({"running": state.crowd_running})
+
+
+@routes.get(ADMIN_PREFIX + "/catalogue/{kind:images|products}/{name}")
+async def get_picture(request: web.Request) -> web.Response:
+    """A query image or product picture of the find_items scenario's shop, as a JPEG."""
+    state = request.app[STATE_KEY]
+    name = request.match_info["name"]
+    picture = getattr(state.crowd, "picture", None)
+    data = None
+    if picture is not None and name.endswith(".jpg"):
+        data = await picture(request.match_info["kind"], name[: -len(".jpg")])
+    if data is None:
+        raise ApiError(404, "DOES_NOT_EXIST", f"No such picture: {request.path}")
+    return web.Response(body=data, content_type="image/jpeg",
+                        headers={"Cache-Control": "public, max-age=86400"})

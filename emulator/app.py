@@ -22,6 +22,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 import aiohttp
 from aiohttp import web
 
+from .admin import PUBLIC_PREFIX
 from .admin import routes as admin_routes
 from .api.common import STATE_KEY
 from .api.errors import ApiError, error_response
@@ -62,8 +63,9 @@ class EmulatorState:
         """Load a scenario (name, file path or parsed document) and set up the crowd.
 
         The crowd is imported lazily, so the API runs without it when no scenario
-        is asked for. ``Crowd.setup`` is idempotent: a scenario already in the
-        store is not created twice.
+        is asked for. The scenario's ``kind`` picks the crowd (``Crowd`` for pedestrian,
+        ``FindItemsCrowd`` for find_items). ``setup`` is idempotent: a scenario already in
+        the store is not created twice, and a store holding another scenario is refused.
         """
         from .crowd import scenario as scenario_mod      # lazy: the crowd is optional
         from .crowd.simulator import Crowd
@@ -72,10 +74,22 @@ class EmulatorState:
             scenario = scenario_mod.parse_scenario(source)
         else:
             scenario = scenario_mod.load_scenario_file(source)
-        if self.crowd is None:
-            assert self.http is not None
-            self.crowd = Crowd(self.store, seed=self.seed, speed=self.speed, http=self.http)
-        result = await self.crowd.setup(scenario, utcnow())
+        if isinstance(scenario, scenario_mod.Scenario):
+            if self.crowd is None:
+                assert self.http is not None
+                self.crowd = Crowd(self.store, seed=self.seed, speed=self.speed, http=self.http)
+            crowd = self.crowd
+            if not isinstance(crowd, Crowd):   # the store holds a find_items scenario: setup refuses
+                assert self.http is not None
+                crowd = Crowd(self.store, seed=self.seed, speed=self.speed, http=self.http)
+            result = await crowd.setup(scenario, utcnow())
+        else:
+            from .crowd.find_items import FindItemsCrowd
+
+            finding = self.crowd if isinstance(self.crowd, FindItemsCrowd) else \
+                FindItemsCrowd(self.store, seed=self.seed, speed=self.speed, base_url=self.url)
+            result = await finding.setup(scenario, utcnow())
+            self.crowd = finding
         self.scenario = scenario
         self.setup_result = result
         if isinstance(source, str) and os.path.exists(source):
@@ -126,6 +140,8 @@ def build_app(state: EmulatorState) -> web.Application:
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method in ("GET", "HEAD") and request.path.startswith(PUBLIC_PREFIX):
+            return await handler(request)   # the find_items shop's pictures: public, like a shop page
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme not in ("OAuth", "ApiKey") or token.strip() != state.token:

@@ -33,6 +33,7 @@ from .ids import (
     pooled_id,
     truncate_ms,
 )
+from .quality_control import assessment_event, overlap_changes
 
 # --- JSON with exact decimals -------------------------------------------------
 
@@ -665,16 +666,42 @@ class Store:
 
     def review_assignment(self, assignment_id: str, status: str, public_comment: str | None,
                           now: datetime) -> dict:
-        """Accept or reject (the API checks the transition first)."""
+        """Accept or reject (the API checks the transition first).
+
+        The pool's ``AssignmentsAssessment`` -> ``ChangeOverlap`` rules fire in the same
+        transaction (see :mod:`emulator.quality_control`), so a rejection raises the overlap
+        exactly once, and a restart finds both changes or neither.
+        """
         doc = self._assignment(assignment_id)
+        event = assessment_event(doc["status"], status)
         doc["status"] = status
         self._unreviewed[doc["pool_id"]].pop(assignment_id, None)
         if public_comment is not None:
             doc["public_comment"] = public_comment
         self._stamp(doc, "accepted" if status == "ACCEPTED" else "rejected", now)
         self._save("assignment", assignment_id, doc)
+        self._apply_assessment_rules(doc, event, now)
         self._flush()
         return doc
+
+    def _apply_assessment_rules(self, doc: dict, event: str | None, now: datetime) -> None:
+        """Carry out the pool's ``CHANGE_OVERLAP`` rules that fire on ``event`` (unflushed)."""
+        pool = self.pools.get(doc["pool_id"])
+        if pool is None:
+            return
+        for change in overlap_changes(pool.get("quality_control"), event):
+            for embedded in doc["tasks"]:
+                task = self.tasks.get(embedded["id"])
+                if task is None or task["infinite_overlap"]:
+                    continue
+                overlap = max(int(task["overlap"] or 0) + change.delta, 0)
+                remaining = max(int(task["remaining_overlap"] or 0) + change.delta, 0)
+                task.update(overlap=overlap, remaining_overlap=min(remaining, overlap))
+                self._save("task", task["id"], task)
+            if change.open_pool and pool["status"] == "CLOSED":
+                pool["status"] = "OPEN"
+                pool["last_started"] = fmt_time(truncate_ms(now))
+                self._save("pool", pool["id"], pool)
 
     def auto_accept_due(self, now: datetime, speed: float) -> list[str]:
         """Accept SUBMITTED assignments older than their pool's ``auto_accept_period_day``.

@@ -19,9 +19,12 @@ import os
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from common.errors import PipelineError
+
+if TYPE_CHECKING:
+    from emulator.crowd.find_items_scenario import FindItemsScenario
 
 #: The default ``--speed``: one simulated minute of crowd work passes in one real second.
 DEFAULT_SPEED = 60.0
@@ -194,6 +197,10 @@ class Behaviour:
 
 @dataclass(frozen=True)
 class Scenario:
+    """A validated pedestrian scenario (``"kind": "pedestrian"``, the default)."""
+
+    kind: ClassVar[str] = "pedestrian"
+
     name: str
     organizations: tuple[Organization, ...]
     pedestrians: tuple[Pedestrian, ...]
@@ -445,10 +452,23 @@ def _parse_behaviour(value: object) -> Behaviour:
     return Behaviour(**{k: _prob(v, f"behaviour.{k}") for k, v in doc.items()})
 
 
-def parse_scenario(doc: object) -> Scenario:
-    """Validate a scenario JSON document (already decoded) into a :class:`Scenario`."""
+#: The scenario kinds: what ``"kind"`` at the top of a document may say (default pedestrian).
+SCENARIO_KINDS = ("pedestrian", "find_items")
+
+
+def parse_scenario(doc: object) -> Scenario | FindItemsScenario:
+    """Validate a scenario JSON document (already decoded): a :class:`Scenario` for the
+    pedestrian kind (no ``"kind"``, or ``"pedestrian"``), a
+    :class:`~emulator.crowd.find_items_scenario.FindItemsScenario` for ``"find_items"``."""
     top = _obj(doc, "(top level)")
-    _unknown(top, {"name", "description", "organizations", "pedestrians", "verification", "pace", "pools",
+    kind = top.get("kind", "pedestrian")
+    if kind == "find_items":
+        from emulator.crowd.find_items_scenario import parse_find_items_scenario  # it imports this module
+
+        return parse_find_items_scenario(top)
+    if kind != "pedestrian":
+        raise ScenarioError("kind", f"one of {list(SCENARIO_KINDS)}", kind)
+    _unknown(top, {"kind", "name", "description", "organizations", "pedestrians", "verification", "pace", "pools",
                    "fields", "behaviour"}, "(top level)")
     name = _str(top.get("name"), "name")
     fields = _parse_fields(top.get("fields"))
@@ -516,8 +536,9 @@ def builtin_scenarios() -> list[str]:
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.json"))
 
 
-def load_scenario_file(path_or_name: str | os.PathLike[str]) -> Scenario:
-    """Load a scenario by built-in name (``"demo"``) or from a JSON file path."""
+def load_scenario_file(path_or_name: str | os.PathLike[str]) -> Scenario | FindItemsScenario:
+    """Load a scenario by built-in name (``"demo"``, ``"find_items"``) or from a JSON file path;
+    the document's ``kind`` decides the class (see :func:`parse_scenario`)."""
     text_name = os.fspath(path_or_name)
     builtin = SCENARIO_DIR / f"{text_name}.json"
     path = builtin if "/" not in text_name and builtin.is_file() else Path(text_name)

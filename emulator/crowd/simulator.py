@@ -189,10 +189,12 @@ class Crowd:
     def _restore(self) -> None:
         """Pick up a scenario a previous run of this store already set up."""
         saved = self.store.kv_get(_SETUP_KEY)
-        if not saved:
-            return
+        if not saved or saved.get("kind", "pedestrian") != "pedestrian":
+            return  # nothing yet, or another kind of scenario (setup() refuses to mix them)
+        scenario = parse_scenario(_plain(saved["scenario"]))
+        assert isinstance(scenario, Scenario)
         self.seed = int(saved["seed"])
-        self._activate(parse_scenario(_plain(saved["scenario"])), saved["result"], saved["task_org"])
+        self._activate(scenario, saved["result"], saved["task_org"])
 
     def _activate(self, scenario: Scenario, result: dict[str, Any], task_org: dict[str, str]) -> None:
         self.scenario = scenario
@@ -709,6 +711,7 @@ class Crowd:
         """The whole ground truth, for ``/_emulator/truth`` and for scoring a run."""
         saved = self.store.kv_get(_SETUP_KEY) or {}
         return {
+            "kind": "pedestrian",
             "scenario": saved.get("name"),
             "seed": saved.get("seed"),
             "setup": saved.get("result"),

@@ -125,3 +125,15 @@ async def test_cli_without_scenario(tmp_path: Path, token: str) -> None:
     assert status == 200
     assert (await _get(url, "wrong", API + "/requester"))[0] == 401
     await _stop_cli(proc, signal.SIGTERM)
+
+
+async def test_cli_with_the_find_items_scenario_writes_its_ini(tmp_path: Path, token: str) -> None:
+    db, ini = tmp_path / "find.sqlite", tmp_path / "toloka.ini"
+    proc, url = await _start_cli("--port", "0", "--db", str(db), "--token", token, "--scenario", "find_items",
+                                 "--seed", "2", "--config-out", str(ini))
+    _, state = await _get(url, token, "/_emulator/state")
+    assert state["counts"]["pools"] == 3 and state["crowd"]["kind"] == "find_items"
+    text = ini.read_text()
+    assert f"environment = {url}" in text and "definition = find_items" in text
+    assert "[FindItemsComparison]" in text and "[PedestrianProject]" not in text
+    await _stop_cli(proc, signal.SIGTERM)

@@ -230,3 +230,33 @@ def test_lost_answer_after_an_applied_write_is_recovered_without_duplicates(
         assert state["injected"] == {"drop_after_write": 1}
         assert list(result.items) == ["0"]
         assert [t.id for t in client.get_tasks(pool_id=pool.id)] == [result.items["0"].id]
+
+
+def test_the_streaming_examples_quality_control_rule(client: tc.TolokaClient, emu: EmulatorThread) -> None:
+    """As in toloka-kit's streaming example: the rule added with ``add_action`` and sent by
+    ``create_pool``/``update_pool`` is kept, and a rejection raises the task's overlap and
+    reopens the pool."""
+    from toloka.client.actions import ChangeOverlap
+    from toloka.client.collectors import AssignmentsAssessment
+    from toloka.client.conditions import AssessmentEvent
+
+    project = _project(client)
+    pool = _pool(client, project)
+    pool.quality_control.add_action(collector=AssignmentsAssessment(),
+                                    conditions=[AssessmentEvent == AssessmentEvent.REJECT],
+                                    action=ChangeOverlap(delta=1, open_pool=True))
+    updated = client.update_pool(pool.id, pool)
+    (config,) = updated.quality_control.configs
+    assert isinstance(config.collector_config, AssignmentsAssessment)
+    assert isinstance(config.rules[0].action, ChangeOverlap) and config.rules[0].action.parameters.delta == 1
+    created = _pool(client, project, quality_control=pool.quality_control)    # create_pool with the rule
+    assert created.quality_control.configs[0].rules[0].conditions[0].value == AssessmentEvent.REJECT
+
+    client.open_pool(pool.id)
+    task = client.create_task(tc.Task(pool_id=pool.id, input_values={"image": "http://x/1.jpg"}, overlap=1))
+    (assignment_id,) = _submit(emu, pool.id, [task.id])
+    client.close_pool(pool.id)
+    client.reject_assignment(assignment_id, "Incorrect object.")
+    after = client.get_task(task.id)
+    assert (after.overlap, after.remaining_overlap) == (2, 1)
+    assert client.get_pool(pool.id).status == tc.Pool.Status.OPEN
