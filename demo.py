@@ -1,8 +1,11 @@
-"""``python pipeline.py --demo``: a full rehearsal on the local emulator, no account needed.
+"""``python pipeline.py --demo [pedestrian|find_items]``: a full rehearsal on the local emulator.
 
-It starts the Toloka emulator in this process on a free loopback port with the
-built-in ``demo`` scenario (a dozen organizations, honest, sloppy and cheating
-pedestrians, checkers of varying accuracy), writes a ``toloka.ini`` for it into
+No account is needed. For the pedestrian pipeline (the default) it starts the
+Toloka emulator in this process on a free loopback port with the built-in
+``demo`` scenario (a dozen organizations, honest, sloppy and cheating
+pedestrians, checkers of varying accuracy); for ``find_items`` with the built-in
+``find_items`` scenario (ten query images, a shop of drawn products, good,
+sloppy and junk finders, checkers and comparers). It writes a ``toloka.ini`` for it into
 the working folder, keeps the token in a keyring file inside that folder (the
 user's own keyring is never touched), and runs the real daemon with one-second
 ticks and the local file store until every pedestrian assignment is decided.
@@ -34,11 +37,13 @@ from keyrings.alt.file import PlaintextKeyring
 from emulator.app import EmulatorState, start_emulator
 from emulator.crowd.config_out import write_ini
 from emulator.crowd.scenario import load_scenario_file
+from emulator.crowd.find_items_truth import score_find_items
 from emulator.crowd.truth import score
 from common.secrets import SERVICE
 from engine.config import load_settings
 from engine.runner import RunOptions, run
 from engine.ticker import Engine
+from pipelines.find_items import FIND_ITEMS
 from pipelines.pedestrian import PEDESTRIAN
 
 MARKER = ".pipeline-demo.json"
@@ -61,34 +66,48 @@ class FolderKeyring(PlaintextKeyring):
 
 
 def run_demo(
-    folder: Path, *, seed: int = 1, speed: float = 60.0, period_s: float = 1.0, aggregation: str = "MajorityVote"
+    folder: Path,
+    *,
+    seed: int = 1,
+    speed: float = 60.0,
+    period_s: float = 1.0,
+    aggregation: str = "MajorityVote",
+    pipeline: str = "pedestrian",
 ) -> int:
-    """Run (or resume) the demo in ``folder``; returns the exit code."""
+    """Run (or resume) the demo of ``pipeline`` in ``folder``; returns the exit code."""
     folder = folder.absolute()
-    resumed = _prepare(folder, seed)
+    resumed = _prepare(folder, seed, pipeline)
     keyring.set_keyring(FolderKeyring(folder / "keyring"))
     started = time.monotonic()
-    report = asyncio.run(rehearse(folder, seed=seed, speed=speed, period_s=period_s, aggregation=aggregation))
-    if report is None:
-        return 1
-    (folder / MARKER).write_text(json.dumps({"seed": seed, "finished": True}))
-    print(render(report, folder, time.monotonic() - started, resumed, aggregation))
+    if pipeline == "find_items":
+        found = asyncio.run(rehearse_find_items(folder, seed=seed, speed=speed, period_s=period_s))
+        if found is None:
+            return 1
+        text = render_find_items(found, folder, time.monotonic() - started, resumed)
+    else:
+        report = asyncio.run(rehearse(folder, seed=seed, speed=speed, period_s=period_s, aggregation=aggregation))
+        if report is None:
+            return 1
+        text = render(report, folder, time.monotonic() - started, resumed, aggregation)
+    (folder / MARKER).write_text(json.dumps({"seed": seed, "pipeline": pipeline, "finished": True}))
+    print(text)
     return 0
 
 
-def _prepare(folder: Path, seed: int) -> bool:
-    """Start afresh, or resume an interrupted run with the same seed (True)."""
+def _prepare(folder: Path, seed: int, pipeline: str = "pedestrian") -> bool:
+    """Start afresh, or resume an interrupted run of the same pipeline with the same seed (True)."""
     marker = folder / MARKER
     if folder.exists() and any(folder.iterdir()):
         if not marker.exists():
             raise SystemExit(f"demo: {folder} is not empty and was not made by the demo; choose another --demo-dir")
         previous = json.loads(marker.read_text())
-        if not previous.get("finished") and previous.get("seed") == seed:
+        same = previous.get("seed") == seed and previous.get("pipeline", "pedestrian") == pipeline
+        if not previous.get("finished") and same:
             print(f"demo: resuming the interrupted run in {folder}")
             return True
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"seed": seed, "finished": False}))
+    marker.write_text(json.dumps({"seed": seed, "pipeline": pipeline, "finished": False}))
     return False
 
 
@@ -231,6 +250,72 @@ def render(
         f"  config:  {folder / 'toloka.ini'}   checkpoints: {folder / 'saves'}",
     ]
     return "\n".join(lines)
+
+
+async def rehearse_find_items(folder: Path, *, seed: int, speed: float, period_s: float) -> dict[str, Any] | None:
+    """The find-items pipeline on the emulator's ``find_items`` scenario until every image is ranked."""
+    logging.getLogger("emulator").setLevel(logging.WARNING)
+    async with start_emulator(folder / "emulator.sqlite", token=TOKEN, seed=seed, speed=speed,
+                              scenario="find_items") as emu:
+        print(f"demo: Toloka emulator at {emu.url} (scenario find_items, seed {seed}, speed x{speed:g})")
+        config = folder / "toloka.ini"
+        write_ini(
+            config, url=emu.url, setup_result=emu.setup_result, scenario=load_scenario_file("find_items"),
+            period_seconds=int(period_s), cursor_lag_seconds=1, local_folder=str(folder / "photos"),
+            results_folder=str(folder / "results"), saves_folder=str(folder / "saves"),
+            logs_folder=str(folder / "logs"),
+        )
+        settings = load_settings(config, FIND_ITEMS, base_dir=folder)
+        await asyncio.to_thread(keyring.set_password, SERVICE, settings.secrets.toloka_token, TOKEN)
+        deadline = time.monotonic() + TIME_LIMIT_S
+        images = len(emu.setup_result["images"])
+
+        def finished(daemon: Engine[Any, Any]) -> bool:
+            if time.monotonic() > deadline:
+                print(f"demo: not finished after {TIME_LIMIT_S:.0f} s; stopping")
+                return True
+            ranked = len(daemon.state.state.ranked)
+            return ranked >= images and not daemon.in_progress and not daemon.journal.pending()
+
+        code = await run(FIND_ITEMS, settings, RunOptions(until=finished, print_ticks=True))
+        if code != 0:
+            return None
+        results = folder / "results"
+        verified = _read(results / "verified_links.tsv").to_dict("records")
+        rankings = _read(results / "rankings.tsv").to_dict("records")
+        rewards = sum(
+            (Decimal(str(a.get("reward") or 0)) for a in emu.store.assignments() if a["status"] == "ACCEPTED"),
+            Decimal(0),
+        )
+        return {"score": score_find_items(emu.crowd.truth(), verified, rankings), "rewards": rewards,
+                "images": images, "ranked": len({str(r["image"]) for r in rankings}),
+                "rows": {"verified_links.tsv": len(verified), "rankings.tsv": len(rankings)}}
+
+
+def render_find_items(report: Mapping[str, Any], folder: Path, elapsed_s: float, resumed: bool) -> str:
+    """The summary printed at the end of the find-items demo."""
+    s = report["score"]
+    return "\n".join([
+        "",
+        f"Demo of the find_items pipeline finished in {elapsed_s:.0f} s{' (resumed)' if resumed else ''}.",
+        "",
+        f"Links verified: {s['links_accepted']} accepted, {s['links_rejected']} rejected; "
+        f"rankings written for {report['ranked']} of {report['images']} images "
+        f"({s['images_too_few_links']} with a single distinct link, nothing to compare).",
+        f"Money spent on rewards: {report['rewards']:.2f}",
+        "",
+        "Against the emulator's ground truth:",
+        f"  precision of accepted links: {s['precision_accepted']} ({s['bad_links_accepted']} bad links accepted, "
+        f"{s['good_links_rejected']} good links rejected)",
+        f"  cheats caught (junk links rejected): {s['junk_caught']} of {s['junk_submissions']}",
+        f"  rankings vs the true order: mean Spearman {s['spearman_mean']} over {len(s['spearman_by_image'])} images",
+        "",
+        "Where things are:",
+        f"  results: {folder / 'results'} ("
+        + ", ".join(f"{name} {n} rows" for name, n in report["rows"].items()) + ")",
+        f"  logs:    {folder / 'logs'} (decisions.tsv, answers.tsv, one folder per pool)",
+        f"  config:  {folder / 'toloka.ini'}   checkpoints: {folder / 'saves'}",
+    ])
 
 
 if __name__ == "__main__":  # pragma: no cover - use `python pipeline.py --demo`

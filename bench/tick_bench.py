@@ -1,14 +1,23 @@
-"""One tick of the real daemon with N new pedestrian assignments waiting (default 5,000).
+"""The real daemon's ticks: one with N new pedestrian assignments (default 5,000), then steady ticks.
 
     python bench/tick_bench.py [--assignments 5000] [--photos 3] [--concurrency 8]
+                               [--steady-ticks 10] [--answers-per-tick 20]
 
-The emulator runs in its own process (no simulated crowd) on a database
-prepared beforehand: N submitted pedestrian assignments, each with
-``--photos`` small JPEG attachments. The daemon then runs one tick in this
-process: it fetches the N assignments, stores every photo in a local folder,
-creates N visit tasks and writes N decision rows. Printed: the tick's wall
-time, the HTTP requests it made (from the emulator's counters) per new
-assignment, by route, and the checkpoint size afterwards.
+The emulator (no simulated crowd) serves a database prepared beforehand: N
+submitted pedestrian assignments, each with ``--photos`` small JPEG
+attachments. The daemon runs in this process. First tick: it fetches the N
+assignments, stores every photo in a local folder, creates N visit tasks and
+writes N decision rows. Printed: the tick's wall time, the HTTP requests it
+made (from the emulator's counters) per new assignment, by route, and the
+checkpoint size afterwards.
+
+Then the steady phase, the daemon's everyday life: N assignments are in
+flight, and before each of ``--steady-ticks`` ticks, three checkers answer
+``--answers-per-tick`` visit tasks. Printed: the daemon's own CPU per tick
+(the event-loop thread's CPU time; the emulator runs in another thread), so
+work proportional to the whole state per tick shows up here. The same script
+runs against the release before the engine split (it falls back to that
+release's imports), for before/after figures.
 """
 
 from __future__ import annotations
@@ -19,13 +28,13 @@ import io
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -86,6 +95,7 @@ def write_config(folder: Path, url: str, ids: dict[str, str], concurrency: int) 
                        ("logs_folder", folder / "logs"), ("local_folder", folder / "photos")):
         text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
     text = re.sub(r"(?m)^log_level = .*$", "log_level = WARNING", text)
+    text = re.sub(r"(?m)^cursor_lag_seconds = .*$", "cursor_lag_seconds = 0", text)
     path = folder / "toloka.ini"
     path.write_text(text, encoding="utf-8")
     return path
@@ -97,18 +107,46 @@ def requests_by_route(url: str) -> dict[str, int]:
         return dict(json.loads(response.read())["by_route"])
 
 
-async def one_tick(config: Path) -> tuple[float, int, object]:
-    from engine.config import load_settings
-    from engine.runner import open_daemon
+def answer_visit_tasks(store: Any, visit_pool: str, count: int, round_: int) -> int:
+    """Three checkers answer ``count`` unanswered visit tasks "yes" (the pool auto-accepts). On the emulator's loop."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(milliseconds=5)
+    answered = 0
+    for task in list(store.tasks.values()):
+        if answered >= count:
+            break
+        if task["pool_id"] != visit_pool or task.get("_bench_done"):
+            continue
+        task["_bench_done"] = True
+        for checker in range(3):
+            a = store.create_assignment(visit_pool, f"checker{round_}-{checker}", [task["id"]], now)
+            store.submit_assignment(a["id"], [{"output_values": {"result": "yes"}}], now, visible_after=now)
+        answered += 1
+    return answered
+
+
+async def run_ticks(config: Path, emu: Any, visit_pool: str, steady: int, per_tick: int
+                    ) -> tuple[float, int, object, list[tuple[float, float]]]:
+    try:
+        from pipelines import load_settings, open_engine
+    except ImportError:  # the release before the engine split
+        from engine.config import load_settings  # type: ignore[no-redef]
+        from engine.runner import open_daemon as open_engine  # type: ignore[no-redef]
 
     settings = load_settings(config)
-    async with open_daemon(settings) as daemon:
+    steady_ticks: list[tuple[float, float]] = []
+    async with open_engine(settings) as daemon:
         await daemon.check_pools()
         started = time.perf_counter()
         summary = await daemon.tick()
         elapsed = time.perf_counter() - started
         size = (settings.pipeline.saves_folder / "checkpoint.pkl").stat().st_size
-    return elapsed, size, summary
+        for round_ in range(steady):
+            emu.call(answer_visit_tasks, emu.store, visit_pool, per_tick, round_)
+            await asyncio.sleep(0.01)
+            cpu, wall = time.thread_time(), time.perf_counter()
+            await daemon.tick()
+            steady_ticks.append((time.thread_time() - cpu, time.perf_counter() - wall))
+    return elapsed, size, summary, steady_ticks
 
 
 def main() -> None:
@@ -116,6 +154,8 @@ def main() -> None:
     parser.add_argument("--assignments", type=int, default=5000)
     parser.add_argument("--photos", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--steady-ticks", type=int, default=10)
+    parser.add_argument("--answers-per-tick", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tick-bench-") as tmp:
         folder = Path(tmp)
@@ -129,27 +169,14 @@ def main() -> None:
         ids = prepare(folder / "emulator.sqlite", args.assignments, args.photos)
         print(f"prepared {args.assignments} submitted assignments x {args.photos} photos in "
               f"{time.perf_counter() - started:.1f} s")
-        proc = subprocess.Popen([sys.executable, "-m", "emulator", "--port", "0", "--token", TOKEN,
-                                 "--db", str(folder / "emulator.sqlite")],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        try:
-            assert proc.stdout is not None
-            url = None
-            while url is None:
-                line = proc.stdout.readline()
-                if not line:
-                    raise SystemExit("the emulator did not start")
-                match = re.search(r"(http://127\.0\.0\.1:\d+)", line)
-                url = match.group(1) if match else None
-            config = write_config(folder, url, ids, args.concurrency)
-            before = requests_by_route(url)
-            elapsed, size, summary = asyncio.run(one_tick(config))
-            after = requests_by_route(url)
-        finally:
-            proc.terminate()
-            proc.wait(30)
-            if proc.stdout is not None:
-                proc.stdout.close()
+        from emulator.app import EmulatorThread
+
+        with EmulatorThread(folder / "emulator.sqlite", token=TOKEN) as emu:
+            config = write_config(folder, emu.url, ids, args.concurrency)
+            before = requests_by_route(emu.url)
+            elapsed, size, summary, steady = asyncio.run(
+                run_ticks(config, emu, ids["pool_visit"], args.steady_ticks, args.answers_per_tick))
+            after = requests_by_route(emu.url)
         delta = {route: after.get(route, 0) - before.get(route, 0) for route in after}
         delta = {route: n for route, n in delta.items() if n and not route.startswith("GET /_emulator")}
         total = sum(delta.values())
@@ -160,6 +187,13 @@ def main() -> None:
         for route, n in sorted(delta.items(), key=lambda item: -item[1]):
             print(f"  {n:7d}  {n / args.assignments:5.2f}/assignment  {route}")
         print(f"checkpoint after the tick: {size / 1024:.1f} KiB")
+        if steady:
+            cpu = sorted(c for c, _ in steady)
+            wall = sorted(w for _, w in steady)
+            print(f"steady ticks with {args.assignments} assignments in flight, {args.answers_per_tick} visit tasks "
+                  f"answered before each ({len(steady)} ticks): daemon CPU per tick median "
+                  f"{cpu[len(cpu) // 2] * 1000:.1f} ms (min {cpu[0] * 1000:.1f}, max {cpu[-1] * 1000:.1f}); "
+                  f"wall median {wall[len(wall) // 2] * 1000:.1f} ms")
 
 
 if __name__ == "__main__":
