@@ -16,4 +16,12 @@ if [ ! -x /usr/bin/chromium ]; then
         echo "test.sh: tests/status/test_status_live.py will fail until /usr/bin/chromium exists" >&2
     fi
 fi
+# Static checks first: a lint or type error fails the run before any test starts.
+# Packages that pass both join this list (settings in pyproject.toml); add more here.
+TYPED_PACKAGES=(common toloka_client file_store tables)
+static_checks() {
+    python -m ruff check "${TYPED_PACKAGES[@]}"
+    python -m mypy "${TYPED_PACKAGES[@]}"
+}
+static_checks
 exec python -m pytest "$@"

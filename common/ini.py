@@ -9,19 +9,33 @@ only through these functions, so every configuration mistake reads the same way.
 from __future__ import annotations
 
 import configparser
+import enum
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import TypeVar
+from typing import Final, Literal, TypeVar
 
 from common.errors import ConfigError
 
-_T = TypeVar("_T")
-_MISSING = object()
+# The type of a default: a reader returns its own type, or the default's type
+# (``get_decimal(..., None)`` is ``Decimal | None``).
+_D = TypeVar("_D")
+# One of a reader's choices (a ``Literal`` type when the choices are declared so).
+_S = TypeVar("_S", bound=str)
+
+
+class _Missing(enum.Enum):
+    """No default: the key is required."""
+
+    MISSING = enum.auto()
+
+
+_MISSING: Final = _Missing.MISSING
+_NoDefault = Literal[_Missing.MISSING]
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _raw(cfg: configparser.ConfigParser, section: str, key: str, default: object) -> str | object:
+def _raw(cfg: configparser.ConfigParser, section: str, key: str, default: _D | _NoDefault) -> str | _D:
     if not cfg.has_section(section):
         if default is _MISSING:
             raise ConfigError(section, key, "a value (the whole section is missing)", None)
@@ -34,25 +48,26 @@ def _raw(cfg: configparser.ConfigParser, section: str, key: str, default: object
     return value.strip()
 
 
-def get_str(cfg: configparser.ConfigParser, section: str, key: str, default: str | object = _MISSING) -> str:
+def get_str(
+    cfg: configparser.ConfigParser, section: str, key: str, default: _D | _NoDefault = _MISSING
+) -> str | _D:
     """A non-empty string (or ``default`` when the key is absent or blank)."""
-    value = _raw(cfg, section, key, default)
-    return value  # type: ignore[return-value]
+    return _raw(cfg, section, key, default)
 
 
 def get_int(
     cfg: configparser.ConfigParser,
     section: str,
     key: str,
-    default: int | object = _MISSING,
+    default: _D | _NoDefault = _MISSING,
     *,
     minimum: int | None = None,
     maximum: int | None = None,
-) -> int:
+) -> int | _D:
     """An integer, optionally bounded (inclusive)."""
     value = _raw(cfg, section, key, default)
     if not isinstance(value, str):
-        return value  # type: ignore[return-value]
+        return value
     expected = _bounds("an integer", minimum, maximum)
     try:
         number = int(value)
@@ -67,15 +82,15 @@ def get_float(
     cfg: configparser.ConfigParser,
     section: str,
     key: str,
-    default: float | object = _MISSING,
+    default: _D | _NoDefault = _MISSING,
     *,
     minimum: float | None = None,
     maximum: float | None = None,
-) -> float:
+) -> float | _D:
     """A finite number, optionally bounded (inclusive)."""
     value = _raw(cfg, section, key, default)
     if not isinstance(value, str):
-        return value  # type: ignore[return-value]
+        return value
     expected = _bounds("a number", minimum, maximum)
     try:
         number = float(value)
@@ -92,14 +107,14 @@ def get_decimal(
     cfg: configparser.ConfigParser,
     section: str,
     key: str,
-    default: Decimal | object = _MISSING,
+    default: _D | _NoDefault = _MISSING,
     *,
     minimum: Decimal | None = None,
-) -> Decimal:
+) -> Decimal | _D:
     """A money amount as :class:`~decimal.Decimal` (never a float)."""
     value = _raw(cfg, section, key, default)
     if not isinstance(value, str):
-        return value  # type: ignore[return-value]
+        return value
     expected = _bounds("a decimal amount", minimum, None)
     try:
         number = Decimal(value)
@@ -110,11 +125,13 @@ def get_decimal(
     return number
 
 
-def get_bool(cfg: configparser.ConfigParser, section: str, key: str, default: bool | object = _MISSING) -> bool:
+def get_bool(
+    cfg: configparser.ConfigParser, section: str, key: str, default: _D | _NoDefault = _MISSING
+) -> bool | _D:
     """``true/false``, ``yes/no``, ``on/off`` or ``1/0``."""
     value = _raw(cfg, section, key, default)
     if not isinstance(value, str):
-        return value  # type: ignore[return-value]
+        return value
     lowered = value.lower()
     if lowered in _TRUE:
         return True
@@ -127,15 +144,16 @@ def get_choice(
     cfg: configparser.ConfigParser,
     section: str,
     key: str,
-    choices: Sequence[str],
-    default: str | object = _MISSING,
+    choices: Sequence[_S],
+    default: _S | _NoDefault = _MISSING,
     *,
     case_sensitive: bool = False,
-) -> str:
-    """One of ``choices``; returned spelled as in ``choices``."""
+) -> _S:
+    """One of ``choices``; returned spelled as in ``choices`` (so typed as they are declared).
+
+    A default is checked against ``choices`` like a value read from the file.
+    """
     value = _raw(cfg, section, key, default)
-    if not isinstance(value, str):
-        return value  # type: ignore[return-value]
     for choice in choices:
         if value == choice or (not case_sensitive and value.lower() == choice.lower()):
             return choice
@@ -146,14 +164,14 @@ def get_list(
     cfg: configparser.ConfigParser,
     section: str,
     key: str,
-    default: Sequence[str] | object = _MISSING,
+    default: Sequence[str] | _NoDefault = _MISSING,
     *,
     allow_empty: bool = False,
 ) -> list[str]:
     """A comma-separated list of non-empty names, without duplicates."""
     value = _raw(cfg, section, key, default)
     if not isinstance(value, str):
-        return list(value)  # type: ignore[call-overload]
+        return list(value)
     items = [item.strip() for item in value.split(",")]
     if any(not item for item in items) or (not allow_empty and not items):
         raise ConfigError(section, key, "a comma-separated list of names", value)

@@ -8,6 +8,7 @@ code that needs the value calls :meth:`Secret.reveal` at the last moment
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NoReturn
 
 import keyring
 import keyring.backend
@@ -49,7 +50,7 @@ class Secret:
     def __format__(self, spec: str) -> str:
         return repr(self)
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a Secret must not be pickled (checkpoints hold no secrets)")
 
     def __eq__(self, other: object) -> bool:
@@ -93,7 +94,7 @@ def keyring_backend() -> keyring.backend.KeyringBackend:
     """
     try:
         backend = keyring.get_keyring()
-    except Exception as exc:  # noqa: BLE001 - a bad PYTHON_KEYRING_BACKEND raises anything
+    except Exception as exc:  # a bad PYTHON_KEYRING_BACKEND raises anything
         raise SecretError(
             f"the keyring backend cannot be loaded ({type(exc).__name__}: {exc}); check "
             f"PYTHON_KEYRING_BACKEND and keyringrc.cfg. {NO_BACKEND_HELP}"

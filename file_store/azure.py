@@ -1,7 +1,8 @@
 """The Azure Blob backend (azure-storage-blob, aio client).
 
 One ``BlobServiceClient`` is created when the store opens and closed with it. Uploads up
-to 1 MiB are one request; larger ones are streamed as 1 MiB blocks (see ``BLOCK_SIZE``). Copies are server-side (``start_copy_from_url``, polled until done; Azurite does not
+to 1 MiB are one request; larger ones are streamed as 1 MiB blocks (see ``BLOCK_SIZE``).
+Copies are server-side (``start_copy_from_url``, polled until done; Azurite does not
 implement Put Blob From URL). Links carry a read-only SAS valid ``sas_url_valid_days``.
 The SDK retries transient errors itself (``[FileStore] max_attempts``).
 
@@ -14,15 +15,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
+    IncompleteReadError,
     ResourceNotFoundError,
     ServiceRequestError,
+    ServiceResponseError,
 )
 from azure.storage.blob import BlobSasPermissions, ContentSettings, generate_blob_sas
 from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
@@ -38,11 +42,14 @@ Clock = Callable[[], datetime]
 # blocks avoid that, keep memory small and still allow blobs up to ~48 GiB (50,000 blocks).
 BLOCK_SIZE = 1024 * 1024
 _COPY_POLL_SECONDS = 0.2
+# Answers the service may give differently later: throttling, timeouts, server trouble.
+_TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_TRANSIENT_CODES = frozenset({"ServerBusy", "OperationTimedOut", "InternalError"})
 
 
 def utc_now() -> datetime:
     """The default clock of SAS expiry times."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class AzureFileStore(FileStore):
@@ -79,7 +86,13 @@ class AzureFileStore(FileStore):
             credential=AzureNamedKeyCredential(azure.account_name, account_key.reveal()),
             # Waits about 1.7 s, 2.5 s, 3.6 s ... between attempts (the SDK default starts at 15 s).
             retry_policy=ExponentialRetry(
-                initial_backoff=0.2, increment_base=1.5, retry_total=settings.max_attempts - 1, random_jitter_range=0.3
+                # The SDK annotates these three as int but computes with them as floats
+                # (initial_backoff + increment_base ** n, jittered by +/- the range);
+                # sub-second values are the point, so the annotation is what is wrong.
+                initial_backoff=0.2,  # type: ignore[arg-type]  # a float on purpose, see above
+                increment_base=1.5,  # type: ignore[arg-type]  # a float on purpose, see above
+                retry_total=settings.max_attempts - 1,
+                random_jitter_range=0.3,  # type: ignore[arg-type]  # a float on purpose, see above
             ),
             max_single_put_size=BLOCK_SIZE,
             max_block_size=BLOCK_SIZE,
@@ -128,13 +141,18 @@ class AzureFileStore(FileStore):
         except Exception as exc:
             raise self._error(exc, "copy", src_key) from None
         if status != "success":
-            raise StorageError(f"Azure copy of {src_key!r} to {dst_key!r} ended as {status!r}; the pipeline will retry")
+            raise StorageError(
+                f"Azure copy of {src_key!r} to {dst_key!r} ended as {status!r}; the pipeline will retry",
+                retryable=True,
+            )
 
     async def _info(self, key: str) -> ObjectInfo | None:
         try:
             props = await self._container.get_blob_client(key).get_blob_properties()
         except ResourceNotFoundError as exc:
-            if exc.error_code == "BlobNotFound" or exc.error_code is None:
+            # error_code is set by the storage SDK's error processing, not declared by azure-core.
+            code = getattr(exc, "error_code", None)
+            if code == "BlobNotFound" or code is None:
                 return None
             raise self._error(exc, "look up", key) from None
         except Exception as exc:
@@ -172,7 +190,12 @@ class AzureFileStore(FileStore):
         await self._service.close()
 
     def _error(self, exc: BaseException, action: str, key: str | None) -> StorageError:
-        """A :class:`StorageError` saying what to fix (vendor texts are not copied: they quote URLs)."""
+        """A :class:`StorageError` saying what to fix (vendor texts are not copied: they quote URLs).
+
+        Also decides ``retryable``: a missing container or blob and a refused key need a
+        person; throttling, 5xx answers, timeouts and dropped connections (still failing
+        after the SDK's own retries) may pass at the next tick.
+        """
         azure = self._azure
         where = f"Azure Blob Storage at {azure.endpoint}"
         what = f"blob {key!r}" if key else f"container {azure.container_name!r}"
@@ -194,11 +217,19 @@ class AzureFileStore(FileStore):
         if isinstance(exc, ServiceRequestError):
             return StorageError(
                 f"cannot reach {where} ({type(exc).__name__}): fix [AzureBlobStorage] endpoint or "
-                f"account_name in toloka.ini, or check the network"
+                f"account_name in toloka.ini, or check the network",
+                retryable=True,
             )
         if isinstance(exc, HttpResponseError):
-            return StorageError(f"{where}: cannot {action} {what}: {code or status}")
-        return StorageError(f"{where}: cannot {action} {what}: {type(exc).__name__}")
+            transient = (
+                status in _TRANSIENT_STATUSES
+                or code in _TRANSIENT_CODES
+                or isinstance(exc, IncompleteReadError)  # the connection dropped mid-answer
+            )
+            return StorageError(f"{where}: cannot {action} {what}: {code or status}", retryable=transient)
+        # A dropped or timed-out answer (ServiceResponseError) or a failure below the SDK.
+        transient = isinstance(exc, (ServiceResponseError, aiohttp.ClientError, ConnectionError, TimeoutError))
+        return StorageError(f"{where}: cannot {action} {what}: {type(exc).__name__}", retryable=transient)
 
 
 if __name__ == "__main__":

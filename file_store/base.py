@@ -11,13 +11,13 @@ from __future__ import annotations
 import abc
 import asyncio
 import os
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Self, TypeAlias
 
-from common.errors import StorageError
+from common.errors import StorageError, retryable_os_error
 from file_store.keys import check_key, check_prefix
 
 #: What ``put`` accepts: bytes in memory, an async stream of chunks, or a file path.
@@ -149,12 +149,14 @@ class _Source:
             raise
 
 
-async def iter_file(path: Path, chunk_size: int = FILE_CHUNK) -> AsyncIterator[bytes]:
+async def iter_file(path: Path, chunk_size: int = FILE_CHUNK) -> AsyncGenerator[bytes, None]:
     """Read ``path`` chunk by chunk in a worker thread (the event loop never blocks on disk)."""
     try:
         handle = await asyncio.to_thread(open, path, "rb")
     except OSError as exc:
-        raise StorageError(f"cannot read {str(path)!r} to upload it: {exc.strerror}") from None
+        raise StorageError(
+            f"cannot read {str(path)!r} to upload it: {exc.strerror}", retryable=retryable_os_error(exc)
+        ) from None
     try:
         while chunk := await asyncio.to_thread(handle.read, chunk_size):
             yield chunk
@@ -162,7 +164,7 @@ async def iter_file(path: Path, chunk_size: int = FILE_CHUNK) -> AsyncIterator[b
         await asyncio.to_thread(handle.close)
 
 
-async def iter_chunks(data: Data) -> AsyncIterator[bytes]:
+async def iter_chunks(data: Data) -> AsyncGenerator[bytes, None]:
     """Any accepted ``data`` as an async stream of byte chunks."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         yield bytes(data)
@@ -174,7 +176,7 @@ async def iter_chunks(data: Data) -> AsyncIterator[bytes]:
             yield bytes(chunk)
 
 
-async def iter_parts(data: Data, part_size: int) -> AsyncIterator[bytes]:
+async def iter_parts(data: Data, part_size: int) -> AsyncGenerator[bytes, None]:
     """Regroup ``data`` into parts of exactly ``part_size`` bytes (the last may be shorter).
 
     At most one part plus one incoming chunk is held in memory, whatever the total size.

@@ -5,12 +5,15 @@ content type that differs from what the file name suggests (``0.jpg`` -> ``image
 is kept in a side file under ``.file_store/content-types/`` (no valid key starts with a
 dot, so that folder never collides with an object); the usual case needs no side file.
 Writes go to a temporary file that is then renamed, so a crash never leaves half a
-photo under its final name. All disk work runs in worker threads.
+photo under its final name. All disk work runs in worker threads. Disk errors are
+retryable only when they are EAGAIN-like (:func:`common.errors.retryable_os_error`):
+a full disk, a permission or a read-only folder waits for a person.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mimetypes
 import os
 import shutil
@@ -19,7 +22,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from stat import S_ISREG
 
-from common.errors import StorageError
+from common.errors import StorageError, retryable_os_error
 from file_store.base import Data, FileStore, ObjectInfo, iter_chunks
 
 _META = Path(".file_store") / "content-types"
@@ -47,7 +50,8 @@ class LocalFileStore(FileStore):
         except OSError as exc:
             raise StorageError(
                 f"cannot use local folder {str(store._root)!r} ({exc.strerror}): "
-                f"fix [FileStore] local_folder in toloka.ini"
+                f"fix [FileStore] local_folder in toloka.ini",
+                retryable=retryable_os_error(exc),
             ) from None
         return store
 
@@ -72,7 +76,10 @@ class LocalFileStore(FileStore):
             else:
                 await _write_atomic(target, iter_chunks(data))
         except OSError as exc:
-            raise StorageError(f"cannot store {key!r} in {str(self._root)!r}: {exc.strerror} ({exc.filename})") from None
+            raise StorageError(
+                f"cannot store {key!r} in {str(self._root)!r}: {exc.strerror} ({exc.filename})",
+                retryable=retryable_os_error(exc),
+            ) from None
 
     async def _copy(self, src_key: str, dst_key: str) -> None:
         paths = (self._path(src_key), self._path(dst_key), self._meta(src_key), self._meta(dst_key))
@@ -81,7 +88,9 @@ class LocalFileStore(FileStore):
         except FileNotFoundError:
             raise StorageError(f"cannot copy {src_key!r}: no such object in {str(self._root)!r}") from None
         except OSError as exc:
-            raise StorageError(f"cannot copy {src_key!r} to {dst_key!r}: {exc.strerror}") from None
+            raise StorageError(
+                f"cannot copy {src_key!r} to {dst_key!r}: {exc.strerror}", retryable=retryable_os_error(exc)
+            ) from None
 
     async def _info(self, key: str) -> ObjectInfo | None:
         return await asyncio.to_thread(self._info_sync, key)
@@ -190,7 +199,5 @@ def _copy_atomic(source: Path, target: Path) -> None:
 
 def _unlink_quietly(name: str | Path) -> None:
     # Removes only our own temporary or content-type side files, never a stored object.
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(name)
-    except FileNotFoundError:
-        pass

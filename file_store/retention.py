@@ -14,7 +14,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from common.errors import PipelineError
 from file_store import load_file_store_settings, open_file_store
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.keep_days < 0:
         parser.error("--keep-days must be >= 0")
-    today = args.today or datetime.now(timezone.utc).date()
+    today = args.today or datetime.now(UTC).date()
     try:
         folders = asyncio.run(list_old_tmp_folders(args.config, args.keep_days, today))
     except PipelineError as exc:

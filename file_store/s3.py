@@ -14,13 +14,14 @@ transient errors itself (``standard`` mode, ``[FileStore] max_attempts``).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aioboto3
+import aiohttp
 import botocore.exceptions
-from botocore.config import Config
+from aiobotocore.config import AioConfig
 
 from common.errors import StorageError
 from common.secrets import Secret
@@ -38,6 +39,29 @@ _AUTH_CODES = {
     "ExpiredToken",
     "403",
 }
+# Codes S3-compatible servers use for "slow down" and "try again later" (with 5xx
+# statuses; a HEAD answer has no body, so its code is the bare status).
+_TRANSIENT_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequests",
+    "TooManyRequestsException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "ServiceUnavailable",
+}
+# Failures below HTTP (no answer, or half of one): another attempt may get through.
+_TRANSIENT_TYPES = (
+    botocore.exceptions.ConnectionError,  # refused, connect timeout, proxy, TLS set-up
+    botocore.exceptions.HTTPClientError,  # read timeout, connection closed mid-answer
+    botocore.exceptions.IncompleteReadError,
+    aiohttp.ClientError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 class S3FileStore(FileStore):
@@ -62,7 +86,7 @@ class S3FileStore(FileStore):
             raise StorageError("S3 settings are missing: add an [S3] section to toloka.ini")
         store = cls(settings, settings.s3)
         s3 = settings.s3
-        config = Config(
+        config = AioConfig(
             signature_version="s3v4",
             s3={"addressing_style": s3.addressing_style},
             retries={"total_max_attempts": settings.max_attempts, "mode": "standard"},
@@ -119,10 +143,8 @@ class S3FileStore(FileStore):
             )
         except BaseException:
             # Frees the parts of an unfinished upload; no stored object is touched.
-            try:
+            with suppress(Exception):  # the original error matters more than a failed clean-up
                 await self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-            except Exception:  # the original error matters more than a failed clean-up
-                pass
             raise
 
     async def _copy(self, src_key: str, dst_key: str) -> None:
@@ -173,7 +195,12 @@ class S3FileStore(FileStore):
         await self._stack.aclose()
 
     def _error(self, exc: BaseException, action: str, key: str | None) -> StorageError:
-        """A :class:`StorageError` saying what to fix (never the vendor text with request details)."""
+        """A :class:`StorageError` saying what to fix (never the vendor text with request details).
+
+        Also decides ``retryable``: a missing bucket or object and refused credentials
+        need a person; throttling, 5xx answers, timeouts and dropped connections (still
+        failing after botocore's own retries) may pass at the next tick.
+        """
         s3 = self._s3
         where = f"S3 at {s3.url}"
         what = f"object {key!r}" if key else f"bucket {s3.bucket_name!r}"
@@ -192,17 +219,31 @@ class S3FileStore(FileStore):
                     f"entries {s3.key_id_entry!r} and {s3.access_key_entry!r} (python add_password.py) "
                     f"and [S3] region in toloka.ini"
                 )
-            return StorageError(f"{where}: cannot {action} {what}: {code}")
+            transient = code in _TRANSIENT_CODES or _transient_status(_status(exc))
+            return StorageError(f"{where}: cannot {action} {what}: {code}", retryable=transient)
         if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)):
             return StorageError(
-                f"cannot reach {where} ({type(exc).__name__}): fix [S3] url in toloka.ini or check the network"
+                f"cannot reach {where} ({type(exc).__name__}): fix [S3] url in toloka.ini or check the network",
+                retryable=True,
             )
         # Only the exception's type: vendor texts may quote URLs that carry the key id.
-        return StorageError(f"{where}: cannot {action} {what}: {type(exc).__name__}")
+        return StorageError(
+            f"{where}: cannot {action} {what}: {type(exc).__name__}", retryable=isinstance(exc, _TRANSIENT_TYPES)
+        )
 
 
 def _code(exc: botocore.exceptions.ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", "Unknown"))
+
+
+def _status(exc: botocore.exceptions.ClientError) -> int | None:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status if isinstance(status, int) else None
+
+
+def _transient_status(status: int | None) -> bool:
+    """408 and 429 (slow down) and every 5xx: the server may answer the same request later."""
+    return status is not None and (status in {408, 429} or 500 <= status <= 599)
 
 
 def _public_base(s3: S3Settings) -> str:

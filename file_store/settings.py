@@ -11,6 +11,7 @@ from __future__ import annotations
 import configparser
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from common import ini
 from common.errors import ConfigError, PipelineError
@@ -20,6 +21,13 @@ MIB = 1024 * 1024
 #: SigV4 presigned URLs are valid for at most 7 days.
 MAX_PRESIGN_DAYS = 7
 
+AddressingStyle = Literal["path", "virtual"]
+Checksums = Literal["when_required", "when_supported"]
+LinkKind = Literal["presigned", "public"]
+ADDRESSING_STYLES: tuple[AddressingStyle, ...] = ("path", "virtual")
+CHECKSUMS: tuple[Checksums, ...] = ("when_required", "when_supported")
+LINK_KINDS: tuple[LinkKind, ...] = ("presigned", "public")
+
 
 @dataclass(frozen=True)
 class S3Settings:
@@ -28,9 +36,9 @@ class S3Settings:
     bucket_name: str
     url: str
     region: str
-    addressing_style: str
-    checksums: str
-    links: str
+    addressing_style: AddressingStyle
+    checksums: Checksums
+    links: LinkKind
     link_valid_days: int
     public_url: str | None
     key_id_entry: str
@@ -116,10 +124,12 @@ def _s3(cfg: configparser.ConfigParser) -> S3Settings:
         bucket_name=bucket,
         url=url,
         region=ini.get_str(cfg, section, "region", "us-east-1"),
-        addressing_style=ini.get_choice(cfg, section, "addressing_style", ("path", "virtual"), "path"),
-        checksums=ini.get_choice(cfg, section, "checksums", ("when_required", "when_supported"), "when_required"),
-        links=ini.get_choice(cfg, section, "links", ("presigned", "public"), "presigned"),
-        link_valid_days=ini.get_int(cfg, section, "link_valid_days", MAX_PRESIGN_DAYS, minimum=1, maximum=MAX_PRESIGN_DAYS),
+        addressing_style=ini.get_choice(cfg, section, "addressing_style", ADDRESSING_STYLES, "path"),
+        checksums=ini.get_choice(cfg, section, "checksums", CHECKSUMS, "when_required"),
+        links=ini.get_choice(cfg, section, "links", LINK_KINDS, "presigned"),
+        link_valid_days=ini.get_int(
+            cfg, section, "link_valid_days", MAX_PRESIGN_DAYS, minimum=1, maximum=MAX_PRESIGN_DAYS
+        ),
         public_url=_url(cfg, section, "public_url", required=False),
         key_id_entry=ini.get_str(cfg, "Secrets", "s3_key_id", "s3_key_id"),
         access_key_entry=ini.get_str(cfg, "Secrets", "s3_access_key", "s3_access_key"),

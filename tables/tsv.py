@@ -10,6 +10,11 @@ Crash safety: a batch of records is written with one ``write()`` on an
 it or none. A record torn by a power loss is cut off when the table is opened
 (and reported), and :meth:`TsvTable.append_once` skips records already present
 at the end of the file, so a journal replay after a crash adds no duplicate.
+
+Errors are :class:`TableError`. A disk error is retryable only when it is
+EAGAIN-like (:func:`common.errors.retryable_os_error`): a full disk, a
+permission or a read-only file system waits for a person, and so does a file
+with other columns.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from common.errors import PipelineError
+from common.errors import PipelineError, retryable_os_error
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +39,10 @@ _TAIL_BYTES = 4 * 1024 * 1024
 
 
 class TableError(PipelineError):
-    """A TSV table cannot be opened or written (the message names the file)."""
+    """A TSV table cannot be opened or written (the message names the file).
+
+    ``retryable`` is set from the disk error behind it, if any.
+    """
 
 
 def clean(value: object) -> str:
@@ -67,7 +75,7 @@ class TsvTable:
     def __init__(self, path: str | os.PathLike[str], columns: Sequence[str]) -> None:
         self.path = Path(path)
         self.columns = tuple(columns)
-        self._header = encode_records(self.columns, [dict(zip(self.columns, self.columns))])
+        self._header = encode_records(self.columns, [dict(zip(self.columns, self.columns, strict=True))])
         self._ready = False
         self._lock = threading.Lock()
 
@@ -117,7 +125,7 @@ class TsvTable:
             else:
                 self._raw_write(self._header)
         except OSError as exc:
-            raise TableError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            raise _disk_error("write", self.path, exc) from None
         self._ready = True
 
     def _check_header(self) -> None:
@@ -141,11 +149,14 @@ class TsvTable:
             os.fsync(handle.fileno())
 
     def _in_tail(self, data: bytes) -> bool:
-        size = self.path.stat().st_size
-        with self.path.open("rb") as handle:
-            start = max(0, size - _TAIL_BYTES - len(data))
-            handle.seek(start)
-            tail = handle.read()
+        try:
+            size = self.path.stat().st_size
+            with self.path.open("rb") as handle:
+                start = max(0, size - _TAIL_BYTES - len(data))
+                handle.seek(start)
+                tail = handle.read()
+        except OSError as exc:
+            raise _disk_error("read", self.path, exc) from None
         if tail.endswith(data) and (len(tail) == len(data) or tail[-len(data) - 1 : -len(data)] == b"\n"):
             return True
         return (b"\n" + data) in tail
@@ -155,7 +166,7 @@ class TsvTable:
         try:
             self._raw_write(data)
         except OSError as exc:
-            raise TableError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            raise _disk_error("write", self.path, exc) from None
 
     def _raw_write(self, data: bytes) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -166,6 +177,11 @@ class TsvTable:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _disk_error(action: str, path: Path, exc: OSError) -> TableError:
+    """``cannot <action> <path>: <reason>``, retryable only for EAGAIN-like errors (not a full disk)."""
+    return TableError(f"cannot {action} {path}: {exc.strerror or exc}", retryable=retryable_os_error(exc))
 
 
 def _complete_prefix(data: bytes) -> int:

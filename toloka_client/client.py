@@ -21,7 +21,6 @@ from urllib.parse import quote
 
 from async_lru import alru_cache
 
-from toloka_client.ids import operation_uuid as operation_id_for  # noqa: F401 - re-exported: one definition of ids
 from common.secrets import Secret
 from toloka_client.errors import (
     IncorrectAction,
@@ -31,6 +30,7 @@ from toloka_client.errors import (
     ValidationError,
 )
 from toloka_client.http import HttpSettings, Sleep, TolokaHttp, resolve_base_url
+from toloka_client.ids import operation_uuid
 from toloka_client.paging import iterate_by_id
 from toloka_client.records import (
     Assignment,
@@ -51,6 +51,9 @@ from toloka_client.records import (
 log = logging.getLogger(__name__)
 
 R = TypeVar("R", bound=Record)
+
+#: The deterministic ``operation_id`` of a create (one definition, in :mod:`toloka_client.ids`).
+operation_id_for = operation_uuid
 
 DEFAULT_ATTACHMENT_LIMIT = 20 * 1024 * 1024
 _RANGE_FILTER = re.compile(r"^([a-z_]+)_(gt|gte|lt|lte)$")
@@ -447,8 +450,9 @@ class TolokaClient:
         waited = 0.0
         while not op.is_finished:
             if waited >= self.operation_timeout_s:
+                # Retryable: a repeat with the same operation_id resumes this operation.
                 raise OperationFailed("GET", f"/operations/{op.id}", None, op.status,
-                                      f"not finished after {self.operation_timeout_s:.0f} s")
+                                      f"not finished after {self.operation_timeout_s:.0f} s", retryable=True)
             await self._sleep(self.operation_poll_s)
             waited += self.operation_poll_s
             op = await self.get_operation(str(op.id))
@@ -497,8 +501,10 @@ def _by_index(by_index: Mapping[int, tuple[str, Mapping[str, Any]]], found: Mapp
               what: str) -> dict[int, R]:
     missing = [oid for oid, _ in by_index.values() if oid not in found]
     if missing:
+        # Retryable: searches may show new objects late; the next try resumes the same
+        # operation (by its operation_id) and reads them back again.
         raise UnexpectedResponse("GET", "/search", 200, None,
-                                 f"created {what}s not found when read back: {missing[:5]}")
+                                 f"created {what}s not found when read back: {missing[:5]}", retryable=True)
     return {idx: found[oid] for idx, (oid, _) in by_index.items()}
 
 

@@ -6,6 +6,15 @@ different things), so :func:`error_from_response` does the same and falls back
 on the status only when the body is empty or not JSON. Messages name the HTTP
 method, the path (never the query string) the status and the code; they never
 carry headers, so the token cannot leak through them.
+
+Whether retrying can help (``retryable``, see :mod:`common.errors`) is a class
+attribute: 429 (:class:`TooManyRequests`), 5xx (:class:`ServerError`) and
+:class:`TransportError` are retryable, everything else is not. For an HTTP
+answer the status decides it (408, 429 and 5xx, as
+:func:`toloka_client.retry.is_retryable_status` says), so the rare answer whose
+code and status disagree (a 503 carrying ``DOES_NOT_EXIST``) keeps its class
+but is marked by its status; the transport's retry loop asks the same
+attribute, so the client and the daemon never disagree.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from common.errors import PipelineError
+from toloka_client.retry import is_retryable_status
 
 # Longest server message we quote in our own exception texts.
 _MAX_QUOTED = 300
@@ -33,7 +43,10 @@ class TolokaError(PipelineError):
         *,
         request_id: str | None = None,
         payload: Any = None,
+        retryable: bool | None = None,
     ) -> None:
+        if retryable is not None:
+            self.retryable = retryable
         self.method = method
         self.path = path
         self.status = status
@@ -105,6 +118,8 @@ class OperationAlreadyExists(IncorrectAction):
 class TooManyRequests(TolokaError):
     """Rate limit or quota hit (429); ``retry_after_s``/``interval`` say how long to wait."""
 
+    retryable = True
+
     @property
     def interval(self) -> str | None:
         """The quota window from ``payload.interval`` (``MIN``, ``HOUR``, ``DAY``) if any."""
@@ -117,13 +132,22 @@ class TooManyRequests(TolokaError):
 class ServerError(TolokaError):
     """Toloka failed (5xx); retried, and raised only once the retries are used up."""
 
+    retryable = True
+
 
 class TransportError(TolokaError):
     """No usable HTTP answer: connection refused or dropped, timeout, truncated body."""
 
+    retryable = True
+
 
 class UnexpectedResponse(TolokaError):
-    """A 2xx answer whose body is not what the API documents (not JSON, wrong shape)."""
+    """A 2xx answer whose body is not what the API documents (not JSON, wrong shape).
+
+    Not retryable: the same request gets the same answer. The one exception is
+    marked by the client: objects just created that a search does not return
+    yet (``retryable=True``), since the next try resumes the same operation.
+    """
 
 
 class AttachmentTooLarge(TolokaError):
@@ -131,7 +155,12 @@ class AttachmentTooLarge(TolokaError):
 
 
 class OperationFailed(TolokaError):
-    """An asynchronous operation ended in ``FAIL`` or did not finish in time."""
+    """An asynchronous operation ended in ``FAIL`` or did not finish in time.
+
+    Not retryable when it failed; retryable (set by the client) when it only
+    did not finish in time, since a repeat with the same ``operation_id``
+    resumes it.
+    """
 
 
 # Codes the API documents, mapped to our classes. Every other code that comes
@@ -195,4 +224,5 @@ def error_from_response(method: str, path: str, status: int, body: bytes) -> Tol
     else:
         message = "(empty error body)"
     cls = error_class(status, code)
-    return cls(method, path, status, code, message, request_id=request_id, payload=payload)
+    return cls(method, path, status, code, message, request_id=request_id, payload=payload,
+               retryable=is_retryable_status(status))

@@ -4,13 +4,15 @@ Everything above this module speaks in paths and JSON documents; everything
 aiohttp-specific (exceptions, timeouts, streaming) stays here and is turned
 into :mod:`toloka_client.errors` at this boundary.
 
-Retry rules (toloka-api.md section 4, with toloka-kit's bugs left out):
-429 is always retried (the request was not applied); 408, 5xx and transport
-failures are retried for reads, and for writes only when the caller says the
-write is safe to repeat (creates carry an ``operation_id``; status PATCHes are
-checked after a conflict). A refused connection is always retried, since
-nothing was sent. Waits follow :mod:`toloka_client.retry` and go through an
-injectable ``sleep`` so tests do not wait for real minutes.
+Retry rules (toloka-api.md section 4, with toloka-kit's bugs left out): an
+error is retried only if it is ``retryable`` (:mod:`toloka_client.errors`: 408,
+429, 5xx and transport failures), and then only if repeating it is safe. 429 is
+always retried (the request was not applied); 408, 5xx and transport failures
+are retried for reads, and for writes only when the caller says the write is
+safe to repeat (creates carry an ``operation_id``; status PATCHes are checked
+after a conflict). A refused connection is always retried, since nothing was
+sent. Waits follow :mod:`toloka_client.retry` and go through an injectable
+``sleep`` so tests do not wait for real minutes.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -38,10 +40,12 @@ from toloka_client.errors import (
     UnexpectedResponse,
     error_from_response,
 )
-from toloka_client.retry import RetryPolicy, is_retryable_status, parse_retry_after, retry_delay
+from toloka_client.retry import RetryPolicy, parse_retry_after, retry_delay
 from toloka_client.timefmt import format_datetime
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 ENVIRONMENTS = {"PRODUCTION": "https://toloka.dev", "SANDBOX": "https://sandbox.toloka.dev"}
 API_PREFIX = "/api/v1"
@@ -110,7 +114,7 @@ class Response:
 
 
 class _Retry(Exception):
-    """Internal: an attempt failed in a way that may be retried."""
+    """Internal: an attempt failed with a ``retryable`` error; carries what the retry needs."""
 
     def __init__(self, error: TolokaError, *, applied_possible: bool,
                  retry_after_s: float | None = None, quota_interval: str | None = None) -> None:
@@ -215,8 +219,8 @@ class TolokaHttp:
 
         return await self._with_retries("GET", path, attempt, retry_writes=False)
 
-    async def _with_retries(self, method: str, path: str, attempt: Callable[[], Awaitable[Any]],
-                            *, retry_writes: bool) -> Any:
+    async def _with_retries(self, method: str, path: str, attempt: Callable[[], Awaitable[T]],
+                            *, retry_writes: bool) -> T:
         policy = self.settings.retry
         slept = 0.0
         for number in range(1, policy.max_attempts + 1):
@@ -262,19 +266,19 @@ class TolokaHttp:
         except aiohttp.ClientConnectorError as exc:
             # Nothing reached the server: always safe to try again.
             raise _Retry(_transport(method, path, exc), applied_possible=False) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise _Retry(_transport(method, path, exc), applied_possible=True) from None
         log.debug("Toloka %s %s -> %d in %.3f s", method, path, status, time.monotonic() - started)
         if 200 <= status < 300:
             return status, raw
         error = error_from_response(method, path, status, raw)
+        if not error.retryable:
+            raise error
         if status == 429:
             interval = error.interval if isinstance(error, TooManyRequests) else None
             raise _Retry(error, applied_possible=False, retry_after_s=parse_retry_after(retry_after),
                          quota_interval=interval)
-        if is_retryable_status(status):
-            raise _Retry(error, applied_possible=True, retry_after_s=parse_retry_after(retry_after))
-        raise error
+        raise _Retry(error, applied_possible=True, retry_after_s=parse_retry_after(retry_after))
 
 
 def _transport(method: str, path: str, exc: BaseException) -> TransportError:

@@ -1,8 +1,10 @@
 """Retry decisions: which failures to retry and how long to wait (pure, no I/O).
 
-Kept apart from the HTTP code so the policy can be tested as a table: the
-transport calls :func:`should_retry` and :func:`retry_delay` and does the
-sleeping itself (through an injectable sleep function).
+Kept apart from the HTTP code so the policy can be tested as a table. Which
+answers are worth another try is :func:`is_retryable_status`; the errors module
+stamps it on every error built from an answer (``retryable``), and the
+transport retries exactly the errors so marked, calls :func:`retry_delay`, and
+does the sleeping itself (through an injectable sleep function).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class RetryPolicy:
 
 
 def is_retryable_status(status: int) -> bool:
-    """408, 429 and every 5xx are worth another try."""
+    """408, 429 and every 5xx are worth another try (the ``retryable`` flag of an HTTP answer)."""
     return status in RETRY_STATUSES or 500 <= status <= 599
 
 
@@ -76,6 +78,6 @@ def retry_delay(
     hints = [h for h in (retry_after_s, QUOTA_INTERVALS_S.get(quota_interval or "")) if h is not None]
     if hints:
         return min(max(hints), policy.max_server_wait_s)
-    ceiling = min(policy.max_delay_s, policy.base_delay_s * (2 ** max(retry_number - 1, 0)))
+    ceiling = min(policy.max_delay_s, policy.base_delay_s * 2.0 ** max(retry_number - 1, 0))
     # Full jitter, but never less than a tenth of the ceiling so retries do not hammer.
     return ceiling * (0.1 + 0.9 * rand())

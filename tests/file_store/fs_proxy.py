@@ -32,12 +32,20 @@ class FlakyProxy:
         self.max_in_flight = 0
         self.seen_headers: list[dict[str, str]] = []
         self._fail_next = 0
+        self._fail_status = 503
+        self._fail_body = "try again"
+        self._fail_headers: dict[str, str] = {}
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
 
-    def fail_next(self, count: int) -> None:
-        """Answer the next ``count`` requests with 503 Service Unavailable."""
+    def fail_next(
+        self, count: int, *, status: int = 503, body: str = "try again", headers: dict[str, str] | None = None
+    ) -> None:
+        """Answer the next ``count`` requests with ``status`` (503 Service Unavailable), ``body`` and ``headers``."""
         self._fail_next = count
+        self._fail_status = status
+        self._fail_body = body
+        self._fail_headers = dict(headers or {})
 
     def reset_counts(self) -> None:
         self.forwarded = self.failed = self.max_in_flight = 0
@@ -71,7 +79,11 @@ class FlakyProxy:
             if self._fail_next > 0:
                 self._fail_next -= 1
                 self.failed += 1
-                return web.Response(status=503, text="try again")
+                content_type = "application/xml" if self._fail_body.startswith("<?xml") else "text/plain"
+                return web.Response(
+                    status=self._fail_status, text=self._fail_body, content_type=content_type,
+                    headers=self._fail_headers,
+                )  # fmt: skip
             return await self._forward(request, body)
         finally:
             self.in_flight -= 1

@@ -78,6 +78,7 @@ async def test_missing_container_names_the_setting(make_store, azurite_server: A
     message = str(caught.value)
     assert "Azure container 'no-such-box' does not exist" in message
     assert "[AzureBlobStorage] container_name in toloka.ini" in message
+    assert caught.value.retryable is False
 
 
 async def test_wrong_account_key_names_the_keyring_entry(azurite_server: AzuriteServer) -> None:
@@ -89,6 +90,7 @@ async def test_wrong_account_key_names_the_keyring_entry(azurite_server: Azurite
     assert "keyring entry 'azure_account_key'" in message
     assert WRONG_KEY not in message and WRONG_KEY not in repr(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert caught.value.retryable is False
 
 
 async def test_unreachable_endpoint_names_the_setting(make_store) -> None:  # type: ignore[no-untyped-def]
@@ -100,6 +102,7 @@ async def test_unreachable_endpoint_names_the_setting(make_store) -> None:  # ty
         await make_store("azure", container="photos", azure_endpoint=endpoint, FileStore__max_attempts="1")
     assert f"cannot reach Azure Blob Storage at {endpoint}" in str(caught.value)
     assert "[AzureBlobStorage] endpoint" in str(caught.value)
+    assert caught.value.retryable is True
 
 
 async def test_copy_of_a_large_blob_keeps_bytes(make_store) -> None:  # type: ignore[no-untyped-def]

@@ -77,8 +77,9 @@ async def test_copy_keeps_bytes_and_content_type_and_is_idempotent(store: FileSt
 
 
 async def test_copy_of_missing_source_is_a_storage_error(store: FileStore) -> None:
-    with pytest.raises(StorageError, match="tmp/nothing.jpg"):
+    with pytest.raises(StorageError, match="tmp/nothing.jpg") as caught:
         await store.copy("tmp/nothing.jpg", "main/nothing.jpg")
+    assert caught.value.retryable is False  # no such object: trying again cannot help
     assert not await store.exists("main/nothing.jpg")
 
 
@@ -119,8 +120,9 @@ async def test_list_folders(store: FileStore) -> None:
 
 @pytest.mark.parametrize("key", ["", "/tmp/a.jpg", "tmp/../a.jpg", "tmp//a.jpg", "tmp/a\\b", "tmp/\x00", "tmp/.hidden"])
 async def test_unsafe_keys_are_refused_before_any_io(store: FileStore, key: str) -> None:
-    with pytest.raises(InvalidKeyError):
+    with pytest.raises(InvalidKeyError) as caught:
         await store.put(key, b"x", "image/jpeg")
+    assert caught.value.retryable is False
     with pytest.raises(InvalidKeyError):
         await store.copy("tmp/a.jpg", key)
     with pytest.raises(InvalidKeyError):
@@ -138,8 +140,9 @@ async def test_many_concurrent_operations(store: FileStore) -> None:
 async def test_closed_store_refuses_work(store: FileStore) -> None:
     await store.aclose()
     await store.aclose()  # twice is fine
-    with pytest.raises(StorageError, match="closed"):
+    with pytest.raises(StorageError, match="closed") as caught:
         await store.put("tmp/a.jpg", b"x", "image/jpeg")
+    assert caught.value.retryable is False
 
 
 async def test_repr_and_errors_hold_no_secret(store: FileStore) -> None:

@@ -44,5 +44,6 @@ async def test_folder_that_is_a_file_names_the_setting(tmp_path: Path) -> None:
     blocker = tmp_path / "photos"
     blocker.write_text("not a folder")
     settings = load_file_store_settings(parse(ini_text("local", folder=blocker)))
-    with pytest.raises(StorageError, match=r"fix \[FileStore\] local_folder in toloka.ini"):
+    with pytest.raises(StorageError, match=r"fix \[FileStore\] local_folder in toloka.ini") as caught:
         await open_file_store(settings)
+    assert caught.value.retryable is False

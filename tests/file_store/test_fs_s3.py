@@ -74,6 +74,7 @@ async def test_missing_bucket_names_the_setting(make_store, moto_server: MotoSer
     assert "'no-such-bucket' does not exist" in message
     assert "[S3] bucket_name in toloka.ini" in message
     assert moto_server.endpoint in message
+    assert caught.value.retryable is False  # a person creates the bucket or fixes toloka.ini
 
 
 @pytest.fixture
@@ -90,6 +91,7 @@ async def test_unreachable_endpoint_names_the_setting(make_store, closed_port: i
         await make_store("s3", bucket="photos", s3_url=f"http://127.0.0.1:{closed_port}", FileStore__max_attempts="1")
     assert f"cannot reach S3 at http://127.0.0.1:{closed_port}" in str(caught.value)
     assert "[S3] url in toloka.ini" in str(caught.value)
+    assert caught.value.retryable is True  # the network may be back at the next tick
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +109,7 @@ async def test_bad_credentials_name_the_keyring_entries(make_store, strict_moto:
     assert "'s3_key_id' and 's3_access_key'" in message
     assert S3_KEY_ID not in message and S3_SECRET not in message
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert caught.value.retryable is False
 
 
 @pytest.mark.parametrize(("checksums", "sent"), [("when_required", False), ("when_supported", True)])

@@ -86,8 +86,9 @@ def test_a_torn_record_is_cut_on_open_and_whole_records_are_kept(tmp_path: Path)
 def test_a_file_with_other_columns_is_refused_with_its_name(tmp_path: Path) -> None:
     path = tmp_path / "t.tsv"
     TsvTable(path, ["a", "b"]).append([{"a": "1"}])
-    with pytest.raises(TableError, match=r"t\.tsv has other columns"):
+    with pytest.raises(TableError, match=r"t\.tsv has other columns") as caught:
         TsvTable(path, ["a", "c"]).append([{"a": "1"}])
+    assert caught.value.retryable is False  # a person moves the file aside or fixes the configuration
 
 
 def test_unknown_column_is_a_programming_error(tmp_path: Path) -> None:
@@ -98,8 +99,38 @@ def test_unknown_column_is_a_programming_error(tmp_path: Path) -> None:
 def test_an_unwritable_folder_gives_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "results"
     blocker.write_text("a file where the results folder should be")  # fails even for root
-    with pytest.raises(TableError, match=r"cannot write .*results/t\.tsv"):
+    with pytest.raises(TableError, match=r"cannot write .*results/t\.tsv") as caught:
         TsvTable(blocker / "t.tsv", ["a"]).append([{"a": "1"}])
+    assert caught.value.retryable is False  # the next tick would meet the same file
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_full_disk_is_not_retryable(tmp_path: Path) -> None:
+    """A full disk waits for a person: TableError with retryable False, message kept.
+
+    The table file is replaced by a symlink to /dev/full, whose every write fails in
+    the kernel with ENOSPC: a real full-disk error through the real os.write, with no
+    mount and no patching. (Only ``append`` here: reading /dev/full never ends, so the
+    tail check of ``append_once`` cannot be pointed at it.)
+    """
+    path = tmp_path / "decisions.tsv"
+    table = TsvTable(path, ["a"])
+    table.append([{"a": "before"}])
+    path.unlink()
+    path.symlink_to("/dev/full")
+    with pytest.raises(TableError, match=r"cannot write .*decisions\.tsv: No space left on device") as caught:
+        table.append([{"a": "after"}])
+    assert caught.value.retryable is False
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_full_disk_when_the_header_is_written_is_not_retryable(tmp_path: Path) -> None:
+    """The first write of a new table (its header) meets ENOSPC from /dev/full too."""
+    path = tmp_path / "answers.tsv"
+    path.symlink_to("/dev/full")
+    with pytest.raises(TableError, match="No space left on device") as caught:
+        TsvTable(path, ["a"]).append_once([{"a": "1"}])
+    assert caught.value.retryable is False
 
 
 def test_concurrent_first_appends_write_one_header_and_every_row(tmp_path: Path) -> None:
