@@ -75,14 +75,20 @@ class _PlainPickler(pickle.Pickler):
     def __init__(self, file: io.BytesIO, packages: tuple[str, ...]) -> None:
         super().__init__(file, protocol=5)
         self._packages = packages
+        # Classes already checked: the check runs once per class, not once per object
+        # (a checkpoint holds thousands of instances of a dozen classes).
+        self._checked: set[type] = set()
 
     def reducer_override(self, obj: Any) -> Any:
-        if isinstance(obj, Secret):
-            raise StateError(f"a Secret ({obj.name!r}) must not be saved in a checkpoint")
         target = obj if isinstance(obj, type) else type(obj)
+        if target in self._checked:
+            return NotImplemented
+        if issubclass(target, Secret):
+            raise StateError(f"a Secret ({getattr(obj, 'name', '?')!r}) must not be saved in a checkpoint")
         module, name = target.__module__, target.__qualname__
         if not _allowed(module, name, self._packages):
             raise StateError(f"checkpoint state must be plain data, found {module}.{name}")
+        self._checked.add(target)
         return NotImplemented
 
 

@@ -22,7 +22,7 @@ from engine.actions import Action, AppendRows, CopyPhoto, CreateTasks, LinkTo, P
 from file_store.base import FileStore
 from tables.tsv import TsvTable
 from toloka_client.client import TolokaClient
-from toloka_client.errors import AttachmentTooLarge, IncorrectAction, NotFound
+from toloka_client.errors import IncorrectAction
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +35,12 @@ _IMAGE_MAGIC = (
 
 
 class ActionFailed(PipelineError):
-    """An action could not be done; ``permanent`` says whether retrying can help."""
+    """An action could not be done; ``permanent`` says that retrying cannot help (the cause's ``retryable``)."""
 
     def __init__(self, action: Action, reason: str, *, permanent: bool) -> None:
         self.action = action
         self.permanent = permanent
-        super().__init__(f"{action.key}: {reason}")
+        super().__init__(f"{action.key}: {reason}", retryable=not permanent)
 
 
 @dataclass
@@ -137,10 +137,11 @@ class Executor:
                 raise TypeError(f"unknown action {action!r}")
         except ActionFailed:
             raise
-        except (NotFound, AttachmentTooLarge) as exc:
-            raise ActionFailed(action, str(exc), permanent=True) from None
         except PipelineError as exc:
-            raise ActionFailed(action, str(exc), permanent=False) from None
+            # The error tree says whether retrying can help (common/errors.py): a 429, 5xx or
+            # timeout is tried again next tick; a 400/401/403/404/409, a missing bucket or a
+            # full disk is reported once and parked until a person acts (and the next start).
+            raise ActionFailed(action, str(exc), permanent=not exc.retryable) from None
         return None
 
     # -- the six kinds -----------------------------------------------------------
