@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import configparser
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -167,6 +167,10 @@ class DecisionLog:
     subject_column: str
     label_column: str | None = None
     comment_column: str | None = None
+    time_column: str = "date_time"
+    start_event: str | None = None  # starts a unit's clock (time to decision); None: its first row
+    final_events: tuple[str, ...] = ()  # a unit's last row of one of these is its decision
+    timeline_events: tuple[str, ...] = ()  # events the report draws over time, in this order
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +183,74 @@ class FunnelStage:
 
     def entered_by(self, pool: str, event: str) -> bool:
         return event == self.event and (self.pool is None or pool == self.pool)
+
+
+def funnel_entries(
+    funnel: Sequence[FunnelStage], log: DecisionLog, rows: Iterable[Mapping[str, object]]
+) -> set[tuple[str, str]]:
+    """The (stage, subject) pairs that decision-log ``rows`` enter: each unit enters a stage once.
+
+    The one reading of a row for the status page, /metrics and the report (a
+    missing cell is ``""``, every value compared as text), so their funnels agree.
+    """
+    entered: set[tuple[str, str]] = set()
+    for row in rows:
+        pool = str(row.get(log.pool_column, ""))
+        event = str(row.get(log.event_column, ""))
+        subject = str(row.get(log.subject_column, ""))
+        for stage in funnel:
+            if stage.entered_by(pool, event):
+                entered.add((stage.name, subject))
+    return entered
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A unit whose last final decision-log row is ``event`` (from ``pool``, if given) ended as ``name``.
+
+    ``{pool}`` in ``name`` stands for the row's pool (``"rejected at {pool}"``).
+    The first outcome that matches names a row; a row none matches is named
+    ``"<event> at <pool>"``.
+    """
+
+    name: str
+    event: str
+    pool: str | None = None
+
+    def matches(self, pool: str, event: str) -> bool:
+        return event == self.event and (self.pool is None or pool == self.pool)
+
+    def label(self, pool: str) -> str:
+        return self.name.replace("{pool}", pool)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerLog:
+    """The table of individual answers and the aggregate each was counted in (worker agreement)."""
+
+    table: str
+    pool_column: str
+    worker_column: str
+    label_column: str  # the worker's answer
+    result_column: str  # the aggregated answer of the task it belongs to
+
+
+@dataclass(frozen=True, slots=True)
+class CountChart:
+    """A report chart: how many rows of ``table`` have each value of ``column``.
+
+    ``unique_by``: columns whose combination is counted once (empty: every row).
+    ``money_column``: summed exactly and shown under the chart as ``money_label``.
+    """
+
+    key: str  # the PNG's file name, without .png
+    title: str
+    table: str
+    column: str
+    unique_by: tuple[str, ...] = ()
+    unit: str = "rows"  # what a bar counts (the y axis)
+    money_column: str | None = None
+    money_label: str = "money"
 
 
 @dataclass(frozen=True)
@@ -230,6 +302,10 @@ class PipelineSpec(Generic[C, S]):
     held_for_a_person: Callable[[S], int] = _zero
     # How to adopt a checkpoint of the v1 (pedestrian-only) daemon; None: refuse one.
     migrate_v1: Callable[[V1Checkpoint], Migrated[S]] | None = None
+    # For the offline report (report.py): how units end, the answers table, extra bar charts.
+    outcomes: tuple[Outcome, ...] = ()
+    answer_log: AnswerLog | None = None
+    report_charts: tuple[CountChart, ...] = ()
 
     def reviewed_pools(self, config: C) -> frozenset[str]:
         """Pools whose submitted work the pipeline accepts or rejects itself (their rewards count at accept)."""

@@ -49,7 +49,7 @@ from engine.executor import ChainResult, Executor
 from engine.journal import Journal
 from engine.logs import pool_logger
 from engine.skills import SkillCache
-from engine.spec import Batch, Context, Decision, Handler, PipelineSpec
+from engine.spec import Batch, Context, Decision, Handler, PipelineSpec, funnel_entries
 from engine.state import EngineState
 from tables.tsv import TableError, TsvTable
 from toloka_client.client import TolokaClient
@@ -512,7 +512,6 @@ class Engine(Generic[C, S]):
         spec_log = self.spec.decision_log
         if spec_log is None or action.table != spec_log.table:
             return
-        entered: set[tuple[str, str]] = set()
         for row in action.rows:
             pool = str(row.get(spec_log.pool_column, ""))
             event = str(row.get(spec_log.event_column, ""))
@@ -522,10 +521,7 @@ class Engine(Generic[C, S]):
             decisions = stats.pool(pool).decisions
             decisions[event] = decisions.get(event, 0) + 1
             self.recent_decisions.append(Event(now, pool, event, f"{subject} {label}".strip(), comment))
-            for stage in self.spec.funnel:
-                if stage.entered_by(pool, event):
-                    entered.add((stage.name, subject))
-        for stage_name, _subject in entered:
+        for stage_name, _subject in funnel_entries(self.spec.funnel, spec_log, action.rows):
             stats.funnel[stage_name] = stats.funnel.get(stage_name, 0) + 1
 
     async def checkpoint(self) -> int:

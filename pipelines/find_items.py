@@ -29,8 +29,8 @@ from common import ini
 from common.errors import ConfigError
 from engine.actions import AppendRows, CreateTasks, SetStatus, TaskSpec, operation_uuid
 from engine.config import optional_str, pool_id_of
-from engine.spec import Batch, Context, Decision, DecisionLog, FunnelStage, ObserverSpec, PipelineSpec, Review
-from engine.spec import TableSpec
+from engine.spec import AnswerLog, Batch, Context, CountChart, Decision, DecisionLog, FunnelStage, ObserverSpec
+from engine.spec import Outcome, PipelineSpec, Review, TableSpec
 from toloka_client.records import Assignment
 
 # Decision events (the ``event`` column of decisions.tsv): one place for every name.
@@ -461,7 +461,9 @@ FIND_ITEMS: PipelineSpec[FindItemsConfig, FindItemsState] = PipelineSpec(
     tables=_tables,
     state_packages=("pipelines.find_items",),
     decision_log=DecisionLog(table="decisions", pool_column="pool", event_column="event",
-                             subject_column="assignment_id", label_column="image", comment_column="comment"),
+                             subject_column="assignment_id", label_column="image", comment_column="comment",
+                             start_event=FOUND, final_events=(ACCEPT, REJECT),
+                             timeline_events=(FOUND, ACCEPT, REJECT, RANKED)),
     funnel=(
         FunnelStage("found", FOUND),
         FunnelStage("verified", ACCEPT),
@@ -470,4 +472,10 @@ FIND_ITEMS: PipelineSpec[FindItemsConfig, FindItemsState] = PipelineSpec(
     gauges=gauges,
     in_progress=_in_progress,
     held_for_a_person=_held,
+    outcomes=(Outcome("verified", ACCEPT), Outcome("rejected", REJECT)),
+    answer_log=AnswerLog("answers", pool_column="pool", worker_column="worker", label_column="label",
+                         result_column="result"),
+    report_charts=(
+        CountChart("verdicts", "Verdicts on found links", table="verified_links", column="verdict", unit="links"),
+    ),
 )

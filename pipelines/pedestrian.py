@@ -13,8 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from engine.actions import SetStatus, Step
-from engine.spec import Batch, Context, Decision, DecisionLog, FunnelStage, Migrated, ObserverSpec, PipelineSpec
-from engine.spec import Review, V1Checkpoint
+from engine.spec import AnswerLog, Batch, Context, CountChart, Decision, DecisionLog, FunnelStage, Migrated
+from engine.spec import ObserverSpec, Outcome, PipelineSpec, Review, V1Checkpoint
 from handlers import flow, pedestrian, quality, relevance, visit
 from handlers.base import decisions, stamp
 from handlers.settings import SECTIONS, PedestrianConfig, parse
@@ -140,6 +140,8 @@ PEDESTRIAN: PipelineSpec[PedestrianConfig, Ledger] = PipelineSpec(
     decision_log=DecisionLog(
         table="decisions", pool_column="handler", event_column="event",
         subject_column="pedestrian_assignment_id", label_column="name", comment_column="comment",
+        start_event=flow.SUBMIT, final_events=flow.FINAL,
+        timeline_events=(flow.SUBMIT, flow.ACCEPT, flow.REJECT, flow.PAY_BONUS),
     ),
     funnel=(
         FunnelStage("pedestrian", flow.SUBMIT),
@@ -153,6 +155,18 @@ PEDESTRIAN: PipelineSpec[PedestrianConfig, Ledger] = PipelineSpec(
     in_progress=_in_progress,
     held_for_a_person=_held,
     migrate_v1=migrate_v1,
+    outcomes=(
+        Outcome("accepted", flow.ACCEPT, pool="relevance"),
+        Outcome("no_org", flow.ACCEPT),  # the visit handler accepts work whose organization does not exist
+        Outcome("rejected at {pool}", flow.REJECT),
+    ),
+    answer_log=AnswerLog("answers", pool_column="handler", worker_column="worker", label_column="label",
+                         result_column="result"),
+    report_charts=(
+        CountChart("bonus_fields", "Bonus fields accepted", table="bonus_tasks", column="bonus_field",
+                   unique_by=("pedestrian_assignment_id", "bonus_field"), unit="accepted assignments",
+                   money_column="bonus_amount", money_label="bonus money owed for them"),
+    ),
 )
 
 __all__ = ["PEDESTRIAN", "POOLS", "gauges", "groups_waiting", "migrate_v1"]

@@ -9,18 +9,19 @@ would be, and listed at the top.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from engine.spec import PipelineSpec
 from reporting import charts, numbers
 from reporting.load import Inputs, load
-
-DECISION_EVENTS = ("submit", "ACCEPT assignment", "REJECT assignment", "PAY bonus")
+from reporting.plan import SPEND, CountChart, ReportPlan, plan
 
 
 @dataclass
@@ -35,84 +36,125 @@ class Section:
 
 @dataclass
 class Report:
-    """What was written: the HTML file, the charts, the notes."""
+    """What was written: the HTML file, the charts, the notes, and what was read of the pipeline."""
 
     index: Path
     charts: dict[str, Path]
     notes: list[str]
     sections: list[Section]
+    plan: ReportPlan
 
 
-def build_report(logs: Path, results: Path, out: Path, *, now: datetime | None = None) -> Report:
-    """Write ``out/index.html`` and its charts from the TSVs in ``logs`` and ``results``."""
+def build_report(logs: Path, results: Path, out: Path, spec: PipelineSpec[Any, Any], *, config: Any = None,
+                 now: datetime | None = None) -> Report:
+    """Write ``out/index.html`` and its charts from the TSVs the pipeline ``spec`` writes to ``logs`` and ``results``.
+
+    ``config`` is the pipeline's parsed configuration (``Settings.config``), when
+    there is one: it says which tables the pipeline writes (see :mod:`reporting.plan`).
+    """
     out.mkdir(parents=True, exist_ok=True)
-    inputs = load(logs, results)
+    p = plan(spec, config)
+    inputs = load(logs, results, p.tables)
     drawn: dict[str, Path] = {}
     sections: list[Section] = []
 
     def chart(key: str, title: str, missing: str | None, draw: Callable[[Path], Path],
-              rows: list[tuple[str, str]]) -> None:
+              rows: Callable[[], list[tuple[str, str]]]) -> None:
         path = out / f"{key}.png"
         if missing is None:
             drawn[key] = draw(path)
-            sections.append(Section(title, image=path.name, rows=rows))
+            sections.append(Section(title, image=path.name, rows=rows()))
         else:
             path.unlink(missing_ok=True)  # an old chart must not pass for a new one
             sections.append(Section(title, missing=missing))
 
-    decisions = inputs["decisions"]
-    has_decisions = inputs.usable("decisions", "handler", "event", "pedestrian_assignment_id", "date_time")
-    no_decisions = None if has_decisions else _why(inputs, "decisions")
+    log = p.log
+    decisions = inputs[log.table] if log is not None else pd.DataFrame()
+    if log is None:
+        no_decisions: str | None = f"the {p.name} pipeline declares no decision log"
+    elif not inputs.usable(log.table, log.pool_column, log.event_column, log.subject_column, p.time_column):
+        no_decisions = _why(inputs, log.table)
+    else:
+        no_decisions = None
+    has_decisions = no_decisions is None
 
-    counts = numbers.funnel(decisions) if has_decisions else {}
-    outcomes = numbers.outcomes(decisions) if has_decisions else {}
-    chart("funnel", "Funnel: pedestrian -> visit -> quality -> relevance -> accepted", no_decisions,
-          lambda p: charts.funnel_chart(counts, outcomes, p),
-          [*((s, str(n)) for s, n in counts.items()), *((k, str(v)) for k, v in outcomes.items() if k != "accepted")])
+    counts = numbers.funnel(decisions, p) if has_decisions else {}
+    outcomes = numbers.outcomes(decisions, p) if has_decisions else {}
+    chart("funnel", "Funnel: " + " -> ".join(s.name for s in p.funnel) if p.funnel else "Funnel",
+          no_decisions or (None if p.funnel else f"the {p.name} pipeline declares no funnel"),
+          lambda path: charts.funnel_chart(counts, outcomes, path, noun=p.subject_noun),
+          lambda: [*((s, str(n)) for s, n in counts.items()),
+                   *((k, str(v)) for k, v in outcomes.items() if k not in counts)])
 
-    over_time = numbers.decisions_over_time(decisions, DECISION_EVENTS) if has_decisions else pd.DataFrame()
+    over_time = numbers.decisions_over_time(decisions, p) if has_decisions else pd.DataFrame()
     chart("decisions_over_time", "Decisions over time", no_decisions or (
-        None if not over_time.empty else "no submit, accept, reject or bonus decisions yet"),
-        lambda p: charts.decisions_chart(over_time, p),
-        [(str(e), str(int(over_time[e].sum()))) for e in over_time.columns])
+        None if not over_time.empty else f"no {_or(p.timeline_events)} rows yet"),
+        lambda path: charts.decisions_chart(over_time, path, p.timeline_events),
+        lambda: [(str(e), str(int(over_time[e].sum()))) for e in over_time.columns])
 
-    minutes = numbers.time_to_decision(decisions) if has_decisions else pd.Series(dtype=float)
-    chart("time_to_decision", "Time from submit to decision", no_decisions or (
-        None if len(minutes) else "no pedestrian assignment has both its submit and its final decision yet"),
-        lambda p: charts.time_to_decision_chart(minutes, p),
-        [("assignments", str(len(minutes))), ("median minutes", f"{minutes.median():.1f}" if len(minutes) else "-"),
-         ("longest minutes", f"{minutes.max():.1f}" if len(minutes) else "-")])
+    start = p.start_event or "the first row"
+    minutes = numbers.time_to_decision(decisions, p) if has_decisions else pd.Series(dtype=float)
+    chart("time_to_decision", f"Time from {start} to decision", no_decisions or (
+        None if len(minutes) else f"none of the {p.subject_noun} has both its {start} row and a final decision "
+                                  f"({_or(p.final_events)}) yet"),
+        lambda path: charts.time_to_decision_chart(minutes, path, start=start, noun=p.subject_noun),
+        lambda: [(p.subject_noun, str(len(minutes))), ("median minutes", f"{minutes.median():.1f}"),
+                 ("longest minutes", f"{minutes.max():.1f}")])
 
-    agreement = numbers.worker_agreement(inputs["answers"])
-    flagged = agreement.table[agreement.table["flagged"]]
-    chart("worker_agreement", "Agreement of each worker with the aggregate, per verification pool",
-          _why(inputs, "answers") if not inputs.usable("answers", "handler", "worker", "label", "result") else None,
-          lambda p: charts.agreement_chart(agreement, p),
-          [(f"{r.pool}: worker {r.worker}", f"{r.agreement:.2f} of {r.answers} answers - far below the rest")
-           for r in flagged.itertuples()] or [("workers far below the rest", "none")])
+    answer_log = p.answer_log
+    if answer_log is None:
+        (out / "worker_agreement.png").unlink(missing_ok=True)  # nor a chart of another pipeline's
+    else:
+        agreement = numbers.worker_agreement(inputs[answer_log.table], answer_log, p.pools)
+        flagged = agreement.table[agreement.table["flagged"]]
+        usable = inputs.usable(answer_log.table, answer_log.pool_column, answer_log.worker_column,
+                               answer_log.label_column, answer_log.result_column)
+        chart("worker_agreement", "Agreement of each worker with the aggregate, per pool",
+              None if usable else _why(inputs, answer_log.table),
+              lambda path: charts.agreement_chart(agreement, path),
+              lambda: [(f"{r.pool}: worker {r.worker}",
+                        f"{r.agreement:.2f} of {r.answers} answers - far below the rest")
+                       for r in flagged.itertuples()] or [("workers far below the rest", "none")])
 
-    spend = numbers.spend_over_time(inputs["spend"])
-    limit = _max_spend(inputs["spend"])
-    chart("spend_over_time", "Spend over time", _why(inputs, "spend") if spend.empty else None,
-          lambda p: charts.spend_chart(spend, limit, p),
-          [(c, inputs["spend"][c].iloc[-1]) for c in ("rewards", "bonuses", "spent") if c in inputs["spend"].columns]
+    spend_log = inputs[SPEND]
+    spend = numbers.spend_over_time(spend_log)
+    limit = _max_spend(spend_log)
+    chart("spend_over_time", "Spend over time", _why(inputs, SPEND) if spend.empty else None,
+          lambda path: charts.spend_chart(spend, limit, path),
+          lambda: [(c, spend_log[c].iloc[-1]) for c in ("rewards", "bonuses", "spent") if c in spend_log.columns]
           + ([("max_spend", f"{limit:g}")] if limit is not None else []))
 
-    fields = numbers.bonus_fields(inputs["bonus_tasks"])
-    bonus_money = numbers.money_total(inputs["bonus_tasks"], "bonus_amount")
-    chart("bonus_fields", "Bonus fields accepted", _why(inputs, "bonus_tasks") if fields.empty else None,
-          lambda p: charts.bonus_fields_chart(fields, p),
-          [*((str(k), str(int(v))) for k, v in fields.items()), ("bonus money owed for them", str(bonus_money))])
+    for count in p.charts:
+        _count_chart(chart, inputs, count)
 
     index = out / "index.html"
-    stamp = (now or datetime.now(timezone.utc).replace(tzinfo=None)).strftime("%Y-%m-%d %H:%M:%S UTC")
-    index.write_text(_html(inputs, sections, counts, outcomes, stamp), encoding="utf-8")
-    return Report(index, drawn, inputs.notes, sections)
+    stamp = (now or datetime.now(UTC).replace(tzinfo=None)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    index.write_text(_html(p, inputs, sections, counts, outcomes, stamp, logs, results), encoding="utf-8")
+    return Report(index, drawn, inputs.notes, sections, p)
+
+
+def _count_chart(chart: Callable[..., None], inputs: Inputs, count: CountChart) -> None:
+    """A count chart the pipeline declares, and its numbers (and its money, if it has a money column)."""
+    frame = inputs[count.table]
+    values = numbers.count_values(frame, count)
+    rows = [(str(k), str(int(n))) for k, n in values.items()]
+    if count.money_column:
+        rows.append((count.money_label, str(numbers.money_total(frame, count.money_column))))
+    chart(count.key, count.title, _why(inputs, count.table) if values.empty else None,
+          lambda path: charts.count_chart(values, path, title=count.title, unit=count.unit), lambda: rows)
+
+
+def _or(words: Sequence[str]) -> str:
+    """``a, b or c``."""
+    words = list(words)
+    return " or ".join(filter(None, [", ".join(words[:-1]), words[-1] if words else ""])) or "decision"
 
 
 def _why(inputs: Inputs, name: str) -> str:
     """Why a table gives nothing to draw: its note, or that it lacks the columns needed."""
-    path = inputs.paths[name]
+    path = inputs.paths.get(name)
+    if path is None:
+        return f"the pipeline has no table {name!r}"
     for note in inputs.notes:
         if note.startswith(str(path)):
             return note
@@ -126,28 +168,27 @@ def _max_spend(spend: pd.DataFrame) -> float | None:
     return float(Decimal(value)) if value else None
 
 
-def _html(inputs: Inputs, sections: list[Section], counts: dict[str, int], outcomes: dict[str, int],
-          stamp: str) -> str:
+def _html(p: ReportPlan, inputs: Inputs, sections: list[Section], counts: dict[str, int],
+          outcomes: dict[str, int], stamp: str, logs: Path, results: Path) -> str:
     e = html.escape
-    headline = [
-        ("submitted", counts.get("pedestrian", 0)),
-        ("accepted", outcomes.get("accepted", 0)),
-        ("no organization", outcomes.get("no_org", 0)),
-        ("rejected", sum(v for k, v in outcomes.items() if k.startswith("rejected"))),
-        ("main_tasks.tsv rows", len(inputs["main_tasks"])),
-        ("no_org.tsv rows", len(inputs["no_org"])),
-        ("bonus_tasks.tsv rows", len(inputs["bonus_tasks"])),
-    ]
+    headline: list[tuple[str, int]] = []
+    if p.funnel and counts:
+        headline.append((f"{p.subject_noun} that entered the funnel ({p.funnel[0].name})", counts[p.funnel[0].name]))
+    headline += [(f"ended: {name}", n) for name, n in outcomes.items()]
+    headline += [(f"{inputs.paths[name].name} rows", len(inputs[name]))
+                 for name, (folder, _) in p.tables.items() if folder == "results"]
+    title = f"{p.name} pipeline report"
     parts = [
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Pedestrian pipeline report</title>",
+        f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>",
         "<style>body{font:14px/1.4 system-ui,sans-serif;margin:20px 28px;color:#1d2433}"
         "h1{font-size:22px}h2{font-size:16px;margin-top:28px}table{border-collapse:collapse}"
         "td,th{padding:2px 10px;border-bottom:1px solid #eaecf0;text-align:left}td.n{text-align:right}"
         ".note{background:#fdecc8;padding:6px 10px;border-radius:4px;margin:4px 0}"
         ".missing{color:#8a1c17}img{max-width:100%;border:1px solid #eaecf0}</style></head><body>",
-        "<h1>Pedestrian pipeline report</h1>",
-        f"<p>Made {e(stamp)} from {e(str(inputs.paths['decisions'].parent))} and "
-        f"{e(str(inputs.paths['main_tasks'].parent))}. Numbers are as of the files' last complete rows.</p>",
+        f"<h1>{e(title)}</h1>",
+        f"<p>{e(p.title)}</p>" if p.title else "",
+        f"<p>Made {e(stamp)} from {e(str(logs))} and {e(str(results))}. "
+        "Numbers are as of the files' last complete rows.</p>",
     ]
     if inputs.notes:
         parts.append("<h2>About the input files</h2>")

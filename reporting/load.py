@@ -8,20 +8,11 @@ that has just started is still a report.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-
-# What each input is for, as the report names it.
-FILES = {
-    "decisions": ("logs", "decisions.tsv"),
-    "answers": ("logs", "answers.tsv"),
-    "spend": ("logs", "spend.tsv"),
-    "main_tasks": ("results", "main_tasks.tsv"),
-    "no_org": ("results", "no_org.tsv"),
-    "bonus_tasks": ("results", "bonus_tasks.tsv"),
-}
 
 
 @dataclass
@@ -33,11 +24,12 @@ class Inputs:
     notes: list[str] = field(default_factory=list)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
-        return self.frames[name]
+        """The table ``name``; an empty frame for one that was not read."""
+        return self.frames.get(name, pd.DataFrame())
 
     def usable(self, name: str, *columns: str) -> bool:
         """True when the table has rows and every one of ``columns``."""
-        frame = self.frames[name]
+        frame = self[name]
         return len(frame) > 0 and all(c in frame.columns for c in columns)
 
 
@@ -65,10 +57,10 @@ def read_table(path: Path) -> tuple[pd.DataFrame, str | None]:
     return frame, note
 
 
-def load(logs: Path, results: Path) -> Inputs:
-    """Every input of the report, from the logs and results folders."""
+def load(logs: Path, results: Path, tables: Mapping[str, tuple[str, str]]) -> Inputs:
+    """Every table in ``tables`` (name -> (folder, file name); folder ``logs`` or ``results``)."""
     folders = {"logs": logs, "results": results}
-    paths = {name: folders[where] / filename for name, (where, filename) in FILES.items()}
+    paths = {name: folders[where] / filename for name, (where, filename) in tables.items()}
     inputs = Inputs(paths=paths, frames={})
     for name, path in paths.items():
         frame, note = read_table(path)

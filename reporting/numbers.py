@@ -1,76 +1,76 @@
 """The report's figures, computed from the tables with pandas (no drawing here).
 
 Each function takes the frames as :func:`reporting.load.load` reads them (all
-strings) and returns plain numbers or small frames, so the tests can compare
+strings) and the pipeline's :class:`~reporting.plan.ReportPlan` (which columns,
+events and stages to count), and returns plain numbers or small frames, so the tests can compare
 them with the logs and the charts are drawn from exactly these values.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import pandas as pd
 
-from engine.daemon import FUNNEL, funnel_stage
-
-FINAL = ("ACCEPT assignment", "REJECT assignment")
-VERIFICATION = ("visit", "quality", "relevance")
+from engine.spec import AnswerLog, CountChart, funnel_entries
+from reporting.plan import ReportPlan
 
 
-def funnel(decisions: pd.DataFrame) -> dict[str, int]:
-    """Pedestrian assignments that entered each stage, as the status page counts them."""
-    counts = {stage: 0 for stage, _ in FUNNEL}
-    if decisions.empty:
+def funnel(decisions: pd.DataFrame, plan: ReportPlan) -> dict[str, int]:
+    """Units of work that entered each stage of the pipeline's funnel, as the status page counts them."""
+    counts = {stage.name: 0 for stage in plan.funnel}
+    if decisions.empty or plan.log is None:
         return counts
-    stages = [funnel_stage(h, e) for h, e in zip(decisions["handler"], decisions["event"])]
-    frame = pd.DataFrame({"stage": stages, "pa": decisions["pedestrian_assignment_id"]}).dropna()
-    for stage, n in frame.drop_duplicates().groupby("stage").size().items():
-        counts[str(stage)] = int(n)
+    for stage, _subject in funnel_entries(plan.funnel, plan.log, decisions.to_dict("records")):
+        counts[stage] += 1
     return counts
 
 
-def outcomes(decisions: pd.DataFrame) -> dict[str, int]:
-    """Final decisions: accepted after all checks, accepted as no_org, rejected per handler."""
-    out = {"accepted": 0, "no_org": 0}
-    if decisions.empty:
+def outcomes(decisions: pd.DataFrame, plan: ReportPlan) -> dict[str, int]:
+    """How units of work ended: each unit's last final row, named by the plan's outcomes."""
+    out = {o.name: 0 for o in plan.outcomes if "{pool}" not in o.name}
+    log = plan.log
+    if decisions.empty or log is None:
         return out
-    finals = decisions[decisions["event"].isin(FINAL)].drop_duplicates("pedestrian_assignment_id", keep="last")
-    for row in finals.itertuples():
-        if row.event == "ACCEPT assignment":
-            out["accepted" if row.handler == "relevance" else "no_org"] += 1
-        else:
-            key = f"rejected at {row.handler}"
-            out[key] = out.get(key, 0) + 1
+    finals = decisions[decisions[log.event_column].isin(plan.final_events)]
+    finals = finals.drop_duplicates(log.subject_column, keep="last")
+    for pool, event in zip(finals[log.pool_column], finals[log.event_column], strict=True):
+        name = plan.outcome_of(str(pool), str(event))
+        out[name] = out.get(name, 0) + 1
     return out
 
 
-def decisions_over_time(decisions: pd.DataFrame, events: tuple[str, ...]) -> pd.DataFrame:
-    """Rows per time bucket (a column per event), the bucket chosen from the time span."""
-    if decisions.empty:
+def decisions_over_time(decisions: pd.DataFrame, plan: ReportPlan) -> pd.DataFrame:
+    """Rows per time bucket (a column per timeline event), the bucket chosen from the time span."""
+    log, events = plan.log, plan.timeline_events
+    if decisions.empty or log is None:
         return pd.DataFrame()
-    frame = decisions[decisions["event"].isin(events)].copy()
-    frame["t"] = pd.to_datetime(frame["date_time"], errors="coerce")
+    frame = decisions[decisions[log.event_column].isin(events)].copy()
+    frame["t"] = pd.to_datetime(frame[plan.time_column], errors="coerce")
     frame = frame.dropna(subset=["t"])
     if frame.empty:
         return pd.DataFrame()
     span = frame["t"].max() - frame["t"].min()
     bucket = "10s" if span <= pd.Timedelta(minutes=10) else "min" if span <= pd.Timedelta(hours=6) else "h" \
         if span <= pd.Timedelta(days=7) else "D"
-    table = frame.groupby([frame["t"].dt.floor(bucket), "event"]).size().unstack(fill_value=0)
+    table = frame.groupby([frame["t"].dt.floor(bucket), log.event_column]).size().unstack(fill_value=0)
     return table.reindex(columns=[e for e in events if e in table.columns])
 
 
-def time_to_decision(decisions: pd.DataFrame) -> pd.Series:
-    """Minutes from each assignment's submit row to its final decision row."""
-    if decisions.empty:
+def time_to_decision(decisions: pd.DataFrame, plan: ReportPlan) -> pd.Series:
+    """Minutes from each unit's start row (its first row, without a start event) to its last final row."""
+    log = plan.log
+    if decisions.empty or log is None:
         return pd.Series(dtype=float)
-    t = pd.to_datetime(decisions["date_time"], errors="coerce")
+    t = pd.to_datetime(decisions[plan.time_column], errors="coerce")
     frame = decisions.assign(t=t).dropna(subset=["t"])
-    submitted = frame[frame["event"] == "submit"].groupby("pedestrian_assignment_id")["t"].min()
-    decided = frame[frame["event"].isin(FINAL)].groupby("pedestrian_assignment_id")["t"].max()
-    both = pd.concat([submitted.rename("submit"), decided.rename("final")], axis=1).dropna()
-    return ((both["final"] - both["submit"]).dt.total_seconds() / 60.0).rename("minutes")
+    started = frame if plan.start_event is None else frame[frame[log.event_column] == plan.start_event]
+    first = started.groupby(log.subject_column)["t"].min()
+    decided = frame[frame[log.event_column].isin(plan.final_events)].groupby(log.subject_column)["t"].max()
+    both = pd.concat([first.rename("start"), decided.rename("final")], axis=1).dropna()
+    return ((both["final"] - both["start"]).dt.total_seconds() / 60.0).rename("minutes")
 
 
 @dataclass(frozen=True)
@@ -82,21 +82,26 @@ class Agreement:
     min_answers: int = 3  # fewer answers than this: too few to judge a worker
 
 
-def worker_agreement(answers: pd.DataFrame, min_answers: int = 3) -> Agreement:
-    """How often each worker's label equals the aggregated result, per verification pool.
+def worker_agreement(answers: pd.DataFrame, log: AnswerLog | None, pools: Sequence[str] = (),
+                     min_answers: int = 3) -> Agreement:
+    """How often each worker's answer equals the aggregated result, per pool of the answer log.
 
     A worker with at least ``min_answers`` answers is flagged when their agreement
     is far below the rest of the pool: under the pool's first quartile minus 1.5
     interquartile ranges, and under 0.8 (a pool of careful workers has a tiny
-    spread; a single miss must not flag anyone there).
+    spread; a single miss must not flag anyone there). Pools come in the order
+    of ``pools`` (the pipeline's flow), any other after them.
     """
     empty = pd.DataFrame(columns=["pool", "worker", "answers", "agreement", "flagged"])
-    if answers.empty or not {"handler", "worker", "label", "result"} <= set(answers.columns):
+    if log is None or answers.empty:
         return Agreement(empty, {}, min_answers)
-    frame = answers[answers["handler"].isin(VERIFICATION)].copy()
+    columns = {log.pool_column: "pool", log.worker_column: "worker", log.label_column: "label",
+               log.result_column: "result"}
+    if not set(columns) <= set(answers.columns):
+        return Agreement(empty, {}, min_answers)
+    frame = pd.DataFrame({new: answers[old] for old, new in columns.items()})
     frame["agree"] = (frame["label"] == frame["result"]).astype(float)
-    table = (frame.groupby(["handler", "worker"])["agree"].agg(answers="size", agreement="mean")
-             .reset_index().rename(columns={"handler": "pool"}))
+    table = frame.groupby(["pool", "worker"])["agree"].agg(answers="size", agreement="mean").reset_index()
     thresholds: dict[str, float] = {}
     flagged = pd.Series(False, index=table.index)
     for pool, group in table.groupby("pool"):
@@ -108,8 +113,9 @@ def worker_agreement(answers: pd.DataFrame, min_answers: int = 3) -> Agreement:
         thresholds[str(pool)] = limit
         flagged |= (table["pool"] == pool) & (table["answers"] >= min_answers) & (table["agreement"] < limit)
     table["flagged"] = flagged
-    order = {p: i for i, p in enumerate(VERIFICATION)}
-    table = table.sort_values(["pool", "agreement"], key=lambda c: c.map(order) if c.name == "pool" else c)
+    order = {p: i for i, p in enumerate(pools)}
+    table["rank"] = [order.get(str(p), len(order)) for p in table["pool"]]
+    table = table.sort_values(["rank", "pool", "agreement"]).drop(columns="rank")
     return Agreement(table.reset_index(drop=True), thresholds, min_answers)
 
 
@@ -122,11 +128,13 @@ def spend_over_time(spend: pd.DataFrame) -> pd.DataFrame:
     return frame[columns].apply(pd.to_numeric, errors="coerce").dropna(how="all")
 
 
-def bonus_fields(bonus_tasks: pd.DataFrame) -> pd.Series:
-    """Accepted bonus fields: how many assignments had each one paid."""
-    if bonus_tasks.empty or "bonus_field" not in bonus_tasks.columns:
+def count_values(frame: pd.DataFrame, chart: CountChart) -> pd.Series:
+    """How many rows (each combination of ``chart.unique_by`` once) have each value of ``chart.column``."""
+    needed = {chart.column, *chart.unique_by}
+    if frame.empty or not needed <= set(frame.columns):
         return pd.Series(dtype=int)
-    return bonus_tasks.drop_duplicates(["pedestrian_assignment_id", "bonus_field"])["bonus_field"].value_counts()
+    rows = frame.drop_duplicates(list(chart.unique_by)) if chart.unique_by else frame
+    return rows[chart.column].value_counts()
 
 
 def money_total(frame: pd.DataFrame, column: str) -> Decimal:

@@ -1,4 +1,8 @@
-"""``python report.py`` on the demo's logs: every chart exists and carries the demo's own numbers; partial logs."""
+"""``python report.py`` on the demo's logs: every chart exists and carries the demo's own numbers; partial logs.
+
+The report is given the pedestrian spec (and what ``report.py`` declares on its behalf until the
+spec carries it); tests/report/test_report_spec.py gives it a pipeline of another shape.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ import pytest
 from PIL import Image
 
 import demo
-from reporting.build import build_report
+import pipelines
+from reporting.build import Report, build_report
 from reporting.charts import read_chart_data
 from tests.pipeline.emulator_db import objects
 
@@ -39,13 +44,20 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"folder": folder, "summary": summary}
 
 
+def pedestrian_report(logs: Path, results: Path, out: Path, config_file: Path | None = None) -> Report:
+    """The report as ``python report.py`` builds it: with the demo's toloka.ini, or (no config) the defaults."""
+    spec = pipelines.get("pedestrian")
+    config = pipelines.load_settings(config_file).config if config_file is not None else None
+    return build_report(logs, results, out, spec, config=config)
+
+
 def tsv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
 
 
 def test_report_charts_show_the_demos_numbers(demo_run: dict[str, Any], tmp_path: Path) -> None:
     folder, summary = demo_run["folder"], demo_run["summary"]
-    report = build_report(folder / "logs", folder / "results", tmp_path / "report")
+    report = pedestrian_report(folder / "logs", folder / "results", tmp_path / "report", folder / "toloka.ini")
     assert report.notes == [] and sorted(report.charts) == sorted(CHARTS)
     page = report.index.read_text()
     assert "No chart" not in page
@@ -106,7 +118,7 @@ def test_report_on_partial_logs_says_what_is_missing_or_empty(demo_run: dict[str
     out.mkdir()
     (out / "worker_agreement.png").write_bytes(b"an old chart")
 
-    report = build_report(logs, results, out)
+    report = pedestrian_report(logs, results, out, folder / "toloka.ini")  # which tables the pipeline writes
     notes = "\n".join(report.notes)
     assert f"{logs / 'decisions.tsv'}: an unfinished last record" in notes
     assert f"{logs / 'answers.tsv'} is missing" in notes
@@ -134,3 +146,12 @@ def test_report_command_line_takes_the_folders_from_toloka_ini(demo_run: dict[st
                             str(tmp_path / "none"), "--out", str(tmp_path / "e")],
                            cwd=REPO, capture_output=True, text=True, timeout=120)
     assert empty.returncode == 0 and "decisions.tsv is missing" in empty.stdout and "with 0 charts" in empty.stdout
+    named = subprocess.run([sys.executable, "report.py", "--pipeline", "pedestrian", "--logs", str(folder / "logs"),
+                            "--results", str(folder / "results"), "--out", str(tmp_path / "p")],
+                           cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert named.returncode == 0 and f"{tmp_path / 'p' / 'index.html'} with 6 charts" in named.stdout, named.stderr
+    for wrong in (["--pipeline", "no_such_pipeline"], ["--config", str(config), "--pipeline", "no_such_pipeline"]):
+        refused = subprocess.run([sys.executable, "report.py", *wrong, "--out", str(tmp_path / "x")],
+                                 cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 2 and "no_such_pipeline" in refused.stderr, refused.stderr
+        assert not (tmp_path / "x").exists()
