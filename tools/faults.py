@@ -1,6 +1,7 @@
 """Fault run: the same scenario clean and under injected API faults; same outcome, bounded slowdown.
 
-    python -m tools.faults                 # default: 20% errors, latency past the timeout, dropped writes
+    python -m tools.faults                          # default: 20% errors, latency past the timeout, dropped writes
+    python -m tools.faults --pipeline find_items    # the same for the second pipeline
 
 Two runs of one scenario with one seed, each against its own emulator process
 and an uninterrupted daemon. The second emulator injects (docs/emulator.md):
@@ -32,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import load_settings
-from tools.harness import TOKEN, emulator, fast_config, set_faults, store_token, truth
-from tools.outcome import check_run, compare, outcome
+from tools.flows import FLOWS, Flow
+from tools.harness import TOKEN, emulator, fast_config, set_faults, store_token
+from tools.outcome import compare
 from tools.soak import run_to_the_end
 
 FAULTS: dict[str, Any] = {
@@ -60,18 +62,18 @@ def _injected(url: str) -> Any:
     return state.get("faults", {}).get("injected", state.get("faults"))
 
 
-def one_run(folder: Path, seed: int, speed: float, faults: dict[str, Any] | None, timeout: float) -> tuple[float, Any]:
+def one_run(folder: Path, flow: Flow, seed: int, speed: float, faults: dict[str, Any] | None,
+            timeout: float) -> tuple[float, Any]:
     """Run to the end in ``folder``; (seconds until everything was decided, injected-fault counts)."""
     folder.mkdir(parents=True, exist_ok=True)
-    with emulator(folder, seed=seed, speed=speed) as url:
+    with emulator(folder, seed=seed, speed=speed, scenario=flow.scenario) as url:
         config = fast_config(folder)
         _short_timeout(config)
         settings = load_settings(config)
         store_token(folder, settings.secrets.toloka_token)
-        organizations = len(truth(folder / "emulator.sqlite", "org"))
         if faults:
             set_faults(url, faults)
-        elapsed = run_to_the_end(folder, url, settings.config.pedestrian.pool_id, organizations, timeout,
+        elapsed = run_to_the_end(folder, url, flow, timeout,
                                  before_wind_up=lambda: set_faults(url, {}) if faults else None)
         injected = _injected(url)
     return elapsed, injected
@@ -80,6 +82,7 @@ def one_run(folder: Path, seed: int, speed: float, faults: dict[str, Any] | None
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=5, help="the crowd's and the fault injector's seed")
+    parser.add_argument("--pipeline", choices=sorted(FLOWS), default="pedestrian", help="the pipeline to run")
     parser.add_argument("--speed", type=float, default=60.0, help="emulator speed")
     parser.add_argument("--folder", type=Path, help="working folder (default: a new temp folder, kept)")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per run before giving up")
@@ -91,17 +94,18 @@ def main(argv: list[str] | None = None) -> int:
               "rate_503": share, "drop_after_write_rate": args.drop_rate}
     folder = args.folder or Path(tempfile.mkdtemp(prefix="faults-"))
     print(f"faults: working in {folder}", flush=True)
-    clean_s, _ = one_run(folder / "clean", args.seed, args.speed, None, args.timeout)
-    faulty_s, injected = one_run(folder / "faulty", args.seed, args.speed, faults, args.timeout)
-    found = check_run(folder / "faulty")
-    differ = compare(outcome(folder / "faulty"), outcome(folder / "clean"))
+    flow = FLOWS[args.pipeline]
+    clean_s, _ = one_run(folder / "clean", flow, args.seed, args.speed, None, args.timeout)
+    faulty_s, injected = one_run(folder / "faulty", flow, args.seed, args.speed, faults, args.timeout)
+    found = flow.check_run(folder / "faulty")
+    differ = compare(flow.outcome(folder / "faulty"), flow.outcome(folder / "clean"))
     out = (folder / "faulty" / "pipeline.out").read_text(errors="replace")
     tracebacks = out.count("Traceback")
     passed = found.ok and not differ and tracebacks == 0
     (folder / "faults-details.json").write_text(json.dumps(
         {"problems": found.problems[:50], "outcome_differs": differ, "injected": injected}, indent=1))
     print(f"injected: {json.dumps(injected, sort_keys=True)}")
-    print(f"FAULTS {'PASS' if passed else 'FAIL'} slowdown={faulty_s / clean_s:.2f}x clean={clean_s:.0f}s "
+    print(f"FAULTS {'PASS' if passed else 'FAIL'} pipeline={flow.pipeline} slowdown={faulty_s / clean_s:.2f}x clean={clean_s:.0f}s "
           f"faulty={faulty_s:.0f}s duplicates={found.duplicates} missing={found.missing} wrong={found.wrong} "
           f"broken_links={found.broken_links} late_answers_dropped={found.late_answers} outcome_differs={len(differ)} tracebacks={tracebacks}", flush=True)
     return 0 if passed else 1

@@ -1,7 +1,8 @@
 """Crash-restart soak: SIGKILL the daemon at random instants until the scenario is decided.
 
-    python -m tools.soak --kills 30            # the full run (a few minutes)
-    python -m tools.soak --kills 5 --speed 120 # the short form CI runs
+    python -m tools.soak --kills 30                          # the full run (a few minutes)
+    python -m tools.soak --kills 30 --pipeline find_items    # the same for the second pipeline
+    python -m tools.soak --kills 5 --speed 120               # the short form CI runs
 
 Two runs of one scenario with one seed, each against its own emulator process:
 an uninterrupted reference run, then the soak, where ``python pipeline.py`` is
@@ -10,10 +11,11 @@ kinds, drawn at random each time: a random moment; the moment a checkpoint's
 temp file appears (a checkpoint write in flight); just after the journal
 grows (effects recorded, being executed); the moment a photo lands in the
 store (the other copies of that batch in flight). The soak goes on until at
-least ``--kills`` kills were made and every pedestrian assignment is decided.
+least ``--kills`` kills were made and all the work is decided.
 
-Then it checks the emulator and the TSVs (tools/outcome.py) and compares the
-outcome per organization with the reference run. The last line is the verdict:
+Then it checks the emulator and the TSVs (tools/outcome.py, or
+tools/find_items_outcome.py: see tools/flows.py) and compares the outcome per
+organization (per image) with the reference run. The last line is the verdict:
 
     SOAK PASS kills=31 restarts=32 ... duplicates=0 missing=0 ...
 
@@ -37,8 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines import load_settings
-from tools.harness import emulator, fast_config, pause_crowd, pedestrian_finished, start_pipeline, stop, store_token, truth
-from tools.outcome import Findings, check_run, compare, outcome
+from tools.flows import FLOWS, Flow
+from tools.harness import emulator, fast_config, pause_crowd, start_pipeline, stop, store_token
+from tools.outcome import Findings, compare
 
 KINDS = ("random", "checkpoint", "effects", "photo")
 
@@ -135,12 +138,12 @@ def wind_up(folder: Path, url: str, proc: subprocess.Popen[str]) -> None:
         raise RuntimeError(f"the last --once exited {once}; see {folder / 'pipeline.out'}")
 
 
-def run_to_the_end(folder: Path, url: str, pool_id: str, organizations: int, timeout: float,
+def run_to_the_end(folder: Path, url: str, flow: Flow, timeout: float,
                    before_wind_up: Callable[[], object] | None = None) -> float:
-    """Run the daemon uninterrupted until every pedestrian assignment is decided; wind up. Returns seconds."""
+    """Run the daemon uninterrupted until all the work is decided; wind up. Returns seconds."""
     start = time.monotonic()
     proc = start_pipeline(folder)
-    while not pedestrian_finished(url, pool_id, organizations):
+    while not flow.finished(url, folder):
         if time.monotonic() - start > timeout:
             proc.kill()
             raise RuntimeError(f"not finished after {timeout:.0f} s; see {folder / 'pipeline.out'}")
@@ -154,55 +157,57 @@ def run_to_the_end(folder: Path, url: str, pool_id: str, organizations: int, tim
     return elapsed
 
 
-def reference_run(folder: Path, seed: int, speed: float, timeout: float) -> dict:
-    """The uninterrupted run: its outcome per organization."""
+def reference_run(folder: Path, flow: Flow, seed: int, speed: float, timeout: float) -> dict:
+    """The uninterrupted run: its outcome per organization (per image)."""
     folder.mkdir(parents=True, exist_ok=True)
-    with emulator(folder, seed=seed, speed=speed) as url:
+    with emulator(folder, seed=seed, speed=speed, scenario=flow.scenario) as url:
         settings = load_settings(fast_config(folder))
         store_token(folder, settings.secrets.toloka_token)
-        organizations = len(truth(folder / "emulator.sqlite", "org"))
-        run_to_the_end(folder, url, settings.config.pedestrian.pool_id, organizations, timeout)
-    return outcome(folder)
+        run_to_the_end(folder, url, flow, timeout)
+    return flow.outcome(folder)
 
 
-def soak_run(folder: Path, seed: int, speed: float, kills: int, rng: random.Random, timeout: float) -> KillLog:
+def soak_run(folder: Path, flow: Flow, seed: int, speed: float, kills: int, rng: random.Random,
+             timeout: float) -> KillLog:
     """Kill and restart until ``kills`` kills are made and the work is decided; then finish cleanly."""
     folder.mkdir(parents=True, exist_ok=True)
     log = KillLog()
-    with emulator(folder, seed=seed, speed=speed) as url:
+    with emulator(folder, seed=seed, speed=speed, scenario=flow.scenario) as url:
         settings = load_settings(fast_config(folder))
         store_token(folder, settings.secrets.toloka_token)
-        organizations = len(truth(folder / "emulator.sqlite", "org"))
         start = time.monotonic()
-        while log.kills < kills or not pedestrian_finished(url, settings.config.pedestrian.pool_id, organizations):
+        while log.kills < kills or not flow.finished(url, folder):
             if time.monotonic() - start > timeout:
                 raise RuntimeError(f"soak not finished after {timeout:.0f} s ({log.kills} kills)")
             kill_once(folder, rng, log)
         log.restarts += 1
-        run_to_the_end(folder, url, settings.config.pedestrian.pool_id, organizations, timeout)
+        run_to_the_end(folder, url, flow, timeout)
     return log
 
 
-def verdict(log: KillLog, found: Findings, differ: list[str], organizations: int, out: str, wall: float) -> str:
+def verdict(log: KillLog, found: Findings, differ: list[str], units: int, out: str, wall: float,
+            flow: Flow = FLOWS["pedestrian"]) -> str:
     tracebacks = out.count("Traceback")
     passed = found.ok and not differ and tracebacks == 0 and not log.exits
     kinds = " ".join(f"{k}={log.by_kind[k]}" for k in (*KINDS, "timeout"))
-    return (f"SOAK {'PASS' if passed else 'FAIL'} kills={log.kills} restarts={log.restarts} ({kinds}; "
+    return (f"SOAK {'PASS' if passed else 'FAIL'} pipeline={flow.pipeline} kills={log.kills} restarts={log.restarts} ({kinds}; "
             f"torn checkpoint writes={log.torn_checkpoints}, torn photo copies={log.torn_photos}) "
             f"duplicates={found.duplicates} missing={found.missing} wrong={found.wrong} "
-            f"broken_links={found.broken_links} late_answers_dropped={found.late_answers} outcome_differs={len(differ)}/{organizations} orgs "
+            f"broken_links={found.broken_links} late_answers_dropped={found.late_answers} outcome_differs={len(differ)}/{units} {flow.unit} "
             f"tracebacks={tracebacks} early_exits={sum(log.exits.values())} wall={wall:.0f}s")
 
 
-def soak(folder: Path, *, seed: int, speed: float, kills: int, kill_seed: int, timeout: float) -> tuple[str, bool]:
+def soak(folder: Path, *, seed: int, speed: float, kills: int, kill_seed: int, timeout: float,
+         pipeline: str = "pedestrian") -> tuple[str, bool]:
     """The whole soak in ``folder``: reference run, soak run, checks; returns (verdict line, passed)."""
+    flow = FLOWS[pipeline]
     start = time.monotonic()
-    reference = reference_run(folder / "reference", seed, speed, timeout)
-    log = soak_run(folder / "soak", seed, speed, kills, random.Random(kill_seed), timeout)
-    found = check_run(folder / "soak")
-    differ = compare(outcome(folder / "soak"), reference)
+    reference = reference_run(folder / "reference", flow, seed, speed, timeout)
+    log = soak_run(folder / "soak", flow, seed, speed, kills, random.Random(kill_seed), timeout)
+    found = flow.check_run(folder / "soak")
+    differ = compare(flow.outcome(folder / "soak"), reference)
     out = (folder / "soak" / "pipeline.out").read_text(errors="replace")
-    line = verdict(log, found, differ, len(reference), out, time.monotonic() - start)
+    line = verdict(log, found, differ, len(reference), out, time.monotonic() - start, flow)
     details = {"problems": found.problems[:50], "outcome_differs": differ, "early_exits": dict(log.exits)}
     (folder / "soak-details.json").write_text(json.dumps(details, indent=1))
     return line, line.startswith("SOAK PASS")
@@ -211,6 +216,7 @@ def soak(folder: Path, *, seed: int, speed: float, kills: int, kill_seed: int, t
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=30, help="kills at least (default 30)")
+    parser.add_argument("--pipeline", choices=sorted(FLOWS), default="pedestrian", help="the pipeline to soak")
     parser.add_argument("--seed", type=int, default=5, help="the crowd's seed (both runs)")
     parser.add_argument("--kill-seed", type=int, default=20261122, help="seed of the kill instants")
     parser.add_argument("--speed", type=float, default=30.0, help="emulator speed (lower: longer work, more kills mid-work)")
@@ -220,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.folder or Path(tempfile.mkdtemp(prefix="soak-"))
     print(f"soak: working in {folder}", flush=True)
     line, passed = soak(folder, seed=args.seed, speed=args.speed, kills=args.kills, kill_seed=args.kill_seed,
-                        timeout=args.timeout)
+                        timeout=args.timeout, pipeline=args.pipeline)
     if not passed:
         print(f"details: {folder / 'soak-details.json'}", flush=True)
     print(line, flush=True)

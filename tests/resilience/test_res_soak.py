@@ -14,10 +14,11 @@ from tools.soak import soak
 
 @pytest.mark.slow
 @pytest.mark.timeout(420)
-def test_short_soak_loses_nothing_and_matches_an_uninterrupted_run(tmp_path: Path) -> None:
-    line, passed = soak(tmp_path, seed=5, speed=120, kills=5, kill_seed=7, timeout=300)
+@pytest.mark.parametrize("pipeline", ["pedestrian", "find_items"])
+def test_short_soak_loses_nothing_and_matches_an_uninterrupted_run(tmp_path: Path, pipeline: str) -> None:
+    line, passed = soak(tmp_path, seed=5, speed=120, kills=5, kill_seed=7, timeout=300, pipeline=pipeline)
     print(line)
     details = (tmp_path / "soak-details.json").read_text()
     assert passed, f"{line}\n{details}"
     kills = int(line.split("kills=")[1].split()[0])
-    assert kills >= 5
+    assert kills >= 5 and f"pipeline={pipeline}" in line
