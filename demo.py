@@ -32,14 +32,14 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import keyring
-from keyrings.alt.file import PlaintextKeyring
+from keyrings.alt.file import PlaintextKeyring  # type: ignore[import-untyped]  # keyrings.alt ships no types
 
+from common.secrets import SERVICE
 from emulator.app import EmulatorState, start_emulator
 from emulator.crowd.config_out import write_ini
-from emulator.crowd.scenario import load_scenario_file
 from emulator.crowd.find_items_truth import score_find_items
+from emulator.crowd.scenario import load_scenario_file
 from emulator.crowd.truth import score
-from common.secrets import SERVICE
 from engine.config import load_settings
 from engine.runner import RunOptions, run
 from engine.ticker import Engine
@@ -51,7 +51,7 @@ TOKEN = "demo-token-for-the-local-emulator"
 TIME_LIMIT_S = 600.0
 
 
-class FolderKeyring(PlaintextKeyring):
+class FolderKeyring(PlaintextKeyring):  # type: ignore[misc]  # its base is untyped (see the import)
     """keyrings.alt's plain-text file backend, kept inside the demo folder."""
 
     priority = -1  # never chosen by keyring's own detection, only set explicitly
@@ -61,7 +61,7 @@ class FolderKeyring(PlaintextKeyring):
         self._folder = folder
 
     @property
-    def file_path(self) -> str:  # type: ignore[override]
+    def file_path(self) -> str:
         return str(self._folder / "keyring_pass.cfg")
 
 
@@ -118,6 +118,7 @@ async def rehearse(
     logging.getLogger("emulator").setLevel(logging.WARNING)  # the crowd's chatter is not the demo's story
     async with start_emulator(folder / "emulator.sqlite", token=TOKEN, seed=seed, speed=speed, scenario="demo") as emu:
         print(f"demo: Toloka emulator at {emu.url} (scenario demo, seed {seed}, speed x{speed:g})")
+        assert emu.setup_result is not None  # start_emulator(scenario=...) sets it up before it yields
         config = folder / "toloka.ini"
         write_ini(
             config, url=emu.url, setup_result=emu.setup_result, scenario=load_scenario_file("demo"),
@@ -143,6 +144,7 @@ async def rehearse(
 
 def _all_decided(emu: EmulatorState, daemon: Engine[Any, Any]) -> bool:
     """Every pedestrian task has a finally reviewed assignment, and the daemon holds nothing."""
+    assert emu.setup_result is not None  # set up before the daemon ran
     pool = emu.setup_result["pools"]["pedestrian"]
     final = [a for a in emu.store.assignments(pool_id=pool) if a["status"] in ("ACCEPTED", "REJECTED")]
     reviewed = {a["tasks"][0]["id"] for a in final}
@@ -258,6 +260,7 @@ async def rehearse_find_items(folder: Path, *, seed: int, speed: float, period_s
     async with start_emulator(folder / "emulator.sqlite", token=TOKEN, seed=seed, speed=speed,
                               scenario="find_items") as emu:
         print(f"demo: Toloka emulator at {emu.url} (scenario find_items, seed {seed}, speed x{speed:g})")
+        assert emu.setup_result is not None  # start_emulator(scenario=...) sets it up before it yields
         config = folder / "toloka.ini"
         write_ini(
             config, url=emu.url, setup_result=emu.setup_result, scenario=load_scenario_file("find_items"),

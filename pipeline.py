@@ -14,7 +14,8 @@ from pathlib import Path
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=Path("toloka.ini"), help="configuration file (default: toloka.ini)")
+    parser.add_argument("--config", type=Path, default=Path("toloka.ini"),
+                        help="configuration file (default: toloka.ini)")
     parser.add_argument("--once", action="store_true", help="run one tick, then exit")
     parser.add_argument("--demo", nargs="?", const="pedestrian", choices=("pedestrian", "find_items"),
                         help="run a full rehearsal of a pipeline (default pedestrian) against the local emulator")

@@ -18,7 +18,11 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 # Static checks first: a lint or type error fails the run before any test starts.
 # Packages that pass both join this list (settings in pyproject.toml); add more here.
-TYPED_PACKAGES=(common toloka_client file_store tables)
+# tools/ is not in it yet: tools/soak.py, faults.py, outcome.py and harness.py still have findings.
+TYPED_PACKAGES=(
+    common toloka_client file_store tables status emulator engine aggregation handlers pipelines reporting
+    pipeline.py demo.py report.py add_password.py bench tools
+)
 static_checks() {
     python -m ruff check "${TYPED_PACKAGES[@]}"
     python -m mypy "${TYPED_PACKAGES[@]}"

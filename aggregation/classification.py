@@ -71,8 +71,8 @@ def aggregate(
     labels = [str(label) for label in probas.columns]
     result: dict[str, Aggregate] = {}
     # Plain lists, not DataFrame.iterrows: that is ~100x slower on large batches.
-    for task_id, row in zip(probas.index, probas.to_numpy(dtype=float).tolist()):
-        scores = {label: p for label, p in zip(labels, row) if not math.isnan(p)}
+    for task_id, row in zip(probas.index, probas.to_numpy(dtype=float).tolist(), strict=True):
+        scores = {label: p for label, p in zip(labels, row, strict=True) if not math.isnan(p)}
         result[str(task_id)] = _pick(str(task_id), scores, tie_label)
     return result
 
@@ -91,10 +91,17 @@ def _probabilities(
         )
         if float(weights.sum()) == 0.0:
             weights[:] = 1.0  # every skill is zero: fall back to plain counting
-        return MajorityVote().fit(frame, weights).probas_
+        return _fitted(MajorityVote().fit(frame, weights).probas_)
     if method == "DawidSkene":
-        return DawidSkene(n_iter=100).fit(frame).probas_
+        return _fitted(DawidSkene(n_iter=100).fit(frame).probas_)
     return Wawa().fit_predict_proba(frame)
+
+
+def _fitted(probas: pd.DataFrame | None) -> pd.DataFrame:
+    """crowd-kit types ``probas_`` as optional (unset before ``fit``); after ``fit`` it is set."""
+    if probas is None:
+        raise RuntimeError("crowd-kit's fit() left probas_ unset")
+    return probas
 
 
 def _pick(task_id: str, scores: Mapping[str, float], tie_label: str | None) -> Aggregate:

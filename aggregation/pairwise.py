@@ -36,7 +36,7 @@ def rank(comparisons: Sequence[Comparison], items: Sequence[str] = ()) -> list[R
     (they get score 0 and rank after the compared ones); an item alone ranks 1.
     """
     everything = sorted({*items, *(c.left for c in comparisons), *(c.right for c in comparisons)})
-    scores: dict[str, float] = {item: 0.0 for item in everything}
+    scores: dict[str, float] = dict.fromkeys(everything, 0.0)
     if comparisons:
         import pandas as pd
         from crowdkit.aggregation import BradleyTerry

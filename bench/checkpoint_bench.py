@@ -21,18 +21,18 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.actions import AppendRows, CopyPhoto, CreateTasks, LinkTo, PayBonus, SetStatus, TaskSpec, operation_uuid  # noqa: E402
-from engine.checkpoint import CheckpointStore  # noqa: E402
-from engine.journal import JournalSnapshot  # noqa: E402
+from engine.actions import AppendRows, CopyPhoto, CreateTasks, LinkTo, PayBonus, SetStatus, TaskSpec, operation_uuid
+from engine.checkpoint import CheckpointStore
+from engine.journal import JournalSnapshot
 
-START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+START = datetime(2026, 11, 1, tzinfo=UTC)
 MAIN = ("imgs_facade", "name_business", "hoo_business", "imgs_name_address")
 BONUS = ("imgs_interior", "imgs_covid_policy", "imgs_outdoor_seating", "imgs_menu")
 
@@ -175,9 +175,11 @@ def main() -> None:
         folder = args.folder or Path(tmp) / "saves"
         print(f"{args.assignments} assignments processed, {in_flight} undecided, 200 pending effects, "
               f"median of {args.repeat} runs, folder {folder}")
-        report("compacted (what we keep)", measure(CheckpointStore(folder), build_state(args.assignments, in_flight, now), args.repeat))
-        report("keep everything (avoided)", measure(CheckpointStore(folder, "everything.pkl"),
-                                                   build_everything_state(args.assignments, now), max(3, args.repeat // 2)))
+        report("compacted (what we keep)",
+               measure(CheckpointStore(folder), build_state(args.assignments, in_flight, now), args.repeat))
+        report("keep everything (avoided)",
+               measure(CheckpointStore(folder, "everything.pkl"), build_everything_state(args.assignments, now),
+                       max(3, args.repeat // 2)))
 
 
 if __name__ == "__main__":

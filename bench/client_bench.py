@@ -17,26 +17,27 @@ import asyncio
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emulator.app import start_emulator  # noqa: E402
-from engine.cursor import AssignmentCursor  # noqa: E402
-from common.secrets import Secret  # noqa: E402
-from toloka_client import TolokaClient, TolokaHttp, jsonio, operation_id_for  # noqa: E402
+from common.secrets import Secret
+from emulator.app import start_emulator
+from engine.cursor import AssignmentCursor
+from toloka_client import TolokaClient, TolokaHttp, jsonio, operation_id_for
 
 TOKEN = "bench-token"
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
-async def admin(session: aiohttp.ClientSession, url: str, method: str, path: str, body: object = None) -> object:
+async def admin(session: aiohttp.ClientSession, url: str, method: str, path: str, body: object = None) -> Any:
     data = jsonio.dumps(body) if body is not None else None
     headers = {"Authorization": f"OAuth {TOKEN}", "Content-Type": "application/json"}
     async with session.request(method, url + path, data=data, headers=headers) as resp:
@@ -52,9 +53,9 @@ async def run_case(n: int, page_size: int, ties: bool) -> dict[str, float]:
                 aiohttp.ClientSession() as session:
             project = await admin(session, emu.url, "POST", "/api/v1/projects", {"public_name": "bench"})
             pool = await admin(session, emu.url, "POST", "/api/v1/pools",
-                               {"project_id": project["id"], "private_name": "bench",  # type: ignore[index]
+                               {"project_id": project["id"], "private_name": "bench",
                                 "reward_per_assignment": 0.01})
-            pool_id = str(pool["id"])  # type: ignore[index]
+            pool_id = str(pool["id"])
             async with TolokaClient(TolokaHttp(emu.url, Secret("toloka_token", TOKEN))) as client:
                 tasks = [{"pool_id": pool_id, "input_values": {"n": i}, "overlap": 1} for i in range(n)]
                 created = await client.create_tasks(tasks, operation_id=operation_id_for("bench", pool_id))
@@ -73,7 +74,7 @@ async def run_case(n: int, page_size: int, ties: bool) -> dict[str, float]:
                 elapsed = time.perf_counter() - started
                 after = await admin(session, emu.url, "GET", "/_emulator/requests")
                 route = "GET /api/v1/assignments"
-                counted = after["by_route"].get(route, 0) - before["by_route"].get(route, 0)  # type: ignore[index]
+                counted = after["by_route"].get(route, 0) - before["by_route"].get(route, 0)
                 if len(batch.events) != n or len({e.assignment.id for e in batch.events}) != n:
                     raise SystemExit(f"cursor returned {len(batch.events)} events, expected {n} distinct")
                 return {"events": len(batch.events), "requests": counted, "seconds": elapsed,

@@ -21,21 +21,23 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emulator.app import start_emulator  # noqa: E402
-from emulator.crowd.scenario import DEFAULT_SPEED, load_scenario_file  # noqa: E402
-from emulator.crowd.scripted import ScriptedClient  # noqa: E402
-from emulator.crowd.truth import score  # noqa: E402
+from emulator.app import start_emulator
+from emulator.crowd.scenario import DEFAULT_SPEED, Scenario, load_scenario_file
+from emulator.crowd.scripted import ScriptedClient
+from emulator.crowd.truth import score
 
 TOKEN = "bench-token"
 
 
 async def run_once(speed: float, seed: int, poll_seconds: float) -> None:
     scenario = load_scenario_file("demo")
+    assert isinstance(scenario, Scenario)  # the built-in demo is a pedestrian scenario
     with tempfile.TemporaryDirectory(prefix="crowd-bench-") as tmp:
         started = time.monotonic()
         async with start_emulator(Path(tmp) / "emu.sqlite", token=TOKEN, seed=seed, speed=speed,
                                   scenario="demo", step_seconds=0.1) as emu, aiohttp.ClientSession() as http:
             ready = time.monotonic() - started
+            assert emu.setup_result is not None  # start_emulator(scenario=...) sets it up before it yields
             client = ScriptedClient(emu.url, token=TOKEN, setup_result=emu.setup_result, scenario=scenario,
                                     folder=Path(tmp) / "photos", http=http, poll_seconds=poll_seconds)
             result = await client.run(expected=len(scenario.organizations), timeout=600)

@@ -18,11 +18,10 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emulator.app import EmulatorThread  # noqa: E402
-from emulator.ids import fmt_time, utcnow  # noqa: E402
+from emulator.app import EmulatorThread
+from emulator.ids import fmt_time, utcnow
 
 TOKEN = "bench-token"
 

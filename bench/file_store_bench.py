@@ -26,16 +26,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import aioboto3  # noqa: E402
-from azure.core.credentials import AzureNamedKeyCredential  # noqa: E402
-from azure.storage.blob import ContentSettings  # noqa: E402
-from azure.storage.blob.aio import BlobServiceClient  # noqa: E402
-from botocore.config import Config  # noqa: E402
+import aioboto3
+from aiobotocore.config import AioConfig
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.storage.blob import ContentSettings
+from azure.storage.blob.aio import BlobServiceClient
 
-from common.secrets import Secret  # noqa: E402
-from file_store import FileStore, load_file_store_settings, make_key, open_file_store  # noqa: E402
-from file_store.settings import read_config  # noqa: E402
-from file_store.testing import AZURITE_ACCOUNT, AZURITE_KEY, start_azurite, start_moto_process  # noqa: E402
+from common.secrets import Secret
+from file_store import FileStore, load_file_store_settings, make_key, open_file_store
+from file_store.settings import FileStoreSettings, read_config
+from file_store.testing import AZURITE_ACCOUNT, AZURITE_KEY, start_azurite, start_moto_process
 
 KEY_ID, SECRET = "bench-key-id", "bench-secret"
 SECRETS = {"s3_key_id": KEY_ID, "s3_access_key": SECRET, "azure_account_key": AZURITE_KEY}
@@ -66,12 +66,12 @@ async def timed(put: Callable[[], Awaitable[Any]], copy: Callable[[], Awaitable[
 async def bare_s3(endpoint: str, data: list[bytes]) -> Timing:
     bucket = f"bare-{uuid.uuid4().hex[:12]}"
     session = aioboto3.Session(aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET, region_name="us-east-1")
-    async with session.client("s3", endpoint_url=endpoint, config=Config(signature_version="s3v4")) as s3:
+    async with session.client("s3", endpoint_url=endpoint, config=AioConfig(signature_version="s3v4")) as s3:
         await s3.create_bucket(Bucket=bucket)
         pairs = keys(len(data))
         return await timed(
             lambda: asyncio.gather(*(s3.put_object(Bucket=bucket, Key=src, Body=body, ContentType="image/jpeg")
-                                     for (src, _), body in zip(pairs, data))),
+                                     for (src, _), body in zip(pairs, data, strict=True))),
             lambda: asyncio.gather(*(s3.copy_object(Bucket=bucket, Key=dst, CopySource={"Bucket": bucket, "Key": src})
                                      for src, dst in pairs)),
         )  # fmt: skip
@@ -87,7 +87,7 @@ async def bare_azure(endpoint: str, data: list[bytes]) -> Timing:
         return await timed(
             lambda: asyncio.gather(*(container.get_blob_client(src).upload_blob(body, overwrite=True,
                                                                                 content_settings=settings)
-                                     for (src, _), body in zip(pairs, data))),
+                                     for (src, _), body in zip(pairs, data, strict=True))),
             lambda: asyncio.gather(*(container.get_blob_client(dst).start_copy_from_url(
                                          container.get_blob_client(src).url) for src, dst in pairs)),
         )  # fmt: skip
@@ -105,7 +105,8 @@ async def bare_local(folder: Path, data: list[bytes]) -> Timing:
         shutil.copyfile(src, dst)
 
     return await timed(
-        lambda: asyncio.gather(*(asyncio.to_thread(write, folder / src, body) for (src, _), body in zip(pairs, data))),
+        lambda: asyncio.gather(*(asyncio.to_thread(write, folder / src, body)
+                                 for (src, _), body in zip(pairs, data, strict=True))),
         lambda: asyncio.gather(*(asyncio.to_thread(copy, folder / src, folder / dst) for src, dst in pairs)),
     )
 
@@ -116,17 +117,24 @@ async def bare_local(folder: Path, data: list[bytes]) -> Timing:
 async def through_store(store: FileStore, data: list[bytes]) -> Timing:
     pairs = keys(len(data))
     return await timed(
-        lambda: asyncio.gather(*(store.put(src, body, "image/jpeg") for (src, _), body in zip(pairs, data))),
+        lambda: asyncio.gather(*(store.put(src, body, "image/jpeg")
+                                 for (src, _), body in zip(pairs, data, strict=True))),
         lambda: asyncio.gather(*(store.copy(src, dst) for src, dst in pairs)),
     )
 
 
-async def store_run(ini: str, data: list[bytes], prepare: Callable[[], Awaitable[None]]) -> Timing:
-    await prepare()
+def _settings_of(ini: str) -> FileStoreSettings:
+    """Parse ``ini`` the way the daemon does: from a file (blocking: run it in a thread)."""
     with tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False) as handle:
         handle.write(ini)
     settings = load_file_store_settings(read_config(handle.name))
     Path(handle.name).unlink()
+    return settings
+
+
+async def store_run(ini: str, data: list[bytes], prepare: Callable[[], Awaitable[None]]) -> Timing:
+    await prepare()
+    settings = await asyncio.to_thread(_settings_of, ini)
     async with await open_file_store(settings, secrets=lambda entry: Secret(entry, SECRETS[entry])) as store:
         return await through_store(store, data)
 
@@ -139,34 +147,48 @@ def ini(backend: str, **values: str) -> str:
         "AzureBlobStorage": {"account_name": AZURITE_ACCOUNT, "container_name": values.get("container", "photos"),
                              "endpoint": values.get("azure_endpoint", "")},
     }  # fmt: skip
-    return "\n".join(f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in body.items()) for name, body in sections.items())
+    return "\n".join(f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in body.items())
+                     for name, body in sections.items())
 
 
-async def bench(rounds: int, data: list[bytes], moto: str, azurite: str, workdir: Path) -> list[tuple[str, list[Timing], list[Timing]]]:
+async def bench(
+    rounds: int, data: list[bytes], moto: str, azurite: str, workdir: Path
+) -> list[tuple[str, list[Timing], list[Timing]]]:
     results: list[tuple[str, list[Timing], list[Timing]]] = []
     for backend in ("local", "s3", "azure"):
         bare_times: list[Timing] = []
         store_times: list[Timing] = []
         for round_no in range(rounds):
             name = f"st-{uuid.uuid4().hex[:12]}"
-            folder = workdir / name
-            if backend == "local":
-                run_bare = lambda: bare_local(workdir / f"bare-{uuid.uuid4().hex[:8]}", data)  # noqa: E731
-                config, prepare = ini("local", folder=str(folder)), _nothing
-            elif backend == "s3":
-                run_bare = lambda: bare_s3(moto, data)  # noqa: E731
-                config, prepare = ini("s3", s3_url=moto, bucket=name), _make_bucket(moto, name)
-            else:
-                run_bare = lambda: bare_azure(azurite, data)  # noqa: E731
-                config, prepare = ini("azure", azure_endpoint=azurite, container=name), _make_container(azurite, name)
+            config, prepare = _store_setup(backend, name, workdir / name, moto, azurite)
             if round_no % 2 == 0:
-                bare_times.append(await run_bare())
+                bare_times.append(await _bare_run(backend, data, moto, azurite, workdir))
                 store_times.append(await store_run(config, data, prepare))
             else:
                 store_times.append(await store_run(config, data, prepare))
-                bare_times.append(await run_bare())
+                bare_times.append(await _bare_run(backend, data, moto, azurite, workdir))
         results.append((backend, bare_times, store_times))
     return results
+
+
+async def _bare_run(backend: str, data: list[bytes], moto: str, azurite: str, workdir: Path) -> Timing:
+    """One round with the bare SDK of ``backend``, in a fresh folder, bucket or container."""
+    if backend == "local":
+        return await bare_local(workdir / f"bare-{uuid.uuid4().hex[:8]}", data)
+    if backend == "s3":
+        return await bare_s3(moto, data)
+    return await bare_azure(azurite, data)
+
+
+def _store_setup(
+    backend: str, name: str, folder: Path, moto: str, azurite: str
+) -> tuple[str, Callable[[], Awaitable[None]]]:
+    """The INI text of one round through ``file_store``, and what makes its bucket or container."""
+    if backend == "local":
+        return ini("local", folder=str(folder)), _nothing
+    if backend == "s3":
+        return ini("s3", s3_url=moto, bucket=name), _make_bucket(moto, name)
+    return ini("azure", azure_endpoint=azurite, container=name), _make_container(azurite, name)
 
 
 async def _nothing() -> None:
@@ -219,7 +241,8 @@ def main() -> int:
     for backend, bare, store in results:
         ratio = median(store, None) / median(bare, None)
         print(f"{backend:8} {median(bare, 0):8.2f} {median(bare, 1):9.2f} {median(bare, None):10.2f} "
-              f"{median(store, 0):10.2f} {median(store, 1):11.2f} {median(store, None):12.2f} {ratio:6.2f}")  # fmt: skip
+              f"{median(store, 0):10.2f} {median(store, 1):11.2f} {median(store, None):12.2f} "
+              f"{ratio:6.2f}")  # fmt: skip
     return 0
 
 

@@ -19,22 +19,24 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Set
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.actions import CreateTasks, Step
+from engine.config import load_settings
+from engine.cursor import CursorState
+from engine.journal import JournalSnapshot
+from engine.state import EngineState, checkpoint_store
+from handlers import pedestrian, quality, relevance, visit
+from handlers.state import Ledger
+from pipelines.pedestrian import PEDESTRIAN
+from toloka_client.records import Assignment
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from engine.actions import CreateTasks, Step  # noqa: E402
-from engine.checkpoint import CheckpointStore  # noqa: E402
-from engine.config import load_settings  # noqa: E402
-from engine.cursor import CursorState  # noqa: E402
-from engine.daemon import DaemonState  # noqa: E402
-from engine.journal import JournalSnapshot  # noqa: E402
-from handlers import pedestrian, quality, relevance, visit  # noqa: E402
-from toloka_client.records import Assignment  # noqa: E402
-
 NOW = datetime(2026, 11, 22, 12, 0, 0)
 
 
@@ -52,7 +54,7 @@ def submitted(i: int) -> Assignment:
     })
 
 
-def answers(actions: list[Any], pool_id: str, label: str, *, skip: set[str] = frozenset()) -> list[Assignment]:
+def answers(actions: list[Any], pool_id: str, label: str, *, skip: Set[str] = frozenset()) -> list[Assignment]:
     """Three checkers answer every task the actions create in ``pool_id`` (one task per assignment)."""
     out = []
     for action in actions:
@@ -77,15 +79,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5_000)
     parser.add_argument("--undecided", type=float, default=0.01)
     args = parser.parse_args()
-    rules = load_settings(ROOT / "toloka.ini", base_dir=ROOT)  # the example configuration's fields and labels
-    state = DaemonState(cursors={name: CursorState("2026-11-22T11:00:00.000000", frozenset({"x"}))
+    # The example configuration's fields and labels.
+    rules = load_settings(ROOT / "toloka.ini", PEDESTRIAN, base_dir=ROOT).config
+    state = EngineState(pipeline=PEDESTRIAN.name, state=Ledger(),
+                        cursors={name: CursorState("2026-11-22T11:00:00.000000", frozenset({"x"}))
                                  for name in ("pedestrian", "visit", "quality", "relevance")})
-    ledger = state.ledger
+    ledger = state.state
     pending: list[Step] = []
     started = time.perf_counter()
     for first in range(0, args.assignments, args.batch):
         batch = [submitted(i) for i in range(first, min(first + args.batch, args.assignments))]
-        waiting = {a.id for a in batch[: int(len(batch) * args.undecided)]}
+        waiting = {a.id for a in batch[: int(len(batch) * args.undecided)] if a.id is not None}
         out = pedestrian.handle(ledger, batch, rules, NOW)
         out = visit.handle(ledger, answers(out.actions, "2", "yes"), rules, {}, NOW)
         out = quality.handle(ledger, answers(out.actions, "3", "ok"), rules, {}, NOW)
@@ -95,7 +99,7 @@ def main() -> None:
     processed = time.perf_counter() - started
     state.journal = JournalSnapshot(seq=10_000_000, pending=tuple(pending))
     with tempfile.TemporaryDirectory() as tmp:
-        store = CheckpointStore(Path(tmp))
+        store = checkpoint_store(Path(tmp), PEDESTRIAN)
         times, sizes, encodes = [], [], []
         for _ in range(7):
             t0 = time.perf_counter()

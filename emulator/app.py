@@ -16,8 +16,9 @@ import logging
 import os
 import threading
 from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -67,7 +68,7 @@ class EmulatorState:
         ``FindItemsCrowd`` for find_items). ``setup`` is idempotent: a scenario already in
         the store is not created twice, and a store holding another scenario is refused.
         """
-        from .crowd import scenario as scenario_mod      # lazy: the crowd is optional
+        from .crowd import scenario as scenario_mod  # lazy: the crowd is optional
         from .crowd.simulator import Crowd
 
         if isinstance(source, dict):
@@ -92,8 +93,10 @@ class EmulatorState:
             self.crowd = finding
         self.scenario = scenario
         self.setup_result = result
-        if isinstance(source, str) and os.path.exists(source):
-            source = os.path.abspath(source)       # a restart may run from another folder
+        # A restart may run from another folder. One stat of the file load_scenario_file just read;
+        # setup is synchronous store work on the loop by design (the store is single-threaded).
+        if isinstance(source, str) and os.path.exists(source):  # noqa: ASYNC240 - see above
+            source = os.path.abspath(source)  # noqa: ASYNC240 - see above
         self.store.kv_set(_SCENARIO_KV, {"source": source})
         return result
 
@@ -245,7 +248,7 @@ class EmulatorThread:
         assert self.state is not None
         return self.state.store
 
-    def __enter__(self) -> "EmulatorThread":
+    def __enter__(self) -> EmulatorThread:
         self._thread = threading.Thread(target=self._run, name="toloka-emulator", daemon=True)
         self._thread.start()
         self._ready.wait(timeout=60)

@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from .api.errors import error_response
 
@@ -51,7 +53,7 @@ class FaultConfig:
               "rate_500_empty", "latency_rate", "drop_after_write_rate")
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any], base: "FaultConfig | None" = None) -> "FaultConfig":
+    def from_dict(cls, doc: dict[str, Any], base: FaultConfig | None = None) -> FaultConfig:
         """Merge ``doc`` into ``base`` (or the defaults); ValueError names a bad key."""
         known = {f.name: f for f in fields(cls)}
         values = asdict(base or cls())
@@ -140,7 +142,7 @@ class Faults:
                                   "Service unavailable (injected)")
         return web.Response(status=500, body=b"")
 
-    def middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    def middleware(self) -> Middleware:
         """The aiohttp middleware; it must sit outside the error-to-JSON middleware."""
 
         @web.middleware

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1)
 
@@ -95,4 +95,4 @@ def parse_stored_time(text: str) -> datetime:
 
 def utcnow() -> datetime:
     """The wall clock as naive UTC; only the app's edges call this."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)

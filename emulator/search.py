@@ -16,9 +16,10 @@ are broken by id; ``status`` accepts a comma list.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from .api.errors import ApiError
 from .ids import parse_stored_time, parse_time
@@ -88,21 +89,25 @@ def _convert(name: str, kind: str, raw: str) -> Any:
     return raw
 
 
+def _parse_limit(raw: str, resource: Resource) -> int:
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise _invalid("limit", f"Invalid number: {raw!r}") from None
+    if limit < 1:
+        raise _invalid("limit", "must be at least 1", "VALUE_LESS_THAN_MIN")
+    if limit > resource.max_limit:
+        raise _invalid("limit", f"must be at most {resource.max_limit}",
+                       "VALUE_GREATER_THAN_MAX")
+    return limit
+
+
 def parse_query(params: Mapping[str, str], resource: Resource) -> Query:
     """Validate and parse the query string of a search request."""
     query = Query(limit=resource.default_limit)
     for name, raw in params.items():
         if name == "limit":
-            try:
-                limit = int(raw)
-            except ValueError:
-                raise _invalid("limit", f"Invalid number: {raw!r}") from None
-            if limit < 1:
-                raise _invalid("limit", "must be at least 1", "VALUE_LESS_THAN_MIN")
-            if limit > resource.max_limit:
-                raise _invalid("limit", f"must be at most {resource.max_limit}",
-                               "VALUE_GREATER_THAN_MAX")
-            query.limit = limit
+            query.limit = _parse_limit(raw, resource)
         elif name == "sort":
             for part in filter(None, (p.strip() for p in raw.split(","))):
                 desc = part.startswith("-")
@@ -170,7 +175,7 @@ def _matcher(query: Query, satisfied: frozenset[str]) -> Callable[[Mapping[str, 
     return match
 
 
-def _sort_docs(docs: list[dict], sort: list[tuple[str, bool]]) -> list[dict]:
+def _sort_docs(docs: list[dict[str, Any]], sort: list[tuple[str, bool]]) -> list[dict[str, Any]]:
     # Stable sorts from the last key to the first; nulls go last in either direction.
     for fname, desc in reversed(sort):
         present = [d for d in docs if d.get(fname) is not None]
@@ -180,9 +185,9 @@ def _sort_docs(docs: list[dict], sort: list[tuple[str, bool]]) -> list[dict]:
     return docs
 
 
-def run(query: Query, candidates: Iterable[dict], *, ordered_by: list[tuple[str, bool]] | None = None,
-        extra: Callable[[dict], bool] | None = None,
-        satisfied: frozenset[str] = frozenset()) -> tuple[list[dict], bool]:
+def run(query: Query, candidates: Iterable[dict[str, Any]], *, ordered_by: list[tuple[str, bool]] | None = None,
+        extra: Callable[[dict[str, Any]], bool] | None = None,
+        satisfied: frozenset[str] = frozenset()) -> tuple[list[dict[str, Any]], bool]:
     """Apply a query to candidate documents; returns (items, has_more).
 
     ``ordered_by`` declares the order the candidates come in; when it equals the
@@ -194,7 +199,7 @@ def run(query: Query, candidates: Iterable[dict], *, ordered_by: list[tuple[str,
     match = _matcher(query, satisfied)
     wanted = query.limit + 1
     if ordered_by is not None and ordered_by == query.sort:
-        found: list[dict] = []
+        found: list[dict[str, Any]] = []
         for doc in candidates:
             if match(doc) and (extra is None or extra(doc)):
                 found.append(doc)

@@ -19,9 +19,10 @@ import os
 import re
 import sqlite3
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from common.errors import PipelineError
 
@@ -62,6 +63,10 @@ def json_dumps(obj: Any) -> str:
 def json_loads(text: str | bytes) -> Any:
     """Parse JSON with every float as a Decimal, so amounts stay exact."""
     return json.loads(text, parse_float=Decimal)
+
+
+# Every stored object is a JSON object exactly as the API returns it.
+Doc = dict[str, Any]
 
 
 class StoreError(PipelineError):
@@ -139,32 +144,32 @@ class Store:
     # ------------------------------------------------------------------ internals
 
     def _reset_memory(self) -> None:
-        self.projects: dict[str, dict] = {}
-        self.pools: dict[str, dict] = {}
-        self.skills: dict[str, dict] = {}
-        self.user_skills: dict[str, dict] = {}
+        self.projects: dict[str, Doc] = {}
+        self.pools: dict[str, Doc] = {}
+        self.skills: dict[str, Doc] = {}
+        self.user_skills: dict[str, Doc] = {}
         self._user_skill_by_pair: dict[tuple[str, str], str] = {}
-        self.tasks: dict[str, dict] = {}
+        self.tasks: dict[str, Doc] = {}
         self.pool_tasks: dict[str, list[str]] = defaultdict(list)
         # Per pool, the sorted ids of tasks with overlap left (or infinite): what
         # available_tasks scans, so finished tasks cost nothing on every crowd step.
         self.pool_open_tasks: dict[str, list[str]] = defaultdict(list)
         self._task_users: dict[str, set[str]] = defaultdict(set)
-        self.suites: dict[str, dict] = {}
-        self.assignments_by_id: dict[str, dict] = {}
+        self.suites: dict[str, Doc] = {}
+        self.assignments_by_id: dict[str, Doc] = {}
         self.pool_assignments: dict[str, list[str]] = defaultdict(list)
         self.task_assignments: dict[str, list[str]] = defaultdict(list)
         self._suite_assignments: dict[str, list[str]] = defaultdict(list)
         self.time_index: dict[tuple[str, str], TimeIndex] = defaultdict(TimeIndex)
         self.visible_after: dict[str, datetime] = {}
         # Per pool, SUBMITTED assignments not reviewed yet -> submitted time (auto-accept).
-        self._unreviewed: dict[str, dict[str, datetime]] = defaultdict(dict)
-        self.attachments: dict[str, dict] = {}
-        self.bonuses_by_id: dict[str, dict] = {}
+        self._unreviewed: dict[str, dict[str, datetime]] = defaultdict(Doc)
+        self.attachments: dict[str, Doc] = {}
+        self.bonuses_by_id: dict[str, Doc] = {}
         self.bonus_order: list[str] = []
-        self.operations: dict[str, dict] = {}
-        self.operation_logs: dict[str, list[dict]] = {}
-        self.restrictions: dict[str, dict] = {}
+        self.operations: dict[str, Doc] = {}
+        self.operation_logs: dict[str, list[Doc]] = {}
+        self.restrictions: dict[str, Doc] = {}
         self._kv: dict[str, Any] = {}
         self._clock = IdClock()
         # Serialized JSON of each saved task/assignment, kept current by _save (every
@@ -190,7 +195,7 @@ class Store:
                 self._json[object_id] = text
             self._index(kind, doc)
 
-    def _index(self, kind: str, doc: dict) -> None:
+    def _index(self, kind: str, doc: Doc) -> None:
         """Put a freshly loaded or created document into memory and the side indexes."""
         object_id = doc["id"]
         if kind == "project":
@@ -209,18 +214,7 @@ class Store:
         elif kind == "suite":
             self.suites[object_id] = doc
         elif kind == "assignment":
-            self.assignments_by_id[object_id] = doc
-            pool_id = doc["pool_id"]
-            _append_sorted(self.pool_assignments[pool_id], object_id)
-            self._suite_assignments[doc["task_suite_id"]].append(object_id)
-            for task in doc["tasks"]:
-                self.task_assignments[task["id"]].append(object_id)
-                self._task_users[task["id"]].add(doc["user_id"])
-            for field in ASSIGNMENT_TIME_FIELDS:
-                if doc.get(field):
-                    self.time_index[(pool_id, field)].add(parse_stored_time(doc[field]), object_id)
-            if doc["status"] == "SUBMITTED":
-                self._unreviewed[pool_id][object_id] = parse_stored_time(doc["submitted"])
+            self._index_assignment(object_id, doc)
         elif kind == "attachment":
             self.attachments[object_id] = doc
         elif kind == "bonus":
@@ -233,6 +227,20 @@ class Store:
         else:  # pragma: no cover - a newer db read by older code
             raise StoreError(f"unknown object kind {kind!r} in {self.path}")
 
+    def _index_assignment(self, object_id: str, doc: Doc) -> None:
+        self.assignments_by_id[object_id] = doc
+        pool_id = doc["pool_id"]
+        _append_sorted(self.pool_assignments[pool_id], object_id)
+        self._suite_assignments[doc["task_suite_id"]].append(object_id)
+        for task in doc["tasks"]:
+            self.task_assignments[task["id"]].append(object_id)
+            self._task_users[task["id"]].add(doc["user_id"])
+        for field in ASSIGNMENT_TIME_FIELDS:
+            if doc.get(field):
+                self.time_index[(pool_id, field)].add(parse_stored_time(doc[field]), object_id)
+        if doc["status"] == "SUBMITTED":
+            self._unreviewed[pool_id][object_id] = parse_stored_time(doc["submitted"])
+
     def _save(self, kind: str, object_id: str, doc: Any) -> None:
         text = json_dumps(doc)
         if kind in _CACHED_KINDS:
@@ -241,7 +249,7 @@ class Store:
             self._refresh_open(doc)
         self._pending.append((kind, object_id, text))
 
-    def _refresh_open(self, task: dict) -> None:
+    def _refresh_open(self, task: Doc) -> None:
         """Keep the task's membership in its pool's open-task list in step with its overlap."""
         ids = self.pool_open_tasks[task["pool_id"]]
         task_id = task["id"]
@@ -295,7 +303,7 @@ class Store:
 
     # ------------------------------------------------------------------ projects
 
-    def create_project(self, doc: dict, now: datetime) -> dict:
+    def create_project(self, doc: Doc, now: datetime) -> Doc:
         """Create a project; ``task_spec`` and every other given field are kept as given."""
         project = {k: v for k, v in doc.items() if k not in ("id", "created", "owner")}
         project.setdefault("status", "ACTIVE")
@@ -306,12 +314,12 @@ class Store:
         self._flush()
         return project
 
-    def get_project(self, project_id: str) -> dict | None:
+    def get_project(self, project_id: str) -> Doc | None:
         return self.projects.get(project_id)
 
     # ------------------------------------------------------------------ pools
 
-    def create_pool(self, doc: dict, now: datetime) -> dict:
+    def create_pool(self, doc: Doc, now: datetime) -> Doc:
         """Create a pool; like Toloka, a new pool is CLOSED."""
         readonly = ("id", "status", "created", "last_started", "last_stopped", "owner")
         pool = {k: v for k, v in doc.items() if k not in readonly}
@@ -328,31 +336,31 @@ class Store:
         self._flush()
         return pool
 
-    def _pool(self, pool_id: str) -> dict:
+    def _pool(self, pool_id: str) -> Doc:
         pool = self.pools.get(pool_id)
         if pool is None:
             raise StoreError(f"no pool {pool_id}")
         return pool
 
-    def _set_pool(self, pool: dict) -> dict:
+    def _set_pool(self, pool: Doc) -> Doc:
         self._save("pool", pool["id"], pool)
         self._flush()
         return pool
 
-    def open_pool(self, pool_id: str, now: datetime) -> dict:
+    def open_pool(self, pool_id: str, now: datetime) -> Doc:
         pool = self._pool(pool_id)
         pool["status"] = "OPEN"
         pool["last_started"] = fmt_time(truncate_ms(now))
         return self._set_pool(pool)
 
-    def close_pool(self, pool_id: str, now: datetime, reason: str = "MANUAL") -> dict:
+    def close_pool(self, pool_id: str, now: datetime, reason: str = "MANUAL") -> Doc:
         pool = self._pool(pool_id)
         pool["status"] = "CLOSED"
         pool["last_stopped"] = fmt_time(truncate_ms(now))
         pool["last_close_reason"] = reason
         return self._set_pool(pool)
 
-    def archive_pool(self, pool_id: str, now: datetime) -> dict:
+    def archive_pool(self, pool_id: str, now: datetime) -> Doc:
         pool = self._pool(pool_id)
         if pool["status"] == "OPEN":
             pool["last_stopped"] = fmt_time(truncate_ms(now))
@@ -360,7 +368,7 @@ class Store:
         pool["status"] = "ARCHIVED"
         return self._set_pool(pool)
 
-    def update_pool(self, pool_id: str, fields: dict) -> dict:
+    def update_pool(self, pool_id: str, fields: Doc) -> Doc:
         """Replace the writable fields of a pool (PUT) or patch some (PATCH priority)."""
         pool = self._pool(pool_id)
         readonly = ("id", "status", "created", "last_started", "last_stopped", "owner",
@@ -370,15 +378,15 @@ class Store:
                 pool[key] = value
         return self._set_pool(pool)
 
-    def get_pool(self, pool_id: str) -> dict | None:
+    def get_pool(self, pool_id: str) -> Doc | None:
         return self.pools.get(pool_id)
 
-    def list_pools(self) -> list[dict]:
+    def list_pools(self) -> list[Doc]:
         return [self.pools[k] for k in sorted(self.pools, key=int)]
 
     # ------------------------------------------------------------------ skills
 
-    def create_skill(self, name: str, now: datetime, extra: dict | None = None) -> dict:
+    def create_skill(self, name: str, now: datetime, extra: Doc | None = None) -> Doc:
         """Create a skill ``{"id", "name", "created"}`` (plus any extra given fields)."""
         skill = dict(extra or {})
         skill.update(id=self._decimal_id("skill"), name=name, created=fmt_time(truncate_ms(now)))
@@ -389,7 +397,7 @@ class Store:
         return skill
 
     def set_user_skill(self, skill_id: str, user_id: str, value: float | Decimal,
-                       now: datetime) -> dict:
+                       now: datetime) -> Doc:
         """Set a worker's skill; ``value`` is the rounded int, ``exact_value`` the given one."""
         exact = value if isinstance(value, Decimal) else Decimal(str(value))
         stamp = fmt_time(truncate_ms(now))
@@ -422,7 +430,7 @@ class Store:
 
     # ------------------------------------------------------------------ restrictions
 
-    def set_restriction(self, doc: dict, now: datetime) -> dict:
+    def set_restriction(self, doc: Doc, now: datetime) -> Doc:
         restriction = {k: v for k, v in doc.items() if k not in ("id", "created")}
         restriction.update(id=self._decimal_id("restriction"), created=fmt_time(truncate_ms(now)))
         self._index("restriction", restriction)
@@ -438,7 +446,7 @@ class Store:
 
     # ------------------------------------------------------------------ tasks
 
-    def create_tasks(self, pool_id: str, items: list[dict], now: datetime) -> list[dict]:
+    def create_tasks(self, pool_id: str, items: list[Doc], now: datetime) -> list[Doc]:
         """Create tasks in order; overlap comes from the item, else the pool default, else 1.
 
         The overlap pair is always consistent: a number with ``infinite_overlap: false``,
@@ -447,7 +455,7 @@ class Store:
         pool = self._pool(pool_id)
         default_overlap = (pool.get("defaults") or {}).get("default_overlap_for_new_tasks")
         stamp = fmt_time(truncate_ms(now))
-        created: list[dict] = []
+        created: list[Doc] = []
         for item in items:
             task_id = pooled_id(pool_id, self._object_body(now))
             task: dict[str, Any] = {"id": task_id, "pool_id": pool_id,
@@ -471,11 +479,11 @@ class Store:
         self._flush()
         return created
 
-    def get_task(self, task_id: str) -> dict | None:
+    def get_task(self, task_id: str) -> Doc | None:
         return self.tasks.get(task_id)
 
     def set_task_overlap(self, task_id: str, overlap: int | None, infinite: bool,
-                         or_min: bool = False) -> dict:
+                         or_min: bool = False) -> Doc:
         """Change a task's overlap; ``or_min`` never goes below the overlap already used."""
         task = self.tasks[task_id]
         used = len(self.task_assignments.get(task_id, ())) - self._returned_count(task_id)
@@ -491,7 +499,7 @@ class Store:
         self._flush()
         return task
 
-    def patch_task(self, task_id: str, fields: dict) -> dict:
+    def patch_task(self, task_id: str, fields: Doc) -> Doc:
         task = self.tasks[task_id]
         for key in ("baseline_solutions", "known_solutions", "message_on_unknown_solution"):
             if key in fields:
@@ -507,14 +515,14 @@ class Store:
             if self.assignments_by_id[a]["status"] in ("SKIPPED", "EXPIRED")
         )
 
-    def available_tasks(self, pool_id: str, user_id: str, limit: int) -> list[dict]:
+    def available_tasks(self, pool_id: str, user_id: str, limit: int) -> list[Doc]:
         """Tasks a worker may take now, in creation order.
 
         remaining_overlap > 0 (or infinite), the user is not in ``unavailable_for``,
         ``reserved_for`` is empty or names the user, and the user has no assignment on
         the task yet.
         """
-        found: list[dict] = []
+        found: list[Doc] = []
         for task_id in self.pool_open_tasks.get(pool_id, ()):
             task = self.tasks[task_id]
             if user_id in (task.get("unavailable_for") or ()):
@@ -532,7 +540,7 @@ class Store:
     # ------------------------------------------------------------------ assignments
 
     def create_assignment(self, pool_id: str, user_id: str, task_ids: list[str],
-                          now: datetime) -> dict:
+                          now: datetime) -> Doc:
         """A worker takes a suite of tasks: an ACTIVE assignment; overlaps go down by one."""
         pool = self._pool(pool_id)
         stamp = fmt_time(truncate_ms(now))
@@ -577,19 +585,19 @@ class Store:
         self._flush()
         return assignment
 
-    def _assignment(self, assignment_id: str) -> dict:
+    def _assignment(self, assignment_id: str) -> Doc:
         doc = self.assignments_by_id.get(assignment_id)
         if doc is None:
             raise StoreError(f"no assignment {assignment_id}")
         return doc
 
-    def _stamp(self, doc: dict, field: str, now: datetime) -> None:
+    def _stamp(self, doc: Doc, field: str, now: datetime) -> None:
         at = truncate_ms(now)
         doc[field] = fmt_time(at)
         self.time_index[(doc["pool_id"], field)].add(at, doc["id"])
 
     def add_attachment(self, assignment_id: str, name: str, media_type: str, data: bytes,
-                       now: datetime) -> dict:
+                       now: datetime) -> Doc:
         """Store a file a worker uploaded; returns the metadata document."""
         assignment = self._assignment(assignment_id)
         attachment_id = pooled_id(assignment["pool_id"], self._object_body(now))
@@ -610,8 +618,8 @@ class Store:
         self._flush()
         return doc
 
-    def submit_assignment(self, assignment_id: str, solutions: list[dict], now: datetime,
-                          visible_after: datetime | None = None) -> dict:
+    def submit_assignment(self, assignment_id: str, solutions: list[Doc], now: datetime,
+                          visible_after: datetime | None = None) -> Doc:
         """ACTIVE -> SUBMITTED (then ACCEPTED at once if the pool auto-accepts).
 
         ``visible_after`` hides the assignment from searches until then; by default
@@ -638,22 +646,22 @@ class Store:
         self._flush()
         return doc
 
-    def _give_back(self, doc: dict) -> None:
+    def _give_back(self, doc: Doc) -> None:
         for task in doc["tasks"]:
             stored = self.tasks.get(task["id"])
             if stored is not None and not stored["infinite_overlap"]:
                 stored["remaining_overlap"] = (stored["remaining_overlap"] or 0) + 1
                 self._save("task", stored["id"], stored)
 
-    def skip_assignment(self, assignment_id: str, now: datetime) -> dict:
+    def skip_assignment(self, assignment_id: str, now: datetime) -> Doc:
         """ACTIVE -> SKIPPED; the tasks' overlap is given back."""
         return self._end_active(assignment_id, "SKIPPED", "skipped", now)
 
-    def expire_assignment(self, assignment_id: str, now: datetime) -> dict:
+    def expire_assignment(self, assignment_id: str, now: datetime) -> Doc:
         """ACTIVE -> EXPIRED; the tasks' overlap is given back."""
         return self._end_active(assignment_id, "EXPIRED", "expired", now)
 
-    def _end_active(self, assignment_id: str, status: str, field: str, now: datetime) -> dict:
+    def _end_active(self, assignment_id: str, status: str, field: str, now: datetime) -> Doc:
         doc = self._assignment(assignment_id)
         if doc["status"] != "ACTIVE":
             raise StoreError(f"assignment {assignment_id} is {doc['status']}, not ACTIVE")
@@ -665,7 +673,7 @@ class Store:
         return doc
 
     def review_assignment(self, assignment_id: str, status: str, public_comment: str | None,
-                          now: datetime) -> dict:
+                          now: datetime) -> Doc:
         """Accept or reject (the API checks the transition first).
 
         The pool's ``AssignmentsAssessment`` -> ``ChangeOverlap`` rules fire in the same
@@ -684,7 +692,7 @@ class Store:
         self._flush()
         return doc
 
-    def _apply_assessment_rules(self, doc: dict, event: str | None, now: datetime) -> None:
+    def _apply_assessment_rules(self, doc: Doc, event: str | None, now: datetime) -> None:
         """Carry out the pool's ``CHANGE_OVERLAP`` rules that fire on ``event`` (unflushed)."""
         pool = self.pools.get(doc["pool_id"])
         if pool is None:
@@ -730,20 +738,20 @@ class Store:
         self._flush()
         return accepted
 
-    def get_assignment(self, assignment_id: str) -> dict | None:
+    def get_assignment(self, assignment_id: str) -> Doc | None:
         return self.assignments_by_id.get(assignment_id)
 
-    def assignments(self, pool_id: str | None = None, status: str | None = None) -> list[dict]:
+    def assignments(self, pool_id: str | None = None, status: str | None = None) -> list[Doc]:
         """Assignments of a pool (or all), in creation order, optionally of one status."""
         if pool_id is not None:
-            docs: Iterable[dict] = (self.assignments_by_id[a]
+            docs: Iterable[Doc] = (self.assignments_by_id[a]
                                     for a in self.pool_assignments.get(pool_id, ()))
         else:
             docs = (self.assignments_by_id[a] for p in sorted(self.pool_assignments, key=int)
                     for a in self.pool_assignments[p])
         return [d for d in docs if status is None or d["status"] == status]
 
-    def get_suite(self, suite_id: str) -> dict | None:
+    def get_suite(self, suite_id: str) -> Doc | None:
         return self.suites.get(suite_id)
 
     def suite_assignments(self, suite_id: str) -> list[str]:
@@ -752,7 +760,7 @@ class Store:
 
     # ------------------------------------------------------------------ attachments
 
-    def get_attachment(self, attachment_id: str) -> dict | None:
+    def get_attachment(self, attachment_id: str) -> Doc | None:
         return self.attachments.get(attachment_id)
 
     def attachment_bytes(self, attachment_id: str) -> bytes | None:
@@ -761,7 +769,7 @@ class Store:
 
     # ------------------------------------------------------------------ bonuses
 
-    def create_bonuses(self, items: list[dict], now: datetime) -> list[dict]:
+    def create_bonuses(self, items: list[Doc], now: datetime) -> list[Doc]:
         """Create validated bonuses; each is linked from its assignment's ``bonus_ids``."""
         stamp = fmt_time(truncate_ms(now))
         created = []
@@ -781,10 +789,10 @@ class Store:
         self._flush()
         return created
 
-    def get_bonus(self, bonus_id: str) -> dict | None:
+    def get_bonus(self, bonus_id: str) -> Doc | None:
         return self.bonuses_by_id.get(bonus_id)
 
-    def bonuses(self, user_id: str | None = None, assignment_id: str | None = None) -> list[dict]:
+    def bonuses(self, user_id: str | None = None, assignment_id: str | None = None) -> list[Doc]:
         """Bonuses in creation order, optionally of one user and/or assignment."""
         out = []
         for bonus_id in self.bonus_order:
@@ -798,7 +806,7 @@ class Store:
 
     # ------------------------------------------------------------------ operations
 
-    def put_operation(self, doc: dict, log: list[dict] | None = None) -> dict:
+    def put_operation(self, doc: Doc, log: list[Doc] | None = None) -> Doc:
         """Record an operation (keyed by its id, the client's operation_id) and its log."""
         self.operations[doc["id"]] = doc
         self._save("operation", doc["id"], doc)
@@ -808,26 +816,26 @@ class Store:
         self._flush()
         return doc
 
-    def get_operation(self, operation_id: str) -> dict | None:
+    def get_operation(self, operation_id: str) -> Doc | None:
         return self.operations.get(operation_id)
 
-    def operation_log(self, operation_id: str) -> list[dict] | None:
+    def operation_log(self, operation_id: str) -> list[Doc] | None:
         if operation_id not in self.operations:
             return None
         return self.operation_logs.get(operation_id, [])
 
     # ------------------------------------------------------------------ truth and kv
 
-    def put_truth(self, kind: str, key: str, doc: dict) -> None:
+    def put_truth(self, kind: str, key: str, doc: Doc) -> None:
         self._db.execute("INSERT OR REPLACE INTO truth (kind, key, doc) VALUES (?, ?, ?)",
                          (kind, key, json_dumps(doc)))
 
-    def get_truth(self, kind: str, key: str) -> dict | None:
+    def get_truth(self, kind: str, key: str) -> Doc | None:
         row = self._db.execute("SELECT doc FROM truth WHERE kind=? AND key=?",
                                (kind, key)).fetchone()
         return None if row is None else json_loads(row[0])
 
-    def all_truth(self, kind: str) -> dict[str, dict]:
+    def all_truth(self, kind: str) -> dict[str, Doc]:
         rows = self._db.execute("SELECT key, doc FROM truth WHERE kind=? ORDER BY key", (kind,))
         return {key: json_loads(doc) for key, doc in rows}
 

@@ -17,10 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal, Union
+from typing import Literal, TypeAlias
 
 from toloka_client.ids import operation_uuid as operation_uuid  # re-exported for the handlers
-
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,7 @@ class AppendRows:
         return f"rows:{self.table}:{self.row_key}"
 
 
-Action = Union[StorePhoto, CopyPhoto, CreateTasks, SetStatus, PayBonus, AppendRows]
+Action: TypeAlias = StorePhoto | CopyPhoto | CreateTasks | SetStatus | PayBonus | AppendRows
 
 
 @dataclass(frozen=True)

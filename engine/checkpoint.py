@@ -37,9 +37,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.durable import atomic_write, ensure_private_folder, refuse_shared_file
 from common.errors import StateError
 from common.secrets import Secret
+from engine.durable import atomic_write, ensure_private_folder, refuse_shared_file
 
 FORMAT_VERSION = 1
 MAGIC = b"PEDESTRIAN-PIPELINE-CHECKPOINT"
@@ -156,7 +156,7 @@ def decode_checkpoint(
         raise StateError(f"checkpoint {path} is corrupt (checksum mismatch); {advice}")
     try:
         return _PlainUnpickler(io.BytesIO(payload), tuple(packages), aliases or {}).load()
-    except Exception as exc:  # noqa: BLE001 - unpickling can raise almost anything
+    except Exception as exc:  # unpickling can raise almost anything
         raise StateError(
             f"checkpoint {path} cannot be loaded ({type(exc).__name__}: {exc}); was the code changed "
             f"incompatibly? {advice}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,13 +29,13 @@ from common import ini
 from common.errors import ConfigError
 from engine.spec import PipelineSpec
 from file_store.settings import FileStoreSettings, load_file_store_settings
-from status.settings import StatusSettings, is_loopback
+from status.settings import StatusSettings
 
 C = TypeVar("C")
 
 ENVIRONMENTS = {"PRODUCTION": "https://toloka.dev", "SANDBOX": "https://sandbox.toloka.dev"}
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LOG_LEVELS: tuple[LogLevel, ...] = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 # Sections another module parses; this one only checks they are not misspelt.
 FILE_STORE_SECTIONS = ("FileStore", "S3", "AzureBlobStorage")
@@ -175,10 +176,8 @@ def _syntax_problem(exc: configparser.Error) -> str:
         return f"line {exc.lineno}: section [{exc.section}] appears twice"
     if isinstance(exc, configparser.ParsingError):
         lineno, line = exc.errors[0]
-        try:
+        with contextlib.suppress(ValueError, SyntaxError):
             line = str(ast.literal_eval(line))  # configparser stores repr(line)
-        except (ValueError, SyntaxError):
-            pass
         return f"line {lineno}: cannot parse {line.strip()!r} (expected `key = value`)"
     return " ".join(str(exc).split())
 
@@ -285,7 +284,7 @@ def parse_pipeline(cfg: configparser.ConfigParser, base_dir: Path) -> PipelineSe
     return PipelineSettings(
         period_s=_positive(cfg, section, "period_seconds", 60.0),
         stop_when_pools_closed=ini.get_bool(cfg, section, "stop_when_pools_closed", False),
-        log_level=level,  # type: ignore[arg-type]  # checked by get_choice
+        log_level=level,
         results_folder=_folder(cfg, section, "results_folder", ".", base_dir),
         saves_folder=_folder(cfg, section, "saves_folder", "saves", base_dir),
         logs_folder=_folder(cfg, section, "logs_folder", "logs", base_dir),

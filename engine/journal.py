@@ -50,9 +50,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from common.errors import StateError
 from engine import actions
 from engine.durable import atomic_write, ensure_private_folder, open_private, refuse_shared_file, write_all
-from common.errors import StateError
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,9 @@ class Journal:
     def _apply(self, entry: dict[str, Any], raw: bytes, covered: int, expected: int | None, number: int) -> None:
         seq = entry["seq"]
         if expected is not None and seq != expected:
-            raise StateError(f"journal {self.path} line {number}: entry {seq} follows {expected - 1}; it was left in place")
+            raise StateError(
+                f"journal {self.path} line {number}: entry {seq} follows {expected - 1}; it was left in place"
+            )
         if seq <= covered:
             return  # already compacted into the checkpoint
         if seq != self._seq + 1:

@@ -8,13 +8,14 @@ writes its pid into the file so a second daemon can say who is in the way.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
 from pathlib import Path
 
-from engine.durable import ensure_private_folder, open_private, write_all
 from common.errors import StateError
+from engine.durable import ensure_private_folder, open_private, write_all
 
 LOCK_NAME = "daemon.lock"
 
@@ -72,10 +73,8 @@ class DaemonLock:
     def release(self) -> None:
         """Release the lock (closing the descriptor releases the flock)."""
         if self._fd is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, 0)
-            except OSError:
-                pass
             os.close(self._fd)
             self._fd = None
 

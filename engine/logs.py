@@ -74,7 +74,7 @@ class SecretRedactor(logging.Filter):
             return True
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a bad format string must not bypass redaction
+        except Exception:  # a bad format string must not bypass redaction
             message = f"{record.msg} (arguments could not be formatted)"
         record.msg = self.redact(str(message))
         record.args = None

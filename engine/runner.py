@@ -16,10 +16,9 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from typing import Any
+from typing import Any, TypeVar
 
 from common.errors import PipelineError
 from common.secrets import Secret, read_secret
@@ -40,12 +39,15 @@ from toloka_client.http import HttpSettings
 
 log = logging.getLogger("pipeline")
 
+C = TypeVar("C")  # the pipeline's typed configuration
+S = TypeVar("S")  # the pipeline's picklable state
+
 MAX_PHOTO_BYTES = 20 * 1024 * 1024
 
 
 def utc_now() -> datetime:
     """Naive UTC now, the form every timestamp in the pipeline has."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -76,8 +78,8 @@ def repair_tables(tables: dict[str, TsvTable]) -> None:
 
 @contextlib.asynccontextmanager
 async def open_engine(
-    spec: PipelineSpec[Any, Any], settings: Settings[Any], *, clock: Callable[[], datetime] = utc_now
-) -> AsyncIterator[Engine[Any, Any]]:
+    spec: PipelineSpec[C, S], settings: Settings[C], *, clock: Callable[[], datetime] = utc_now
+) -> AsyncIterator[Engine[C, S]]:
     """Everything an engine needs, opened in order and closed in reverse."""
     redactor = SecretRedactor()
 
@@ -98,11 +100,14 @@ async def open_engine(
         token = await asyncio.to_thread(secret, settings.secrets.toloka_token)
         http = HttpSettings(total_timeout_s=settings.toloka.timeout_s)
         client = await stack.enter_async_context(TolokaClient.connect(settings.toloka.base_url, token, http))
+        # load_settings always parses [FileStore]; only hand-built settings (tests, the report) lack it.
+        assert settings.file_store is not None, "the daemon needs settings with a [FileStore]"
         store = await open_file_store(settings.file_store, secrets=secret)
         stack.push_async_callback(store.aclose)
         tables = open_tables(dict(spec.tables(settings.config)), settings.pipeline.logs_folder,
                              settings.pipeline.results_folder)
-        await asyncio.to_thread(repair_tables, tables)  # a torn last row from a crash is cut now, not at the next append
+        # A torn last row from a crash is cut now, not at the next append.
+        await asyncio.to_thread(repair_tables, tables)
         executor = Executor(client, store, tables, max_photo_bytes=MAX_PHOTO_BYTES,
                             concurrency=settings.pipeline.concurrency, clock=clock)
         spend_log = TsvTable(settings.pipeline.logs_folder / "spend.tsv", spend_columns(list(settings.pools())))
@@ -122,8 +127,8 @@ async def open_engine(
 
 
 async def run(
-    spec: PipelineSpec[Any, Any],
-    settings: Settings[Any],
+    spec: PipelineSpec[C, S],
+    settings: Settings[C],
     options: RunOptions,
     *,
     clock: Callable[[], datetime] = utc_now,
@@ -133,7 +138,7 @@ async def run(
         return await _loop(engine, settings, options)
 
 
-async def _loop(daemon: Engine[Any, Any], settings: Settings[Any], options: RunOptions) -> int:
+async def _loop(daemon: Engine[C, S], settings: Settings[C], options: RunOptions) -> int:
     stop = options.stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = []

@@ -44,7 +44,7 @@ from engine.accounting import Stats
 from engine.actions import Action, AppendRows, CreateTasks, PayBonus, SetStatus, StorePhoto
 from engine.checkpoint import CheckpointStore
 from engine.config import Settings, read_max_spend
-from engine.cursor import AssignmentCursor, CursorBatch, CursorState
+from engine.cursor import AssignmentCursor, CursorBatch
 from engine.executor import ChainResult, Executor
 from engine.journal import Journal
 from engine.logs import pool_logger
@@ -225,7 +225,7 @@ class Engine(Generic[C, S]):
         summary = TickSummary()
         fetched = await asyncio.gather(*(self._fetch(o, now) for o in self.observers), return_exceptions=True)
         batches: dict[str, tuple[CursorBatch, Batch]] = {}
-        for observer, result in zip(self.observers, fetched):
+        for observer, result in zip(self.observers, fetched, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result

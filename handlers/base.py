@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal, Protocol
 
+from aggregation.classification import Method
 from engine.actions import AppendRows, SetStatus
 from engine.spec import Decision
 from handlers import flow
@@ -31,36 +32,59 @@ ANSWER_COLUMNS = (
 
 
 class PedestrianRules(Protocol):
-    """The ``[PedestrianProject]`` settings the handlers read."""
+    """The ``[PedestrianProject]`` settings the handlers read (read-only: frozen settings qualify)."""
 
-    pool_id: str
-    org_fields: Sequence[str]
-    extra_fields: Sequence[str]
-    verdict_field: str
-    verdict_ok: str
-    verdict_no_org: str
-    worker_coordinates_field: str
-    comment_field: str
-    main_fields: Sequence[str]
-    required_fields: Sequence[str]
-    bonus_fields: Sequence[str]
-    bonus_flags: Sequence[str]
-    bonus_flag_yes: str
-    bonus_per_field: Decimal
+    @property
+    def pool_id(self) -> str: ...
+    @property
+    def org_fields(self) -> Sequence[str]: ...
+    @property
+    def extra_fields(self) -> Sequence[str]: ...
+    @property
+    def verdict_field(self) -> str: ...
+    @property
+    def verdict_ok(self) -> str: ...
+    @property
+    def verdict_no_org(self) -> str: ...
+    @property
+    def worker_coordinates_field(self) -> str: ...
+    @property
+    def comment_field(self) -> str: ...
+    @property
+    def main_fields(self) -> Sequence[str]: ...
+    @property
+    def required_fields(self) -> Sequence[str]: ...
+    @property
+    def bonus_fields(self) -> Sequence[str]: ...
+    @property
+    def bonus_flags(self) -> Sequence[str]: ...
+    @property
+    def bonus_flag_yes(self) -> str: ...
+    @property
+    def bonus_per_field(self) -> Decimal: ...
 
 
 class ValidationRules(Protocol):
     """One of the ``[Validation*]`` sections."""
 
-    pool_id: str
-    overlap: int
-    answer_field: str
-    accept_label: str
-    reject_label: str
-    aggregation: str
-    default_skill: float
-    reject_comment: str
-    accept_comment: str
+    @property
+    def pool_id(self) -> str: ...
+    @property
+    def overlap(self) -> int: ...
+    @property
+    def answer_field(self) -> str: ...
+    @property
+    def accept_label(self) -> str: ...
+    @property
+    def reject_label(self) -> str: ...
+    @property
+    def aggregation(self) -> Method: ...
+    @property
+    def default_skill(self) -> float: ...
+    @property
+    def reject_comment(self) -> str: ...
+    @property
+    def accept_comment(self) -> str: ...
 
 
 class Rules(Protocol):
@@ -81,7 +105,9 @@ def stamp(now: datetime) -> str:
     return now.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def decision_row(now: datetime, work: Work, handler: str, group: str, event: str, comment: str = "") -> dict[str, object]:
+def decision_row(
+    now: datetime, work: Work, handler: str, group: str, event: str, comment: str = ""
+) -> dict[str, object]:
     return {
         "date_time": stamp(now),
         "name": work.name,

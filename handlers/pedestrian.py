@@ -70,7 +70,9 @@ def read_work(assignment: Assignment, rules: PedestrianRules) -> Work:
     if assignment.submitted is None:
         raise Malformed("no submitted time")
     if len(assignment.tasks) != 1 or len(assignment.solutions) != 1:
-        raise Malformed(f"expected 1 task and 1 solution, found {len(assignment.tasks)} and {len(assignment.solutions)}")
+        raise Malformed(
+            f"expected 1 task and 1 solution, found {len(assignment.tasks)} and {len(assignment.solutions)}"
+        )
     task_input = assignment.tasks[0].input_values
     output = assignment.solutions[0].output_values
     org = {name: _text(task_input.get(name)) for name in (*rules.org_fields, *rules.extra_fields) if name in task_input}
@@ -92,7 +94,7 @@ def read_work(assignment: Assignment, rules: PedestrianRules) -> Work:
         ]
 
     groups = {MAIN: Group(MAIN, [p for field in rules.main_fields for p in photos(field)])}
-    for field, flag in zip(rules.bonus_fields, rules.bonus_flags):
+    for field, flag in zip(rules.bonus_fields, rules.bonus_flags, strict=True):
         if output.get(flag) == rules.bonus_flag_yes:
             bonus = photos(field)
             if bonus:
@@ -130,10 +132,11 @@ def _attachment_ids(value: object, field: str) -> list[str]:
     """A photo field holds one attachment id or a list of them (or nothing)."""
     if value is None or value == "" or value == []:
         return []
-    items = value if isinstance(value, list) else [value]
-    if not all(isinstance(item, str) and item.strip() for item in items):
+    items: list[object] = value if isinstance(value, list) else [value]
+    ids = [item.strip() for item in items if isinstance(item, str)]
+    if len(ids) != len(items) or not all(ids):
         raise Malformed(f"photo field {field!r} holds {value!r}, expected attachment ids")
-    return [item.strip() for item in items]
+    return ids
 
 
 def _text(value: object) -> str:

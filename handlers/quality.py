@@ -37,7 +37,8 @@ def settle(ledger: Ledger, outcome: Outcome, work: Work, rules: Rules, now: date
         if group.status != "quality" or any(p.quality is None for p in group.photos):
             continue
         rows = [
-            decision_row(now, work, HANDLER, work.group_id(group.name), flow.GOOD_IMAGE if p.quality else flow.BAD_IMAGE, p.photo_id)
+            decision_row(now, work, HANDLER, work.group_id(group.name),
+                         flow.GOOD_IMAGE if p.quality else flow.BAD_IMAGE, p.photo_id)
             for p in group.photos
         ]
         if group.name == MAIN:
@@ -53,7 +54,9 @@ def settle(ledger: Ledger, outcome: Outcome, work: Work, rules: Rules, now: date
             group.status = "relevance"
         else:
             group.status = "dropped"
-            rows.append(decision_row(now, work, HANDLER, work.group_id(group.name), flow.BONUS_DROPPED, "no good photo"))
+            rows.append(
+                decision_row(now, work, HANDLER, work.group_id(group.name), flow.BONUS_DROPPED, "no good photo")
+            )
         outcome.add(work.assignment_id, decisions(f"{work.assignment_id}/quality/{group.name}", rows))
     if all(g.status != "quality" for g in work.groups.values()):
         _to_relevance(outcome, work, rules, now)

@@ -65,7 +65,8 @@ def settle(ledger: Ledger, outcome: Outcome, work: Work, rules: Rules, now: date
             decisions(
                 f"{work.assignment_id}/relevance/{group.name}",
                 [
-                    decision_row(now, work, HANDLER, work.group_id(group.name), flow.GOOD_IMAGE if p.relevant else flow.BAD_IMAGE, p.photo_id)
+                    decision_row(now, work, HANDLER, work.group_id(group.name),
+                                 flow.GOOD_IMAGE if p.relevant else flow.BAD_IMAGE, p.photo_id)
                     for p in judged
                 ],
             ),
@@ -115,10 +116,12 @@ def _accept(ledger: Ledger, outcome: Outcome, work: Work, rules: Rules, now: dat
         accepted=now.strftime("%Y-%m-%d %H:%M:%S"),
         **main_links,
     )
-    group = work.group_id(MAIN)
+    main_group = work.group_id(MAIN)
     comment = rules.relevance.accept_comment
-    actions += [AppendRows("main_tasks", pa, (main_row,)), set_status(now, work, HANDLER, group, "ACCEPTED", comment)]
-    rows = [decision_row(now, work, HANDLER, group, flow.ACCEPT, comment)]
+    actions += [
+        AppendRows("main_tasks", pa, (main_row,)), set_status(now, work, HANDLER, main_group, "ACCEPTED", comment)
+    ]
+    rows = [decision_row(now, work, HANDLER, main_group, flow.ACCEPT, comment)]
     if bonus_groups:
         fields = [g.name for g in bonus_groups]
         amount = ped.bonus_per_field * len(fields)
@@ -133,7 +136,7 @@ def _accept(ledger: Ledger, outcome: Outcome, work: Work, rules: Rules, now: dat
                 operation_id=operation_uuid("bonus", pa),
             ),
         ]
-        rows.append(decision_row(now, work, HANDLER, group, flow.PAY_BONUS, f"{amount} for {', '.join(fields)}"))
+        rows.append(decision_row(now, work, HANDLER, main_group, flow.PAY_BONUS, f"{amount} for {', '.join(fields)}"))
     outcome.add(pa, *actions, decisions(f"{pa}/final", rows))
     outcome.info(f"{pa} accepted" + (f", bonus for {len(bonus_groups)} fields" if bonus_groups else ""))
     verification.finish(ledger, outcome, work)

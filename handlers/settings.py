@@ -25,10 +25,10 @@ from common import ini
 from common.errors import ConfigError
 from engine.config import list_may_be_empty, optional_str, pool_id_of, shown
 
-AGGREGATIONS = ("MajorityVote", "DawidSkene", "Wawa")
-EVENTS = ("submitted", "accepted")
 Event = Literal["submitted", "accepted"]
 Aggregation = Literal["MajorityVote", "DawidSkene", "Wawa"]
+AGGREGATIONS: tuple[Aggregation, ...] = ("MajorityVote", "DawidSkene", "Wawa")
+EVENTS: tuple[Event, ...] = ("submitted", "accepted")
 
 DEFAULT_MAIN_FIELDS = ("imgs_facade", "name_business", "hoo_business", "imgs_name_address")
 DEFAULT_REQUIRED_FIELDS = ("imgs_facade", "name_business", "imgs_name_address")
@@ -47,7 +47,7 @@ SECTIONS: dict[str, frozenset[str]] = {
         "worker_coordinates_field", "comment_field", "main_fields", "required_fields", "bonus_fields",
         "bonus_flags", "bonus_flag_yes", "bonus_per_field",
     }),
-    **{name: _VALIDATION_KEYS for name in VALIDATION_SECTIONS},
+    **dict.fromkeys(VALIDATION_SECTIONS, _VALIDATION_KEYS),
 }
 
 
@@ -132,7 +132,7 @@ def parse_pedestrian(cfg: configparser.ConfigParser) -> PedestrianSettings:
     bonus_flags = list_may_be_empty(cfg, s, "bonus_flags", DEFAULT_BONUS_FLAGS)
     settings = PedestrianSettings(
         pool_id=pool_id_of(cfg, s),
-        event=ini.get_choice(cfg, s, "event", EVENTS, "submitted"),  # type: ignore[arg-type]
+        event=ini.get_choice(cfg, s, "event", EVENTS, "submitted"),
         org_fields=tuple(ini.get_list(cfg, s, "org_fields", ("name", "address", "coordinates"))),
         extra_fields=list_may_be_empty(cfg, s, "extra_fields", ()),
         verdict_field=ini.get_str(cfg, s, "verdict_field", "verdict"),
@@ -174,7 +174,8 @@ def _check_pedestrian(cfg: configparser.ConfigParser, p: PedestrianSettings) -> 
             shown(cfg, s, "bonus_flags", p.bonus_flags),
         )
     if p.verdict_ok == p.verdict_no_org:
-        raise ConfigError(s, "verdict_no_org", f"a value different from verdict_ok ({p.verdict_ok!r})", p.verdict_no_org)
+        raise ConfigError(s, "verdict_no_org", f"a value different from verdict_ok ({p.verdict_ok!r})",
+                          p.verdict_no_org)
     overlap = set(p.org_fields) & set(p.extra_fields)
     if overlap:
         raise ConfigError(
@@ -194,12 +195,12 @@ def parse_validation(cfg: configparser.ConfigParser, section: str, accept_commen
         section=section,
         pool_id=pool_id,
         skill_id=optional_str(cfg, section, "skill_id"),
-        event=ini.get_choice(cfg, section, "event", EVENTS, "accepted"),  # type: ignore[arg-type]
+        event=ini.get_choice(cfg, section, "event", EVENTS, "accepted"),
         overlap=ini.get_int(cfg, section, "overlap", minimum=1),
         answer_field=ini.get_str(cfg, section, "answer_field", "result"),
         accept_label=accept,
         reject_label=reject,
-        aggregation=ini.get_choice(cfg, section, "aggregation", AGGREGATIONS, "MajorityVote"),  # type: ignore[arg-type]
+        aggregation=ini.get_choice(cfg, section, "aggregation", AGGREGATIONS, "MajorityVote"),
         default_skill=ini.get_float(cfg, section, "default_skill", 50.0, minimum=0.0, maximum=100.0),
         reject_comment=ini.get_str(cfg, section, "reject_comment"),
         accept_comment=optional_str(cfg, section, "accept_comment") or accept_comment,

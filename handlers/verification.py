@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from engine.actions import AppendRows, LinkTo, TaskSpec
 from aggregation.classification import Aggregate, Vote, aggregate
+from engine.actions import AppendRows, LinkTo, TaskSpec
 from handlers import flow
 from handlers.base import Outcome, ValidationRules, decision_row, decisions, set_status, stamp
 from handlers.state import Ballot, Group, Ledger, Photo, Stage, Work
@@ -41,7 +41,8 @@ def collect(
             values = task.input_values
             work = ledger.works.get(str(values.get(PEDESTRIAN_ID, "")))
             photo_id = str(values.get("photo_id", ""))
-            if work is None or work.stage != stage or _photo_decided(work, stage, str(values.get("group", "")), photo_id):
+            photo_group = str(values.get("group", ""))
+            if work is None or work.stage != stage or _photo_decided(work, stage, photo_group, photo_id):
                 continue  # golden, foreign or late: the decision it could change is made
             label = solution.output_values.get(rules.answer_field)
             if label not in (rules.accept_label, rules.reject_label):
@@ -85,7 +86,7 @@ def complete(
     votes = [Vote(b.task_id, b.worker_id, b.label) for ballots in done.values() for b in ballots]
     results = aggregate(
         votes,
-        rules.aggregation,  # type: ignore[arg-type]
+        rules.aggregation,
         skills=skills,
         default_skill=rules.default_skill,
         tie_label=rules.reject_label,  # an undecided check does not pass
@@ -126,7 +127,7 @@ def answer_rows(
                 }
             )
     return {
-        pa: AppendRows("answers", f"{pa}/{kind}/{min(r['task'] for r in batch)}", tuple(batch))  # type: ignore[type-var]
+        pa: AppendRows("answers", f"{pa}/{kind}/{min(str(r['task']) for r in batch)}", tuple(batch))
         for pa, batch in rows.items()
     }
 

@@ -27,7 +27,9 @@ def handle(
     """Aggregate completed visit tasks and move each pedestrian assignment on."""
     outcome = Outcome()
     visit = rules.visit
-    done, results = verification.aggregate_new_answers(ledger, HANDLER, "visit", assignments, visit, skills, now, outcome)
+    done, results = verification.aggregate_new_answers(
+        ledger, HANDLER, "visit", assignments, visit, skills, now, outcome
+    )
     for task_id, ballots in done.items():
         work = ledger.works.get(ballots[0].pedestrian_assignment_id)
         if work is None or work.stage != "visit":
@@ -55,7 +57,8 @@ def _accept_no_org(
     ledger: Ledger, outcome: Outcome, work: Work, pedestrian: PedestrianRules, comment: str, now: datetime
 ) -> None:
     group = work.group_id(MAIN)
-    row: dict[str, object] = {name: work.org.get(name, "") for name in (*pedestrian.org_fields, *pedestrian.extra_fields)}
+    columns = (*pedestrian.org_fields, *pedestrian.extra_fields)
+    row: dict[str, object] = {name: work.org.get(name, "") for name in columns}
     row.update(
         pedestrian_assignment_id=work.assignment_id,
         worker_id=work.user_id,
@@ -80,7 +83,11 @@ def _to_quality(outcome: Outcome, work: Work, quality: ValidationRules, now: dat
         for photo in group.photos
     )
     work.stage = "quality"
-    rows = [decision_row(now, work, HANDLER, work.group_id(g), flow.TO_QUALITY, f"{len(work.groups[g].photos)} photos") for g in work.groups]
+    rows = [
+        decision_row(now, work, HANDLER, work.group_id(g), flow.TO_QUALITY, f"{len(work.groups[g].photos)} photos")
+        for g in work.groups
+    ]
     if tasks:
-        outcome.add(work.assignment_id, CreateTasks(quality.pool_id, operation_uuid("quality", work.assignment_id), tasks))
+        operation = operation_uuid("quality", work.assignment_id)
+        outcome.add(work.assignment_id, CreateTasks(quality.pool_id, operation, tasks))
     outcome.add(work.assignment_id, decisions(f"{work.assignment_id}/to-quality", rows))

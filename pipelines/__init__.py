@@ -8,6 +8,7 @@ module here and a line to :data:`REGISTRY`; nothing in ``engine/``,
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from engine import config as engine_config
 from engine import runner
 from engine.config import Settings
 from engine.spec import PipelineSpec
+from engine.ticker import Engine
 from pipelines.find_items import FIND_ITEMS
 from pipelines.pedestrian import PEDESTRIAN
 
@@ -40,7 +42,9 @@ def load_settings(path: Path | str, *, base_dir: Path | None = None) -> Settings
     return engine_config.load_settings(path, get(engine_config.read_definition(path)), base_dir=base_dir)
 
 
-def open_engine(settings: Settings[Any], *, clock: Callable[[], datetime] = runner.utc_now) -> Any:
+def open_engine(
+    settings: Settings[Any], *, clock: Callable[[], datetime] = runner.utc_now
+) -> AbstractAsyncContextManager[Engine[Any, Any]]:
     """:func:`engine.runner.open_engine` for the pipeline ``settings`` were read for."""
     return runner.open_engine(get(settings.definition), settings, clock=clock)
 

@@ -29,8 +29,20 @@ from common import ini
 from common.errors import ConfigError
 from engine.actions import AppendRows, CreateTasks, SetStatus, TaskSpec, operation_uuid
 from engine.config import optional_str, pool_id_of
-from engine.spec import AnswerLog, Batch, Context, CountChart, Decision, DecisionLog, FunnelStage, ObserverSpec
-from engine.spec import Outcome, PipelineSpec, Review, TableSpec
+from engine.spec import (
+    AnswerLog,
+    Batch,
+    Context,
+    CountChart,
+    Decision,
+    DecisionLog,
+    FunnelStage,
+    ObserverSpec,
+    Outcome,
+    PipelineSpec,
+    Review,
+    TableSpec,
+)
 from toloka_client.records import Assignment
 
 # Decision events (the ``event`` column of decisions.tsv): one place for every name.
@@ -142,7 +154,7 @@ def parse(cfg: configparser.ConfigParser) -> FindItemsConfig:
         answer_field=ini.get_str(cfg, v, "answer_field", "result"),
         accept_label=accept,
         reject_label=reject,
-        aggregation=aggregation,  # type: ignore[arg-type]  # checked by get_choice against METHODS
+        aggregation=aggregation,
         default_skill=ini.get_float(cfg, v, "default_skill", 50.0, minimum=0.0, maximum=100.0),
     )
     c = "FindItemsComparison"
@@ -455,7 +467,8 @@ FIND_ITEMS: PipelineSpec[FindItemsConfig, FindItemsState] = PipelineSpec(
         ObserverSpec("verification", event=lambda c: c.verify.event, handler=on_verified,
                      skill_id=lambda c: c.verify.skill_id),
         ObserverSpec("find_items", event=lambda c: "accepted", handler=on_accepted, name="find_items:accepted"),
-        ObserverSpec("sbs", event=lambda c: c.compare.event, handler=on_compared, skill_id=lambda c: c.compare.skill_id),
+        ObserverSpec("sbs", event=lambda c: c.compare.event, handler=on_compared,
+                     skill_id=lambda c: c.compare.skill_id),
     ),
     new_state=FindItemsState,
     tables=_tables,

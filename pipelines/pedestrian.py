@@ -13,8 +13,21 @@ from datetime import datetime
 from decimal import Decimal
 
 from engine.actions import SetStatus, Step
-from engine.spec import AnswerLog, Batch, Context, CountChart, Decision, DecisionLog, FunnelStage, Migrated
-from engine.spec import ObserverSpec, Outcome, PipelineSpec, Review, V1Checkpoint
+from engine.spec import (
+    AnswerLog,
+    Batch,
+    Context,
+    CountChart,
+    Decision,
+    DecisionLog,
+    FunnelStage,
+    Migrated,
+    ObserverSpec,
+    Outcome,
+    PipelineSpec,
+    Review,
+    V1Checkpoint,
+)
 from handlers import flow, pedestrian, quality, relevance, visit
 from handlers.base import decisions, stamp
 from handlers.settings import SECTIONS, PedestrianConfig, parse

@@ -9,7 +9,7 @@ would be, and listed at the top.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,10 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from engine.spec import PipelineSpec
+from engine.spec import CountChart, PipelineSpec
 from reporting import charts, numbers
 from reporting.load import Inputs, load
-from reporting.plan import SPEND, CountChart, ReportPlan, plan
+from reporting.plan import SPEND, ReportPlan, plan
 
 
 @dataclass

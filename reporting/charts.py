@@ -16,10 +16,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, never a window
 
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import pandas as pd
+from matplotlib.figure import Figure
 
-from reporting.numbers import Agreement  # noqa: E402
+from reporting.numbers import Agreement
 
 BLUE, RED, GREY, GREEN, ORANGE = "#3b6fd8", "#d64541", "#98a2b3", "#2e9d5b", "#e08a1e"
 PURPLE, TEAL = "#7a4fc2", "#1f9aa8"
@@ -150,4 +150,4 @@ def read_chart_data(path: Path) -> Any:
     from PIL import Image
 
     with Image.open(path) as image:
-        return json.loads(image.text[DATA_KEY])  # type: ignore[attr-defined]
+        return json.loads(image.text[DATA_KEY])

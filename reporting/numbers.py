@@ -8,7 +8,7 @@ them with the logs and the charts are drawn from exactly these values.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -23,7 +23,9 @@ def funnel(decisions: pd.DataFrame, plan: ReportPlan) -> dict[str, int]:
     counts = {stage.name: 0 for stage in plan.funnel}
     if decisions.empty or plan.log is None:
         return counts
-    for stage, _subject in funnel_entries(plan.funnel, plan.log, decisions.to_dict("records")):
+    # Column labels read from a TSV header are strings; pandas types them as any hashable.
+    rows = [{str(column): value for column, value in row.items()} for row in decisions.to_dict("records")]
+    for stage, _subject in funnel_entries(plan.funnel, plan.log, rows):
         counts[stage] += 1
     return counts
 
@@ -108,8 +110,8 @@ def worker_agreement(answers: pd.DataFrame, log: AnswerLog | None, pools: Sequen
         counted = group[group["answers"] >= min_answers]["agreement"]
         if len(counted) < 3:
             continue
-        q1, q3 = counted.quantile(0.25), counted.quantile(0.75)
-        limit = float(min(q1 - 1.5 * (q3 - q1), 0.8))
+        q1, q3 = float(counted.quantile(0.25)), float(counted.quantile(0.75))
+        limit = min(q1 - 1.5 * (q3 - q1), 0.8)
         thresholds[str(pool)] = limit
         flagged |= (table["pool"] == pool) & (table["answers"] >= min_answers) & (table["agreement"] < limit)
     table["flagged"] = flagged
@@ -125,7 +127,8 @@ def spend_over_time(spend: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     frame = spend.assign(t=pd.to_datetime(spend["date_time"], errors="coerce")).dropna(subset=["t"]).set_index("t")
     columns = [c for c in ("rewards", "bonuses", "spent") if c in frame.columns]
-    return frame[columns].apply(pd.to_numeric, errors="coerce").dropna(how="all")
+    numeric: pd.DataFrame = frame[columns].apply(pd.to_numeric, errors="coerce")
+    return numeric.dropna(how="all")
 
 
 def count_values(frame: pd.DataFrame, chart: CountChart) -> pd.Series:

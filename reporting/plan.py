@@ -10,7 +10,7 @@ says (docs/status.md, "What the report reads of a pipeline").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -58,7 +58,7 @@ def _field(owner: Any, name: str, derive: Callable[[], T]) -> T:
     value = getattr(owner, name, None) if owner is not None else None
     if _empty(value):
         return derive()
-    return cast(T, value)
+    return cast(T, value)  # getattr by name is untyped; the caller names the field's type
 
 
 def noun_of(column: str) -> str:
@@ -105,12 +105,13 @@ def plan(spec: PipelineSpec[Any, Any], config: Any = None) -> ReportPlan:
         lambda: tuple(dict.fromkeys([*([start_event] if start_event else []), *final_events]))))
     charts: tuple[CountChart, ...] = tuple(_field(spec, "report_charts", tuple))
 
+    tables: dict[str, Location]
     if config is not None:
         tables = {name: _location(t) for name, t in spec.tables(config).items()}
         pools = tuple(spec.pools(config))
         known = True
     else:
-        tables: dict[str, Location] = {}
+        tables = {}
         pools = tuple(pool_names(spec.observers))
         known = False
 

@@ -105,9 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     (folder / "faults-details.json").write_text(json.dumps(
         {"problems": found.problems[:50], "outcome_differs": differ, "injected": injected}, indent=1))
     print(f"injected: {json.dumps(injected, sort_keys=True)}")
-    print(f"FAULTS {'PASS' if passed else 'FAIL'} pipeline={flow.pipeline} slowdown={faulty_s / clean_s:.2f}x clean={clean_s:.0f}s "
-          f"faulty={faulty_s:.0f}s duplicates={found.duplicates} missing={found.missing} wrong={found.wrong} "
-          f"broken_links={found.broken_links} late_answers_dropped={found.late_answers} outcome_differs={len(differ)} tracebacks={tracebacks}", flush=True)
+    print(f"FAULTS {'PASS' if passed else 'FAIL'} pipeline={flow.pipeline} slowdown={faulty_s / clean_s:.2f}x "
+          f"clean={clean_s:.0f}s faulty={faulty_s:.0f}s duplicates={found.duplicates} missing={found.missing} "
+          f"wrong={found.wrong} broken_links={found.broken_links} late_answers_dropped={found.late_answers} "
+          f"outcome_differs={len(differ)} tracebacks={tracebacks}", flush=True)
     return 0 if passed else 1
 
 

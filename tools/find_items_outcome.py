@@ -58,7 +58,17 @@ def check_run(folder: Path) -> Findings:
     statuses = {a["id"]: a["status"] for a in objects(db, "assignment")}
     submitted = {a["id"] for a in objects(db, "assignment")
                  if a["pool_id"] == config.find.pool_id and a["status"] in ("SUBMITTED", "ACCEPTED", "REJECTED")}
+    _check_verdicts(found, folder, submitted, statuses)
+    _check_tasks(found, db, config.verify.pool_id, config.compare.pool_id)
+    answers = Counter((r["task"], r["assignment_id"]) for r in read_tsv(folder / "logs" / "answers.tsv"))
+    if (extra := sum(n - 1 for n in answers.values())) > 0:
+        found.add("duplicates", f"{extra} repeated (task, assignment) rows in answers.tsv", extra)
+    _check_rankings(found, folder)
+    return found
 
+
+def _check_verdicts(found: Findings, folder: Path, submitted: set[str], statuses: dict[str, str]) -> None:
+    """One verdict per find_items assignment, as the platform has it, with its verified_links.tsv row."""
     decisions = read_tsv(folder / "logs" / "decisions.tsv")
     finals = Counter((r["assignment_id"], r["event"]) for r in decisions if r["event"] in (ACCEPT, REJECT))
     overtaken = {r["assignment_id"] for r in decisions if r["event"] == AUTO_ACCEPTED}
@@ -74,26 +84,27 @@ def check_run(folder: Path) -> Findings:
     repeated = Counter(tuple(r.values()) for r in decisions)
     if (extra := sum(n - 1 for n in repeated.values())) > 0:
         found.add("duplicates", f"{extra} repeated rows in decisions.tsv", extra)
-
     verified = Counter(r["assignment_id"] for r in read_tsv(folder / "results" / "verified_links.tsv"))
     for aid, n in verified.items():
         if n > 1:
             found.add("duplicates", f"{n} rows for {aid} in verified_links.tsv", n - 1)
-    for aid in submitted - set(verified):
+    for aid in sorted(submitted - set(verified)):
         found.add("missing", f"find_items assignment {aid} has no row in verified_links.tsv")
 
+
+def _check_tasks(found: Findings, db: Path, verify_pool: str, compare_pool: str) -> None:
+    """No verification task twice for one find, no side-by-side task twice for one pair."""
     tasks = objects(db, "task")
-    checks = Counter(t["input_values"].get("assignment_id") for t in tasks if t["pool_id"] == config.verify.pool_id)
+    checks = Counter(t["input_values"].get("assignment_id") for t in tasks if t["pool_id"] == verify_pool)
     pairs = Counter((t["input_values"].get("image"), t["input_values"].get("left_link"),
-                     t["input_values"].get("right_link")) for t in tasks if t["pool_id"] == config.compare.pool_id)
+                     t["input_values"].get("right_link")) for t in tasks if t["pool_id"] == compare_pool)
     for key, n in [*checks.items(), *pairs.items()]:
         if n > 1:
             found.add("duplicates", f"task {key} exists {n} times", n - 1)
 
-    answers = Counter((r["task"], r["assignment_id"]) for r in read_tsv(folder / "logs" / "answers.tsv"))
-    if (extra := sum(n - 1 for n in answers.values())) > 0:
-        found.add("duplicates", f"{extra} repeated (task, assignment) rows in answers.tsv", extra)
 
+def _check_rankings(found: Findings, folder: Path) -> None:
+    """Each image ranked once (ranks 1..n, no link twice), every catalogue image ranked."""
     rankings = read_tsv(folder / "results" / "rankings.tsv")
     ranked = Counter((r["image"], r["link"]) for r in rankings)
     if (extra := sum(n - 1 for n in ranked.values())) > 0:
@@ -106,11 +117,9 @@ def check_run(folder: Path) -> Findings:
             found.add("wrong", f"{image}: ranks {sorted(ranks)} are not 1..{len(ranks)}")
     truth_file = folder / TRUTH_FILE
     if truth_file.exists():
-        truth = json.loads(truth_file.read_text())
-        images = catalogue_images(truth)
+        images = catalogue_images(json.loads(truth_file.read_text()))
         for image in sorted(images - {_path(i) for i in by_image}):
             found.add("missing", f"image {image} has no ranking")
-    return found
 
 
 def outcome(folder: Path) -> dict[str, dict[str, Any]]:

@@ -11,8 +11,8 @@ import configparser
 import json
 import os
 import re
-import sqlite3
 import signal
+import sqlite3
 import subprocess
 import sys
 import time

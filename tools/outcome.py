@@ -75,8 +75,18 @@ def check_run(folder: Path) -> Findings:
     found = Findings()
     pedestrian = truth(db, "assignment")
     statuses = {a["id"]: a["status"] for a in objects(db, "assignment")}
-
     decisions = read_tsv(folder / "logs" / "decisions.tsv")
+    finals = _check_finals(found, decisions, pedestrian, statuses)
+    _check_tasks(found, db)
+    _check_answers(found, folder, db, decisions, {pa for pa, _ in finals})
+    rows = _check_results(found, folder, pedestrian, statuses)
+    _check_bonuses(found, db, rows["bonus_tasks.tsv"])
+    return found
+
+
+def _check_finals(found: Findings, decisions: list[dict[str, str]], pedestrian: dict[str, Any],
+                  statuses: dict[str, str]) -> Counter[tuple[str, str]]:
+    """One final decision per pedestrian assignment, as the platform has it; no repeated decision row."""
     finals = Counter((r["pedestrian_assignment_id"], r["event"]) for r in decisions if r["event"] in FINAL_EVENTS)
     per_pa = Counter(pa for pa, _ in finals.elements())
     for pa in pedestrian:
@@ -84,13 +94,18 @@ def check_run(folder: Path) -> Findings:
             found.add("missing", f"no final decision for pedestrian assignment {pa}")
         elif per_pa[pa] > 1:
             found.add("duplicates", f"{per_pa[pa]} final decisions for {pa}", per_pa[pa] - 1)
-        decided = "ACCEPTED" if finals[(pa, "ACCEPT assignment")] else "REJECTED" if finals[(pa, "REJECT assignment")] else None
-        if decided and statuses.get(pa) != decided:
-            found.add("wrong", f"{pa}: decisions.tsv says {decided}, the platform {statuses.get(pa)}")
+        wanted = ("ACCEPTED" if finals[(pa, "ACCEPT assignment")]
+                  else "REJECTED" if finals[(pa, "REJECT assignment")] else None)
+        if wanted and statuses.get(pa) != wanted:
+            found.add("wrong", f"{pa}: decisions.tsv says {wanted}, the platform {statuses.get(pa)}")
     repeated = Counter(tuple(r.values()) for r in decisions)
     if (extra := sum(n - 1 for n in repeated.values())) > 0:
         found.add("duplicates", f"{extra} repeated rows in decisions.tsv", extra)
+    return finals
 
+
+def _check_tasks(found: Findings, db: Path) -> None:
+    """No downstream task created twice for one (pool, pedestrian assignment, photo)."""
     tasks = Counter(
         (t["pool_id"], t["input_values"]["pedestrian_assignment_id"], t["input_values"].get("photo_id", ""))
         for t in objects(db, "task") if "pedestrian_assignment_id" in t["input_values"]
@@ -99,20 +114,25 @@ def check_run(folder: Path) -> Findings:
         if n > 1:
             found.add("duplicates", f"downstream task {key} exists {n} times", n - 1)
 
+
+def _check_answers(found: Findings, folder: Path, db: Path, decisions: list[dict[str, str]],
+                   finished: set[str]) -> None:
+    """Every answer that decided something has one row in answers.tsv.
+
+    An answer counts as missing when the daemon decided its task, or has not decided the work at
+    all. Answers to tasks of a work already decided for another reason (say the main photos were
+    bad while a bonus photo was still being checked) are dropped by design: they decide nothing.
+    """
     answers = read_tsv(folder / "logs" / "answers.tsv")
     answered = Counter((r["task"], r["assignment_id"]) for r in answers)
     if (extra := sum(n - 1 for n in answered.values())) > 0:
         found.add("duplicates", f"{extra} repeated (task, assignment) rows in answers.tsv", extra)
-    settings = load_settings(folder / "toloka.ini")
-    handler_of = {settings.config.visit.pool_id: "visit", settings.config.quality.pool_id: "quality",
-                  settings.config.relevance.pool_id: "relevance"}
-    # An answer counts as missing when the daemon decided its task, or has not decided the work at
-    # all. Answers to tasks of a work already decided for another reason (say the main photos were
-    # bad while a bonus photo was still being checked) are dropped by design: they decide nothing.
+    config = load_settings(folder / "toloka.ini").config
+    handler_of = {config.visit.pool_id: "visit", config.quality.pool_id: "quality",
+                  config.relevance.pool_id: "relevance"}
     judged = {(r["handler"], r["pedestrian_assignment_id"], r["comment"]) for r in decisions
               if r["event"] in ("GOOD image", "BAD image")}
     visited = {r["pedestrian_assignment_id"] for r in decisions if r["handler"] == "visit"}
-    finished = {pa for pa, _ in finals}
     task_docs = {t["id"]: t for t in objects(db, "task")}
     seen = {a for _, a in answered}
     for a in objects(db, "assignment"):
@@ -127,24 +147,32 @@ def check_run(folder: Path) -> Findings:
         else:
             found.late_answers += 1
 
+
+def _check_results(found: Findings, folder: Path, pedestrian: dict[str, Any],
+                   statuses: dict[str, str]) -> dict[str, list[dict[str, str]]]:
+    """Result rows: none twice, every link opens, every accepted assignment has its row."""
     rows: dict[str, list[dict[str, str]]] = {name: read_tsv(folder / "results" / name) for name in RESULT_TABLES}
     for name, table in rows.items():
         keyed = Counter((r["pedestrian_assignment_id"], r.get("bonus_field", "")) for r in table)
         if (extra := sum(n - 1 for n in keyed.values())) > 0:
             found.add("duplicates", f"{extra} repeated rows in {name}", extra)
         for r in table:
-            for cell in r.values():
-                for url in _links(cell or ""):
-                    if not _opens(url):
-                        found.add("broken_links", f"{name}: link does not open: {url}")
+            for url in (u for cell in r.values() for u in _links(cell or "")):
+                if not _opens(url):
+                    found.add("broken_links", f"{name}: link does not open: {url}")
     with_row = {r["pedestrian_assignment_id"] for name in ("main_tasks.tsv", "no_org.tsv") for r in rows[name]}
     for pa in pedestrian:
         if statuses.get(pa) == "ACCEPTED" and pa not in with_row:
             found.add("missing", f"accepted {pa} has no row in main_tasks.tsv or no_org.tsv")
+    return rows
 
+
+def _check_bonuses(found: Findings, db: Path, bonus_rows: list[dict[str, str]]) -> None:
+    """One bonus per assignment, of the amount its bonus rows owe."""
     owed: dict[str, Decimal] = {}
-    for r in rows["bonus_tasks.tsv"]:
-        owed[r["pedestrian_assignment_id"]] = owed.get(r["pedestrian_assignment_id"], Decimal(0)) + Decimal(r["bonus_amount"])
+    for r in bonus_rows:
+        pa = r["pedestrian_assignment_id"]
+        owed[pa] = owed.get(pa, Decimal(0)) + Decimal(r["bonus_amount"])
     bonuses = objects(db, "bonus")
     for assignment, n in Counter(b["assignment_id"] for b in bonuses).items():
         if n > 1:
@@ -155,7 +183,6 @@ def check_run(folder: Path) -> Findings:
             found.add("missing", f"bonus of {owed[assignment]} owed to {assignment} was not paid")
         elif paid[assignment] != owed.get(assignment):
             found.add("wrong", f"bonus for {assignment}: paid {paid[assignment]}, rows say {owed.get(assignment)}")
-    return found
 
 
 def _opens(url: str) -> bool:
@@ -192,7 +219,8 @@ def outcome(folder: Path) -> dict[str, dict[str, Any]]:
             if org is None:
                 continue
             # A link names a run-specific key; what must match is how many photos each field kept.
-            kept = {k: (len(_links(v)) if (v or "").startswith("[") else v) for k, v in r.items() if k not in RUN_SPECIFIC}
+            kept = {k: (len(_links(v)) if (v or "").startswith("[") else v)
+                    for k, v in r.items() if k not in RUN_SPECIFIC}
             result[org]["rows"].append([name, sorted(kept.items())])
     for entry in result.values():
         entry["rows"].sort()

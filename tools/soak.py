@@ -37,6 +37,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipelines import load_settings
 from tools.flows import FLOWS, Flow
@@ -112,7 +113,12 @@ def kill_once(folder: Path, rng: random.Random, log: KillLog) -> None:
             time.sleep(rng.uniform(0.0, 0.15))
     else:
         base = _photo_files(photos)[0]
-        hit = _wait_for(lambda: (lambda s, p: p > 0 or s > base)(*_photo_files(photos)), limit, proc)
+
+        def photo_moving() -> bool:
+            stored, parts = _photo_files(photos)
+            return parts > 0 or stored > base
+
+        hit = _wait_for(photo_moving, limit, proc)
     if proc.poll() is not None:
         log.exits[f"exit {proc.returncode}"] += 1
         return
@@ -157,7 +163,7 @@ def run_to_the_end(folder: Path, url: str, flow: Flow, timeout: float,
     return elapsed
 
 
-def reference_run(folder: Path, flow: Flow, seed: int, speed: float, timeout: float) -> dict:
+def reference_run(folder: Path, flow: Flow, seed: int, speed: float, timeout: float) -> dict[str, dict[str, Any]]:
     """The uninterrupted run: its outcome per organization (per image)."""
     folder.mkdir(parents=True, exist_ok=True)
     with emulator(folder, seed=seed, speed=speed, scenario=flow.scenario) as url:
@@ -190,10 +196,12 @@ def verdict(log: KillLog, found: Findings, differ: list[str], units: int, out: s
     tracebacks = out.count("Traceback")
     passed = found.ok and not differ and tracebacks == 0 and not log.exits
     kinds = " ".join(f"{k}={log.by_kind[k]}" for k in (*KINDS, "timeout"))
-    return (f"SOAK {'PASS' if passed else 'FAIL'} pipeline={flow.pipeline} kills={log.kills} restarts={log.restarts} ({kinds}; "
+    return (f"SOAK {'PASS' if passed else 'FAIL'} pipeline={flow.pipeline} kills={log.kills} "
+            f"restarts={log.restarts} ({kinds}; "
             f"torn checkpoint writes={log.torn_checkpoints}, torn photo copies={log.torn_photos}) "
             f"duplicates={found.duplicates} missing={found.missing} wrong={found.wrong} "
-            f"broken_links={found.broken_links} late_answers_dropped={found.late_answers} outcome_differs={len(differ)}/{units} {flow.unit} "
+            f"broken_links={found.broken_links} late_answers_dropped={found.late_answers} "
+            f"outcome_differs={len(differ)}/{units} {flow.unit} "
             f"tracebacks={tracebacks} early_exits={sum(log.exits.values())} wall={wall:.0f}s")
 
 
@@ -219,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline", choices=sorted(FLOWS), default="pedestrian", help="the pipeline to soak")
     parser.add_argument("--seed", type=int, default=5, help="the crowd's seed (both runs)")
     parser.add_argument("--kill-seed", type=int, default=20261122, help="seed of the kill instants")
-    parser.add_argument("--speed", type=float, default=30.0, help="emulator speed (lower: longer work, more kills mid-work)")
+    parser.add_argument("--speed", type=float, default=30.0,
+                        help="emulator speed (lower: longer work, more kills mid-work)")
     parser.add_argument("--folder", type=Path, help="working folder (default: a new temp folder, kept)")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per run before giving up")
     args = parser.parse_args(argv)

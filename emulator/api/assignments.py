@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from aiohttp import web
 
@@ -18,7 +19,7 @@ _SORTABLE = frozenset({"id", *ASSIGNMENT_TIME_FIELDS})
 ASSIGNMENTS = Resource(
     exact={"status": "status", "task_id": "task_id", "task_suite_id": "task_suite_id",
            "pool_id": "pool_id", "user_id": "user_id"},
-    ranges={"id": ID, **{f: TIME for f in ASSIGNMENT_TIME_FIELDS}},
+    ranges={"id": ID, **dict.fromkeys(ASSIGNMENT_TIME_FIELDS, TIME)},
     sorts=_SORTABLE, default_limit=50, max_limit=100_000,
 )
 ATTACHMENTS = Resource(
@@ -51,14 +52,13 @@ def _candidates(request: web.Request, query: Query) -> Candidates:
     docs = st.assignments_by_id
     # task_id is not a field of the assignment (its tasks are): answer it from the index.
     task_ids = query.exact.pop("task_id", None)
-    if task_ids is not None:
-        by_task = {a for t in task_ids for a in st.task_assignments.get(t, [])}
+    by_task = None if task_ids is None else {a for t in task_ids for a in st.task_assignments.get(t, [])}
     if "task_suite_id" in query.exact:
         ids = [a for s in query.exact["task_suite_id"] for a in st.suite_assignments(s)]
-        if task_ids is not None:
+        if by_task is not None:
             ids = [a for a in ids if a in by_task]
         return (docs[a] for a in ids), None, NONE
-    if task_ids is not None:
+    if by_task is not None:
         return (docs[a] for a in sorted(by_task)), None, NONE
     pools = query.exact.get("pool_id")
     if pools is None:
@@ -68,8 +68,8 @@ def _candidates(request: web.Request, query: Query) -> Candidates:
     if len(pools) == 1 and not desc:
         (pool_id,) = pools
         if primary == "id":
-            ids = iter_sorted_ids(st.pool_assignments.get(pool_id, []), query)
-            return (docs[a] for a in ids), [("id", False)], frozenset({"id"})
+            in_order = iter_sorted_ids(st.pool_assignments.get(pool_id, []), query)
+            return (docs[a] for a in in_order), [("id", False)], frozenset({"id"})
         index = st.time_index.get((pool_id, primary))
         keys = index.keys if index is not None else []
         return ((docs[a] for a in iter_time_index(keys, query, primary)),

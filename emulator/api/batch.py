@@ -11,8 +11,9 @@ recovery path). The log echoes each submitted object, ``__item_idx`` included.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -33,6 +34,43 @@ class BatchKind:
     max_sync: int              # items per sync request
 
 
+def _items_of(body: Any) -> list[Any]:
+    """The submitted objects: one object, or a non-empty array (of anything, checked per item)."""
+    if isinstance(body, dict):
+        return [body]
+    if isinstance(body, list) and body:
+        return body
+    raise validation({"": field_error("VALUE_REQUIRED", "An object or a non-empty array is required")})
+
+
+def _validate_all(items: list[Any], validate: Callable[[dict[str, Any]], Errors]) -> dict[int, Errors]:
+    """Field errors by item index; an item that is not an object is an error of its own."""
+    errors: dict[int, Errors] = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            errors[i] = {"": field_error("VALUE_NOT_ALLOWED", "An object is required")}
+            continue
+        found = validate(item)
+        if found:
+            errors[i] = found
+    return errors
+
+
+def _operation_log(
+    kind: BatchKind, items: list[Any], by_index: dict[int, dict[str, Any]], errors: dict[int, Errors]
+) -> list[dict[str, Any]]:
+    """One log entry per item: created (with the new id) or refused (with its errors)."""
+    log: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        if i in by_index:
+            log.append({"type": kind.create_log, "success": True, "input": item,
+                        "output": {kind.output_key: by_index[i]["id"]}})
+        elif i in errors:
+            log.append({"type": kind.validate_log, "success": False, "input": item,
+                        "output": errors[i]})
+    return log
+
+
 async def handle_create(
     request: web.Request,
     kind: BatchKind,
@@ -51,38 +89,19 @@ async def handle_create(
                        f"Operation {operation_id} already exists", {"id": operation_id})
     body = await body_json(request)
     single = isinstance(body, dict)
-    if single:
-        items: list[Any] = [body]
-    elif isinstance(body, list) and body:
-        items = body
-    else:
-        raise validation({"": field_error("VALUE_REQUIRED", "An object or a non-empty array is required")})
+    items = _items_of(body)
     if not async_mode and len(items) > kind.max_sync:
         raise ApiError(413, "TOO_MANY_ITEMS",
                        f"At most {kind.max_sync} items per synchronous request")
 
-    errors: dict[int, Errors] = {}
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            errors[i] = {"": field_error("VALUE_NOT_ALLOWED", "An object is required")}
-            continue
-        found = validate(item)
-        if found:
-            errors[i] = found
+    errors = _validate_all(items, validate)
     valid = [i for i in range(len(items)) if i not in errors]
     if errors and (single or not skip_invalid):
         valid = []                                   # all or nothing
     created = create([items[i] for i in valid]) if valid else []
-    by_index = dict(zip(valid, created))
+    by_index = dict(zip(valid, created, strict=True))
 
-    log: list[dict[str, Any]] = []
-    for i, item in enumerate(items):
-        if i in by_index:
-            log.append({"type": kind.create_log, "success": True, "input": item,
-                        "output": {kind.output_key: by_index[i]["id"]}})
-        elif i in errors:
-            log.append({"type": kind.validate_log, "success": False, "input": item,
-                        "output": errors[i]})
+    log = _operation_log(kind, items, by_index, errors)
     if after_create is not None:
         log.extend(after_create(created))       # e.g. the POOL_OPEN entry of open_pool=true
     details = {

@@ -43,6 +43,20 @@ def _amount(value: Any) -> Decimal | None:
     return None
 
 
+def _amount_error(raw: Any) -> dict[str, Any] | None:
+    """The field error of a bonus amount, or None when it is a number within the limits."""
+    amount = _amount(raw)
+    if raw is None:
+        return field_error("VALUE_REQUIRED", "amount is required")
+    if amount is None or not amount.is_finite():
+        return field_error("VALUE_NOT_ALLOWED", "amount must be a number")
+    if amount < MIN_BONUS:
+        return field_error("VALUE_LESS_THAN_MIN", f"amount must be at least {MIN_BONUS}", [MIN_BONUS])
+    if amount > MAX_BONUS:
+        return field_error("VALUE_GREATER_THAN_MAX", f"amount must be at most {MAX_BONUS}", [MAX_BONUS])
+    return None
+
+
 @routes.post("/user-bonuses")
 async def create_user_bonuses(request: web.Request) -> web.Response:
     """Create one bonus or many (see emulator.api.batch for the protocol)."""
@@ -52,18 +66,9 @@ async def create_user_bonuses(request: web.Request) -> web.Response:
         errors: Errors = {}
         if not item.get("user_id"):
             errors["user_id"] = field_error("VALUE_REQUIRED", "user_id is required")
-        raw = item.get("amount")
-        amount = _amount(raw)
-        if raw is None:
-            errors["amount"] = field_error("VALUE_REQUIRED", "amount is required")
-        elif amount is None or not amount.is_finite():
-            errors["amount"] = field_error("VALUE_NOT_ALLOWED", "amount must be a number")
-        elif amount < MIN_BONUS:
-            errors["amount"] = field_error("VALUE_LESS_THAN_MIN",
-                                           f"amount must be at least {MIN_BONUS}", [MIN_BONUS])
-        elif amount > MAX_BONUS:
-            errors["amount"] = field_error("VALUE_GREATER_THAN_MAX",
-                                           f"amount must be at most {MAX_BONUS}", [MAX_BONUS])
+        amount_error = _amount_error(item.get("amount"))
+        if amount_error is not None:
+            errors["amount"] = amount_error
         assignment_id = item.get("assignment_id")
         if assignment_id is not None:
             assignment = st.get_assignment(str(assignment_id))

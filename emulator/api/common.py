@@ -16,10 +16,10 @@ from .errors import ApiError, field_error, validation
 if TYPE_CHECKING:
     from ..app import EmulatorState
 
-STATE_KEY: web.AppKey["EmulatorState"] = web.AppKey("emulator_state")
+STATE_KEY: web.AppKey[EmulatorState] = web.AppKey("emulator_state")
 
 
-def state(request: web.Request) -> "EmulatorState":
+def state(request: web.Request) -> EmulatorState:
     return request.app[STATE_KEY]
 
 
@@ -76,7 +76,7 @@ def operation_id_param(request: web.Request) -> str | None:
                                                       "operation_id must be a UUID")}) from None
 
 
-def search_response(request: web.Request, resource: Resource, docs: list[dict]) -> web.Response:
+def search_response(request: web.Request, resource: Resource, docs: list[dict[str, Any]]) -> web.Response:
     """Plain search over a list of documents (small collections)."""
     query = parse_query(request.query, resource)
     items, has_more = run(query, docs)
@@ -103,7 +103,7 @@ def make_operation(op_type: str, when: datetime, *, operation_id: str | None = N
     }
 
 
-def respond_items(request: web.Request, items: list[dict], has_more: bool) -> web.Response:
+def respond_items(request: web.Request, items: list[dict[str, Any]], has_more: bool) -> web.Response:
     """A search answer; tasks and assignments reuse the store's serialized JSON."""
     st = store(request)
     parts = []

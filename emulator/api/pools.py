@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from aiohttp import web
 
@@ -65,7 +66,7 @@ async def find_projects(request: web.Request) -> web.Response:
 
 # ------------------------------------------------------------------ pools
 
-def _pool_or_404(request: web.Request) -> dict:
+def _pool_or_404(request: web.Request) -> dict[str, Any]:
     pool = store(request).get_pool(request.match_info["id"])
     if pool is None:
         raise not_found("Pool", request.match_info["id"])

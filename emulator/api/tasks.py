@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any, TypeGuard
 
 from aiohttp import web
 
@@ -26,8 +27,48 @@ TASK_BATCH = BatchKind(op_type="TASK.BATCH_CREATE", create_log="TASK_CREATE",
                        validate_log="TASK_VALIDATE", output_key="task_id", max_sync=5000)
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _runs_by_pool(items: list[dict[str, Any]]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Consecutive items of one pool, in request order: ``(pool_id, items)`` per run."""
+    start = 0
+    while start < len(items):
+        pool_id = str(items[start]["pool_id"])
+        end = start
+        while end < len(items) and str(items[end]["pool_id"]) == pool_id:
+            end += 1
+        yield pool_id, items[start:end]
+        start = end
+
+
+def _input_errors(project: dict[str, Any], inputs: dict[str, Any]) -> Errors:
+    """Required input fields of the project's ``input_spec`` that the task leaves out (or null)."""
+    errors: Errors = {}
+    spec = ((project.get("task_spec") or {}).get("input_spec") or {})
+    for name, field_spec in spec.items():
+        required = not isinstance(field_spec, dict) or field_spec.get("required", True)
+        if required and inputs.get(name) is None:
+            errors[f"input_values.{name}"] = field_error("VALUE_REQUIRED", f"{name} is required")
+    return errors
+
+
+def _overlap_error(item: dict[str, Any], pool: dict[str, Any] | None, allow_defaults: bool) -> dict[str, Any] | None:
+    """The field error of a new task's ``overlap`` (with ``infinite_overlap``), if any."""
+    infinite = item.get("infinite_overlap")
+    overlap = item.get("overlap")
+    if overlap is not None and not _is_int(overlap):
+        return field_error("VALUE_NOT_ALLOWED", "overlap must be an integer")
+    if _is_int(overlap) and overlap < 1:
+        return field_error("VALUE_LESS_THAN_MIN", "overlap must be >= 1", [1])
+    if overlap is not None and infinite:
+        return field_error("VALUE_NOT_ALLOWED", "overlap must be null when infinite_overlap is true")
+    if overlap is None and not infinite and pool is not None:
+        default = (pool.get("defaults") or {}).get("default_overlap_for_new_tasks")
+        if not allow_defaults and default is None:
+            return field_error("VALUE_REQUIRED", "overlap is required")
+    return None
 
 
 @routes.post("/tasks")
@@ -51,39 +92,18 @@ async def create_tasks(request: web.Request) -> web.Response:
             errors["input_values"] = field_error("VALUE_REQUIRED", "input_values is required")
         elif pool is not None:
             project = st.get_project(pool.get("project_id", "")) or {}
-            spec = ((project.get("task_spec") or {}).get("input_spec") or {})
-            for name, field_spec in spec.items():
-                required = not isinstance(field_spec, dict) or field_spec.get("required", True)
-                if required and inputs.get(name) is None:
-                    errors[f"input_values.{name}"] = field_error("VALUE_REQUIRED",
-                                                                 f"{name} is required")
-        infinite = item.get("infinite_overlap")
-        overlap = item.get("overlap")
-        if overlap is not None and not _is_int(overlap):
-            errors["overlap"] = field_error("VALUE_NOT_ALLOWED", "overlap must be an integer")
-        elif _is_int(overlap) and overlap < 1:
-            errors["overlap"] = field_error("VALUE_LESS_THAN_MIN", "overlap must be >= 1", [1])
-        elif overlap is not None and infinite:
-            errors["overlap"] = field_error("VALUE_NOT_ALLOWED",
-                                            "overlap must be null when infinite_overlap is true")
-        elif overlap is None and not infinite and pool is not None:
-            default = (pool.get("defaults") or {}).get("default_overlap_for_new_tasks")
-            if not allow_defaults and default is None:
-                errors["overlap"] = field_error("VALUE_REQUIRED", "overlap is required")
+            errors.update(_input_errors(project, inputs))
+        overlap_error = _overlap_error(item, pool, allow_defaults)
+        if overlap_error is not None:
+            errors["overlap"] = overlap_error
         return errors
 
     def create(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         when = now()
         created: list[dict[str, Any]] = []
         # Keep the request order; consecutive items of one pool go in one store call.
-        start = 0
-        while start < len(items):
-            pool_id = str(items[start]["pool_id"])
-            end = start
-            while end < len(items) and str(items[end]["pool_id"]) == pool_id:
-                end += 1
-            created.extend(st.create_tasks(pool_id, items[start:end], when))
-            start = end
+        for pool_id, run_of_items in _runs_by_pool(items):
+            created.extend(st.create_tasks(pool_id, run_of_items, when))
         return created
 
     def open_pools(created: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -91,7 +111,9 @@ async def create_tasks(request: web.Request) -> web.Response:
             return []
         entries = []
         for pool_id in dict.fromkeys(t["pool_id"] for t in created):
-            if st.get_pool(pool_id)["status"] == "CLOSED":
+            pool = st.get_pool(pool_id)
+            assert pool is not None  # its tasks were just created in it
+            if pool["status"] == "CLOSED":
                 st.open_pool(pool_id, now())
             entries.append({"type": "POOL_OPEN", "success": True,
                             "input": {"pool_id": pool_id}, "output": {}})

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +113,32 @@ def _marker(photo_id: str, org: Organization, kind: str, quality: str, visited: 
                        kind=kind, quality=quality, visited=visited)
 
 
+def _cheat_work(
+    org: Organization,
+    scenario: Scenario,
+    rng: random.Random,
+    pid: Callable[[str], str],
+    comment: str,
+    flags: dict[str, str],
+) -> PedestrianWork:
+    """A cheat's work (see :func:`plan_pedestrian_work`); ``pid`` names the photos."""
+    f = scenario.fields
+    b = scenario.behaviour
+    coords = _offset(org.lat_lon, rng.uniform(5000, 30000), rng)
+    others = [o for o in scenario.organizations if o.exists and o.id != org.id]
+    if rng.random() < b.cheat_no_org_rate or not others:
+        return PedestrianWork(f.verdict_no_org, coords, comment, False, {}, flags)
+    shown = rng.choice(others)
+    photos: dict[str, list[PhotoMarker]] = {}
+    for name, photo_kind in f.main_fields.items():
+        photos[name] = [_marker(pid(name), shown, photo_kind, "good", False)]
+    for name, photo_kind in f.bonus_fields.items():
+        if rng.random() < b.bonus_photo_rate:
+            photos[name] = [_marker(pid(name), shown, photo_kind, "good", False)]
+            flags[f.flag_of(name)] = f.bonus_flag_yes
+    return PedestrianWork(f.verdict_ok, coords, comment, False, photos, flags, _shapes(photos, rng))
+
+
 def plan_pedestrian_work(
     kind: str,
     org: Organization,
@@ -136,7 +162,7 @@ def plan_pedestrian_work(
     f = scenario.fields
     b = scenario.behaviour
     photos: dict[str, list[PhotoMarker]] = {}
-    flags = {flag: f.bonus_flag_no for flag in f.bonus_flags}
+    flags = dict.fromkeys(f.bonus_flags, f.bonus_flag_no)
     counters: dict[str, int] = {}
 
     def pid(name: str) -> str:
@@ -148,18 +174,7 @@ def plan_pedestrian_work(
     comment = _comment(rng, b.hostile_comment_rate)
 
     if kind == "cheat":
-        coords = _offset(org.lat_lon, rng.uniform(5000, 30000), rng)
-        others = [o for o in scenario.organizations if o.exists and o.id != org.id]
-        if rng.random() < b.cheat_no_org_rate or not others:
-            return PedestrianWork(f.verdict_no_org, coords, comment, False, {}, flags)
-        shown = rng.choice(others)
-        for name, photo_kind in f.main_fields.items():
-            photos[name] = [_marker(pid(name), shown, photo_kind, "good", False)]
-        for name, photo_kind in f.bonus_fields.items():
-            if rng.random() < b.bonus_photo_rate:
-                photos[name] = [_marker(pid(name), shown, photo_kind, "good", False)]
-                flags[f.flag_of(name)] = f.bonus_flag_yes
-        return PedestrianWork(f.verdict_ok, coords, comment, False, photos, flags, _shapes(photos, rng))
+        return _cheat_work(org, scenario, rng, pid, comment, flags)
 
     if kind not in ("honest", "sloppy"):
         raise ValueError(f"unknown pedestrian kind {kind!r}")
@@ -257,9 +272,8 @@ def correct_visit(input_values: Mapping[str, Any], markers: Mapping[str, PhotoMa
             return False
     here = parse_coordinates(input_values.get("coordinates"))
     there = parse_coordinates(input_values.get(fields.worker_coordinates_field))
-    if here is not None and there is not None and distance_m(here, there) > NEAR_METERS:
-        return False
-    return True
+    far = here is not None and there is not None and distance_m(here, there) > NEAR_METERS
+    return not far
 
 
 def correct_quality(marker: PhotoMarker | None) -> bool:

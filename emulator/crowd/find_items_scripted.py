@@ -125,7 +125,9 @@ class FindItemsScriptedClient:
 
     # ------------------------------------------------------------------ flow
 
-    async def run(self, *, timeout: float, stop_after: int | None = None) -> FindItemsResult:  # noqa: ASYNC109
+    # The deadline is checked between polls, so it never cancels a half-made review
+    # (asyncio.timeout would); tests call run(timeout=...).
+    async def run(self, *, timeout: float, stop_after: int | None = None) -> FindItemsResult:  # noqa: ASYNC109 - see above
         """Poll until every image task is finished and decided and every comparison answered
         (or, with ``stop_after``, until that many finds are decided: a test then restarts the
         emulator and calls ``run`` again); TimeoutError after ``timeout`` seconds."""

@@ -263,7 +263,9 @@ def _prob(value: object, where: str) -> float:
     return float(value)
 
 
-def _range(value: object, where: str, *, lo: float = 0.0, hi: float | None = None, integer: bool = False) -> tuple[Any, Any]:
+def _range(
+    value: object, where: str, *, lo: float = 0.0, hi: float | None = None, integer: bool = False
+) -> tuple[Any, Any]:
     kind = "integers" if integer else "numbers"
     bounds = f">= {lo}" + ("" if hi is None else f" and <= {hi}")
     expected = f"[min, max] of {kind} {bounds} with min <= max"
@@ -330,7 +332,7 @@ def _parse_fields(value: object) -> Fields:
         return Fields()
     doc = _obj(value, "fields")
     d = Fields()
-    allowed = {f for f in Fields.__dataclass_fields__}
+    allowed = set(Fields.__dataclass_fields__)
     _unknown(doc, allowed, "fields")
     out: dict[str, Any] = {}
     for key in ("verdict_field", "verdict_ok", "verdict_no_org", "worker_coordinates_field", "comment_field",

@@ -109,7 +109,9 @@ class ScriptedClient:
 
     # ------------------------------------------------------------------ flow
 
-    async def run(self, *, expected: int, timeout: float) -> ScriptedResult:
+    # The deadline is checked between polls, so it never cancels a half-made review
+    # (asyncio.timeout would); tests and benches call run(timeout=...).
+    async def run(self, *, expected: int, timeout: float) -> ScriptedResult:  # noqa: ASYNC109 - see above
         """Poll until ``expected`` pedestrian assignments are decided; TimeoutError after ``timeout``."""
         started = time.monotonic()
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -155,7 +157,7 @@ class ScriptedClient:
             if a["id"] in self._seen:
                 continue
             self._seen.add(a["id"])
-            for task, solution in zip(a["tasks"], a["solutions"]):
+            for task, solution in zip(a["tasks"], a["solutions"], strict=True):
                 self._answers.setdefault(task["id"], []).append(solution["output_values"][answer_field])
 
     def _majority(self, task_id: str, pool: str) -> bool | None:
@@ -203,7 +205,7 @@ class ScriptedClient:
     async def _create_checks(self, pool: str, ped: _Pedestrian, photos: dict[str, list[tuple[str, str]]]) -> set[str]:
         pairs = [(name, aid, url) for name, shots in photos.items() for aid, url in shots]
         ids = await self._create_tasks(pool, [self._check_input(ped, n, u) for n, _, u in pairs], ped.user_id)
-        for task_id, (name, aid, _) in zip(ids, pairs):
+        for task_id, (name, aid, _) in zip(ids, pairs, strict=True):
             self._task_owner[task_id] = (pool, ped.assignment_id, name, aid)
         return set(ids)
 

@@ -208,6 +208,28 @@ class Crowd:
         self._rankings = {}
         self._adopt_pending = True
 
+    def _create_projects_skills_pools(self, scenario: Scenario, progress: dict[str, Any], now: datetime) -> None:
+        """The projects, skills and pools ``progress`` does not hold yet; each is recorded as it is made."""
+
+        def remember() -> None:
+            self.store.kv_set(_PROGRESS_KEY, progress)
+
+        for kind in POOL_KINDS:
+            if kind not in progress["projects"]:
+                project = self.store.create_project(_project_doc(scenario, kind), now)
+                progress["projects"][kind] = project["id"]
+                remember()
+        for kind in VERIFICATION_POOLS:
+            if kind not in progress["skills"]:
+                skill = self.store.create_skill(kind, now, {"private_comment": f"{scenario.name}: {kind} accuracy"})
+                progress["skills"][kind] = skill["id"]
+                remember()
+        for kind in POOL_KINDS:
+            if kind not in progress["pools"]:
+                doc = _pool_doc(scenario, kind, progress["projects"][kind], now)
+                progress["pools"][kind] = self.store.create_pool(doc, now)["id"]
+                remember()
+
     async def setup(self, scenario: Scenario, now: datetime) -> dict[str, Any]:
         """Create projects, skills, the four pools (open), one pedestrian task per organization
         (reserved for the pedestrian dealt that organization), the checkers' skills and the
@@ -234,24 +256,7 @@ class Crowd:
         progress.setdefault("skills", {})
         progress.setdefault("pools", {})
 
-        def remember() -> None:
-            self.store.kv_set(_PROGRESS_KEY, progress)
-
-        for kind in POOL_KINDS:
-            if kind not in progress["projects"]:
-                project = self.store.create_project(_project_doc(scenario, kind), now)
-                progress["projects"][kind] = project["id"]
-                remember()
-        for kind in VERIFICATION_POOLS:
-            if kind not in progress["skills"]:
-                skill = self.store.create_skill(kind, now, {"private_comment": f"{scenario.name}: {kind} accuracy"})
-                progress["skills"][kind] = skill["id"]
-                remember()
-        for kind in POOL_KINDS:
-            if kind not in progress["pools"]:
-                doc = _pool_doc(scenario, kind, progress["projects"][kind], now)
-                progress["pools"][kind] = self.store.create_pool(doc, now)["id"]
-                remember()
+        self._create_projects_skills_pools(scenario, progress, now)
 
         ped_pool = progress["pools"]["pedestrian"]
         walker = pedestrian_of_org(scenario, self.seed)
@@ -261,8 +266,8 @@ class Crowd:
                       "overlap": scenario.pools["pedestrian"].overlap,
                       "reserved_for": [walker[org.id]]} for org in scenario.organizations]
             tasks = self.store.create_tasks(ped_pool, items, now)
-            progress["task_org"] = {t["id"]: org.id for t, org in zip(tasks, scenario.organizations)}
-            remember()
+            progress["task_org"] = {t["id"]: org.id for t, org in zip(tasks, scenario.organizations, strict=True)}
+            self.store.kv_set(_PROGRESS_KEY, progress)
 
         workers = build_workers(scenario, self.seed)
         names = {w.user_id: w.name for w in workers}
@@ -284,9 +289,9 @@ class Crowd:
                 "pedestrian_id": walker[org.id], "pedestrian_name": names[walker[org.id]]})
 
         for kind in POOL_KINDS:
-            pool = self.store.get_pool(progress["pools"][kind])
-            if pool is not None and pool["status"] != "OPEN":
-                self.store.open_pool(pool["id"], now)
+            pool_doc = self.store.get_pool(progress["pools"][kind])
+            if pool_doc is not None and pool_doc["status"] != "OPEN":
+                self.store.open_pool(pool_doc["id"], now)
 
         result = {
             "scenario": scenario.name,
@@ -369,7 +374,7 @@ class Crowd:
         try:
             doc = self.store.get_assignment(assignment_id) if assignment_id else None
             if doc is not None and doc["status"] == "ACTIVE":
-                self.store.skip_assignment(assignment_id, now)
+                self.store.skip_assignment(doc["id"], now)
         except Exception:
             log.exception("could not skip assignment %s", assignment_id)
         self._save_state(worker.user_id, {"phase": "idle", "free_at": _iso(now + self._real(60))})
@@ -452,7 +457,7 @@ class Crowd:
                     if (doc.get("details") or {}).get("assignment_id") == assignment_id}
         ids: dict[str, list[str]] = {}
         photo_docs: dict[str, list[dict[str, Any]]] = {}
-        for (name, marker), data in zip(markers, images):
+        for (name, marker), data in zip(markers, images, strict=True):
             index = len(ids.setdefault(name, [])) + 1
             file_name = f"{name}_{index}.jpg"
             meta = uploaded.get(file_name) or self.store.add_attachment(
@@ -485,7 +490,8 @@ class Crowd:
     # ------------------------------------------------------------------ what a task shows
 
     def _seen(self, task_id: str) -> dict[str, Any] | None:
-        return self.store.kv_get(_SEEN_PREFIX + task_id)
+        seen: dict[str, Any] | None = self.store.kv_get(_SEEN_PREFIX + task_id)
+        return seen
 
     async def _see_new_tasks(self, now: datetime) -> None:
         """Look at verification tasks with overlap left that the crowd has not settled yet."""
@@ -518,7 +524,7 @@ class Crowd:
                 raise ValueError(f"input_values is a {type(inputs).__name__}, not an object")
             urls = task_urls(pool, inputs, fields)
             looked = await asyncio.gather(*(self._look(u) for u in urls))
-            content = describe_content(pool, inputs, dict(zip(urls, looked)), fields)
+            content = describe_content(pool, inputs, dict(zip(urls, looked, strict=True)), fields)
             looks = int((self._seen(task_id) or {}).get("looks", 0)) + 1
             if not content.readable and looks < UNREADABLE_LOOKS and not last_look:
                 self.store.kv_set(_SEEN_PREFIX + task_id, {"settled": False, "looks": looks,
@@ -809,6 +815,6 @@ def _pool_doc(scenario: Scenario, kind: str, project_id: str, now: datetime) -> 
     if settings.auto_accept_period_day is not None:
         doc["auto_accept_period_day"] = settings.auto_accept_period_day
     if kind != "pedestrian":
-        lo, hi = scenario.pace.tasks_per_assignment
+        _, hi = scenario.pace.tasks_per_assignment
         doc["mixer_config"] = {"real_tasks_count": hi, "golden_tasks_count": 0, "training_tasks_count": 0}
     return doc

@@ -28,6 +28,12 @@ def _ratio(part: int, whole: int) -> float | None:
     return None if whole == 0 else round(part / whole, 4)
 
 
+def _decision_of(made: Mapping[str, str], photo: Mapping[str, Any]) -> str | None:
+    """The decision on the assignment a photo belongs to, if any was made."""
+    assignment_id = photo.get("assignment_id")
+    return made.get(assignment_id) if isinstance(assignment_id, str) else None
+
+
 def score(
     truth: Mapping[str, Any],
     decisions: Mapping[str, str],
@@ -62,7 +68,7 @@ def score(
     caught = sum(made.get(aid) == "reject" for aid in cheats)
 
     kept = set(kept_photos) if kept_photos is not None else {
-        pid for pid, p in photos.items() if made.get(p.get("assignment_id")) == "accept"}
+        pid for pid, p in photos.items() if _decision_of(made, p) == "accept"}
     bad = [pid for pid, p in photos.items() if p.get("assignment_id") in made and not p.get("good")]
     bad_out = sum(pid not in kept for pid in bad)
     good_kept = sum(1 for pid, p in photos.items() if p.get("good") and pid in kept)
