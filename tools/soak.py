@@ -2,7 +2,7 @@
 
     python -m tools.soak --kills 30                          # the full run (a few minutes)
     python -m tools.soak --kills 30 --pipeline find_items    # the same for the second pipeline
-    python -m tools.soak --kills 5 --speed 120               # the short form CI runs
+    python -m tools.soak --kills 5 --speed 120 --min-life 4  # the short form CI runs
 
 Two runs of one scenario with one seed, each against its own emulator process:
 an uninterrupted reference run, then the soak, where ``python pipeline.py`` is
@@ -90,11 +90,13 @@ def _photo_files(folder: Path) -> tuple[int, int]:
     return stored, parts
 
 
-def kill_once(folder: Path, rng: random.Random, log: KillLog) -> None:
-    """Start the daemon, wait for an instant of a randomly drawn kind, SIGKILL it."""
+def kill_once(folder: Path, rng: random.Random, log: KillLog, min_life_s: float = 0.0) -> None:
+    """Start the daemon, let it live ``min_life_s`` at least, wait for an instant of a random kind, SIGKILL it."""
     saves, photos = folder / "saves", folder / "photos"
     proc = start_pipeline(folder)
     log.restarts += 1
+    if min_life_s:
+        time.sleep(rng.uniform(0.5, 1.0) * min_life_s)
     kind = rng.choice(KINDS)
     limit = rng.uniform(2.0, 8.0)
     hit = False
@@ -174,7 +176,7 @@ def reference_run(folder: Path, flow: Flow, seed: int, speed: float, timeout: fl
 
 
 def soak_run(folder: Path, flow: Flow, seed: int, speed: float, kills: int, rng: random.Random,
-             timeout: float) -> KillLog:
+             timeout: float, min_life_s: float = 0.0) -> KillLog:
     """Kill and restart until ``kills`` kills are made and the work is decided; then finish cleanly."""
     folder.mkdir(parents=True, exist_ok=True)
     log = KillLog()
@@ -185,7 +187,7 @@ def soak_run(folder: Path, flow: Flow, seed: int, speed: float, kills: int, rng:
         while log.kills < kills or not flow.finished(url, folder):
             if time.monotonic() - start > timeout:
                 raise RuntimeError(f"soak not finished after {timeout:.0f} s ({log.kills} kills)")
-            kill_once(folder, rng, log)
+            kill_once(folder, rng, log, min_life_s)
         log.restarts += 1
         run_to_the_end(folder, url, flow, timeout)
     return log
@@ -206,12 +208,16 @@ def verdict(log: KillLog, found: Findings, differ: list[str], units: int, out: s
 
 
 def soak(folder: Path, *, seed: int, speed: float, kills: int, kill_seed: int, timeout: float,
-         pipeline: str = "pedestrian") -> tuple[str, bool]:
-    """The whole soak in ``folder``: reference run, soak run, checks; returns (verdict line, passed)."""
+         pipeline: str = "pedestrian", min_life_s: float = 0.0) -> tuple[str, bool]:
+    """The whole soak in ``folder``: reference run, soak run, checks; returns (verdict line, passed).
+
+    ``min_life_s`` lets each daemon live that long (half to all of it) before its kill instant is
+    awaited: fewer, more spread-out kills over the same run (the short form in the tests).
+    """
     flow = FLOWS[pipeline]
     start = time.monotonic()
     reference = reference_run(folder / "reference", flow, seed, speed, timeout)
-    log = soak_run(folder / "soak", flow, seed, speed, kills, random.Random(kill_seed), timeout)
+    log = soak_run(folder / "soak", flow, seed, speed, kills, random.Random(kill_seed), timeout, min_life_s)
     found = flow.check_run(folder / "soak")
     differ = compare(flow.outcome(folder / "soak"), reference)
     out = (folder / "soak" / "pipeline.out").read_text(errors="replace")
@@ -230,12 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=30.0,
                         help="emulator speed (lower: longer work, more kills mid-work)")
     parser.add_argument("--folder", type=Path, help="working folder (default: a new temp folder, kept)")
+    parser.add_argument("--min-life", type=float, default=0.0,
+                        help="seconds each daemon lives at least before its kill (fewer, spread-out kills)")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per run before giving up")
     args = parser.parse_args(argv)
     folder = args.folder or Path(tempfile.mkdtemp(prefix="soak-"))
     print(f"soak: working in {folder}", flush=True)
     line, passed = soak(folder, seed=args.seed, speed=args.speed, kills=args.kills, kill_seed=args.kill_seed,
-                        timeout=args.timeout, pipeline=args.pipeline)
+                        timeout=args.timeout, pipeline=args.pipeline, min_life_s=args.min_life)
     if not passed:
         print(f"details: {folder / 'soak-details.json'}", flush=True)
     print(line, flush=True)

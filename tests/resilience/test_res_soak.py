@@ -16,7 +16,8 @@ from tools.soak import soak
 @pytest.mark.timeout(420)
 @pytest.mark.parametrize("pipeline", ["pedestrian", "find_items"])
 def test_short_soak_loses_nothing_and_matches_an_uninterrupted_run(tmp_path: Path, pipeline: str) -> None:
-    line, passed = soak(tmp_path, seed=5, speed=120, kills=5, kill_seed=7, timeout=300, pipeline=pipeline)
+    line, passed = soak(tmp_path, seed=5, speed=120, kills=5, kill_seed=7, timeout=300, pipeline=pipeline,
+                        min_life_s=4.0)
     print(line)
     details = (tmp_path / "soak-details.json").read_text()
     assert passed, f"{line}\n{details}"
