@@ -28,4 +28,6 @@ static_checks() {
     python -m mypy "${TYPED_PACKAGES[@]}"
 }
 static_checks
-exec python -m pytest "$@"
+# Four workers on two cores: most tests wait on servers, crowds and child processes, not on
+# the CPU. --dist loadfile keeps a module's tests (and its module-scoped fixtures) together.
+exec python -m pytest -n 4 --dist loadfile "$@"

@@ -188,7 +188,7 @@ def render_ini(
     ``comparison_aggregation`` for find_items only; ``aggregation`` and ``default_skill``
     are the (verification) pools' of either."""
     common = _common_sections(
-        url=url, definition="find_items" if isinstance(scenario, FindItemsScenario) else None,
+        url=url, definition="find_items" if isinstance(scenario, FindItemsScenario) else "pedestrian",
         period_seconds=period_seconds, cursor_lag_seconds=cursor_lag_seconds, timeout_seconds=timeout_seconds,
         stop_when_pools_closed=stop_when_pools_closed, log_level=log_level, results_folder=results_folder,
         saves_folder=saves_folder, logs_folder=logs_folder, local_folder=local_folder, concurrency=concurrency,
