@@ -35,10 +35,13 @@ class Flow:
     finished: Callable[[str, Path], bool]  # (emulator URL, run folder): is every unit decided?
     check_run: Callable[[Path], outcome.Findings]
     outcome: Callable[[Path], dict[str, dict[str, Any]]]
+    # The soak's kill instants that exist in this pipeline (find_items stores no photos).
+    kill_kinds: tuple[str, ...] = ("random", "checkpoint", "effects", "photo")
 
 
 FLOWS = {
     "pedestrian": Flow("pedestrian", "demo", "orgs", _pedestrian_finished, outcome.check_run, outcome.outcome),
     "find_items": Flow("find_items", "find_items", "images", find_items_outcome.finished,
-                       find_items_outcome.check_run, find_items_outcome.outcome),
+                       find_items_outcome.check_run, find_items_outcome.outcome,
+                       kill_kinds=("random", "checkpoint", "effects")),
 }

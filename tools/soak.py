@@ -90,14 +90,15 @@ def _photo_files(folder: Path) -> tuple[int, int]:
     return stored, parts
 
 
-def kill_once(folder: Path, rng: random.Random, log: KillLog, min_life_s: float = 0.0) -> None:
+def kill_once(folder: Path, rng: random.Random, log: KillLog, min_life_s: float = 0.0,
+              kinds: tuple[str, ...] = KINDS) -> None:
     """Start the daemon, let it live ``min_life_s`` at least, wait for an instant of a random kind, SIGKILL it."""
     saves, photos = folder / "saves", folder / "photos"
     proc = start_pipeline(folder)
     log.restarts += 1
     if min_life_s:
         time.sleep(rng.uniform(0.5, 1.0) * min_life_s)
-    kind = rng.choice(KINDS)
+    kind = rng.choice(kinds)
     limit = rng.uniform(2.0, 8.0)
     hit = False
     if kind == "random":
@@ -187,7 +188,7 @@ def soak_run(folder: Path, flow: Flow, seed: int, speed: float, kills: int, rng:
         while log.kills < kills or not flow.finished(url, folder):
             if time.monotonic() - start > timeout:
                 raise RuntimeError(f"soak not finished after {timeout:.0f} s ({log.kills} kills)")
-            kill_once(folder, rng, log, min_life_s)
+            kill_once(folder, rng, log, min_life_s, flow.kill_kinds)
         log.restarts += 1
         run_to_the_end(folder, url, flow, timeout)
     return log
