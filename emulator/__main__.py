@@ -15,6 +15,7 @@ import sys
 
 from .app import start_emulator
 from .crowd.scenario import DEFAULT_SPEED
+from .operation_timing import OperationTiming
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,9 +36,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="write a toloka.ini pointing at this emulator (needs --scenario)")
     parser.add_argument("--step-seconds", type=float, default=0.2,
                         help="interval of the simulation steps")
+    parser.add_argument("--operation-running-seconds", type=float, default=None,
+                        help="async creates (tasks, bonuses) answer with an operation that stays RUNNING "
+                             "this long (wall clock) before SUCCESS (default: finished at once, or as the "
+                             "scenario's api section says)")
+    parser.add_argument("--operation-running-polls", type=int, default=None,
+                        help="... and until this many GETs of it have seen it RUNNING")
     args = parser.parse_args(argv)
     if args.speed <= 0:
         parser.error("--speed must be positive")
+    if (args.operation_running_seconds or 0) < 0 or (args.operation_running_polls or 0) < 0:
+        parser.error("--operation-running-seconds and --operation-running-polls must not be negative")
     if args.config_out and not args.scenario:
         parser.error("--config-out needs --scenario (the ids come from the scenario set-up)")
     return args
@@ -48,9 +57,12 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    operations = None
+    if args.operation_running_seconds is not None or args.operation_running_polls is not None:
+        operations = OperationTiming(args.operation_running_seconds or 0.0, args.operation_running_polls or 0)
     async with start_emulator(args.db, token=args.token, host=args.host, port=args.port,
                               seed=args.seed, speed=args.speed, scenario=args.scenario,
-                              step_seconds=args.step_seconds) as emu:
+                              step_seconds=args.step_seconds, operations=operations) as emu:
         if args.config_out:
             from .crowd.config_out import write_ini
 

@@ -1,5 +1,6 @@
-"""The emulator's own admin API under ``/_emulator/`` (not Toloka's; same auth), and the
-find_items scenario's public shop pictures under ``/_emulator/catalogue/`` (no auth)."""
+"""The emulator's own admin API under ``/_emulator/`` (not Toloka's; same auth), the
+find_items scenario's public shop pictures under ``/_emulator/catalogue/`` and the control
+tasks' photos under ``/_emulator/control/`` (no auth)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from common.errors import PipelineError
 from .api.common import STATE_KEY, body_json, respond
 from .api.errors import ApiError
 from .faults import FaultConfig
+from .operation_timing import OperationTiming
 
 ADMIN_PREFIX = "/_emulator"
-#: GET/HEAD under this prefix need no token (the auth middleware lets them through).
-PUBLIC_PREFIX = ADMIN_PREFIX + "/catalogue/"
+#: GET/HEAD under these prefixes need no token (the auth middleware lets them through).
+PUBLIC_PREFIXES = (ADMIN_PREFIX + "/catalogue/", ADMIN_PREFIX + "/control/")
 routes = web.RouteTableDef()
 
 
@@ -45,6 +47,7 @@ async def get_state(request: web.Request) -> web.Response:
         "faults": state.faults.state(),
         "speed": state.speed,
         "seed": state.seed,
+        "operations": state.operation_timing.to_dict(),
     })
 
 
@@ -106,3 +109,40 @@ async def get_picture(request: web.Request) -> web.Response:
         raise ApiError(404, "DOES_NOT_EXIST", f"No such picture: {request.path}")
     return web.Response(body=data, content_type="image/jpeg",
                         headers={"Cache-Control": "public, max-age=86400"})
+
+
+@routes.get(ADMIN_PREFIX + "/control/{name}")
+async def get_control_photo(request: web.Request) -> web.Response:
+    """A photo of a control task (pedestrian scenarios with ``control``), as a JPEG."""
+    state = request.app[STATE_KEY]
+    name = request.match_info["name"]
+    picture = getattr(state.crowd, "control_picture", None)
+    data = None
+    if picture is not None and name.endswith(".jpg"):
+        data = await picture(name[: -len(".jpg")])
+    if data is None:
+        raise ApiError(404, "DOES_NOT_EXIST", f"No such photo: {request.path}")
+    return web.Response(body=data, content_type="image/jpeg",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+@routes.get(ADMIN_PREFIX + "/operations")
+async def get_operation_timing(request: web.Request) -> web.Response:
+    return respond(request.app[STATE_KEY].operation_timing.to_dict())
+
+
+@routes.put(ADMIN_PREFIX + "/operations")
+async def put_operation_timing(request: web.Request) -> web.Response:
+    """How long async creates show RUNNING: ``{"running_seconds": 0.5, "running_polls": 1}``
+    (keys left out: 0; both 0: finished at once). Applies to operations created from now on."""
+    body = await body_json(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "VALIDATION_ERROR", "Send a JSON object of operation settings")
+    try:
+        timing = OperationTiming.from_dict(body)
+    except ValueError as exc:
+        raise ApiError(400, "VALIDATION_ERROR", str(exc)) from None
+    state = request.app[STATE_KEY]
+    state.operation_timing = timing
+    state.operation_timing_explicit = True
+    return respond(timing.to_dict())

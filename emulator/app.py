@@ -23,13 +23,14 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 
-from .admin import PUBLIC_PREFIX
+from .admin import PUBLIC_PREFIXES
 from .admin import routes as admin_routes
 from .api.common import STATE_KEY
 from .api.errors import ApiError, error_response
 from .api.routes import add_api_routes
 from .faults import FaultConfig, Faults
 from .ids import utcnow
+from .operation_timing import OperationTiming
 from .store import Store
 
 log = logging.getLogger("emulator")
@@ -42,8 +43,11 @@ class EmulatorState:
     """Everything one running emulator owns; also what ``start_emulator`` yields."""
 
     def __init__(self, store: Store, *, token: str, seed: int, speed: float,
-                 faults: FaultConfig) -> None:
+                 faults: FaultConfig, operations: OperationTiming | None = None) -> None:
         self.store = store
+        # How long async creates show RUNNING; explicit settings win over a scenario's "api".
+        self.operation_timing = operations or OperationTiming()
+        self.operation_timing_explicit = operations is not None
         self.token = token
         self.seed = seed
         self.speed = speed
@@ -78,12 +82,15 @@ class EmulatorState:
         if isinstance(scenario, scenario_mod.Scenario):
             if self.crowd is None:
                 assert self.http is not None
-                self.crowd = Crowd(self.store, seed=self.seed, speed=self.speed, http=self.http)
+                self.crowd = Crowd(self.store, seed=self.seed, speed=self.speed, http=self.http, base_url=self.url)
             crowd = self.crowd
             if not isinstance(crowd, Crowd):   # the store holds a find_items scenario: setup refuses
                 assert self.http is not None
-                crowd = Crowd(self.store, seed=self.seed, speed=self.speed, http=self.http)
+                crowd = Crowd(self.store, seed=self.seed, speed=self.speed, http=self.http, base_url=self.url)
             result = await crowd.setup(scenario, utcnow())
+            if scenario.api is not None and not self.operation_timing_explicit:
+                self.operation_timing = OperationTiming(scenario.api.operation_running_seconds,
+                                                        scenario.api.operation_running_polls)
         else:
             from .crowd.find_items import FindItemsCrowd
 
@@ -143,8 +150,8 @@ def build_app(state: EmulatorState) -> web.Application:
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method in ("GET", "HEAD") and request.path.startswith(PUBLIC_PREFIX):
-            return await handler(request)   # the find_items shop's pictures: public, like a shop page
+        if request.method in ("GET", "HEAD") and request.path.startswith(PUBLIC_PREFIXES):
+            return await handler(request)   # shop pictures and control photos: public, like image links
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme not in ("OAuth", "ApiKey") or token.strip() != state.token:
@@ -184,15 +191,21 @@ async def start_emulator(
     scenario: str | None = None,
     step_seconds: float = 0.2,
     faults: dict[str, Any] | FaultConfig | None = None,
+    operations: dict[str, Any] | OperationTiming | None = None,
 ) -> AsyncIterator[EmulatorState]:
     """Serve the emulator until the block exits; yields the state (``emu.url``, ``emu.store``).
 
     If the database already holds a scenario (an earlier run), the crowd is set
-    up again from it (idempotently) so the simulation resumes.
+    up again from it (idempotently) so the simulation resumes. ``operations``
+    (``{"running_seconds", "running_polls"}``) makes async creates show RUNNING for a
+    while (:mod:`emulator.operation_timing`); without it they finish at once, unless the
+    scenario's ``api`` section says otherwise.
     """
     config = faults if isinstance(faults, FaultConfig) else FaultConfig.from_dict(faults or {})
+    timing = operations if isinstance(operations, OperationTiming) or operations is None \
+        else OperationTiming.from_dict(operations)
     store = Store(db_path)
-    state = EmulatorState(store, token=token, seed=seed, speed=speed, faults=config)
+    state = EmulatorState(store, token=token, seed=seed, speed=speed, faults=config, operations=timing)
     runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
     loop_task: asyncio.Task[None] | None = None
     try:

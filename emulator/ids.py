@@ -20,6 +20,9 @@ _EPOCH = datetime(1970, 1, 1)
 # Decimal ids (projects, pools, skills...) start here so they have a fixed
 # width for the foreseeable future and compare correctly as strings too.
 FIRST_DECIMAL_ID = 100001
+# User bonus ids are decimal numbers too (Toloka's docs show "2092"); 9 digits wide here,
+# so that string order is creation order for a long time.
+FIRST_BONUS_ID = 100000001
 
 
 def unix_seconds(now: datetime) -> int:

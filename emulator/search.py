@@ -39,6 +39,7 @@ class Resource:
     max_limit: int = 300
     list_params: frozenset[str] = frozenset({"status"})
     int_exact: frozenset[str] = frozenset()
+    clamp_limit: bool = False           # a limit above max_limit is served as max_limit (else 400)
 
 
 @dataclass
@@ -96,6 +97,8 @@ def _parse_limit(raw: str, resource: Resource) -> int:
         raise _invalid("limit", f"Invalid number: {raw!r}") from None
     if limit < 1:
         raise _invalid("limit", "must be at least 1", "VALUE_LESS_THAN_MIN")
+    if limit > resource.max_limit and resource.clamp_limit:
+        return resource.max_limit
     if limit > resource.max_limit:
         raise _invalid("limit", f"must be at most {resource.max_limit}",
                        "VALUE_GREATER_THAN_MAX")

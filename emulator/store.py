@@ -27,6 +27,7 @@ from typing import Any
 from common.errors import PipelineError
 
 from .ids import (
+    FIRST_BONUS_ID,
     FIRST_DECIMAL_ID,
     IdClock,
     fmt_time,
@@ -169,6 +170,8 @@ class Store:
         self.bonus_order: list[str] = []
         self.operations: dict[str, Doc] = {}
         self.operation_logs: dict[str, list[Doc]] = {}
+        # Operations shown RUNNING although their work is done: id -> final status, due time, polls.
+        self.running_operations: dict[str, Doc] = {}
         self.restrictions: dict[str, Doc] = {}
         self._kv: dict[str, Any] = {}
         self._clock = IdClock()
@@ -190,6 +193,10 @@ class Store:
                 continue
             if kind == "oplog":
                 self.operation_logs[object_id] = doc
+                continue
+            if kind == "op_running":
+                if doc is not None:  # null: finished since
+                    self.running_operations[object_id] = doc
                 continue
             if kind in _CACHED_KINDS:
                 self._json[object_id] = text
@@ -289,6 +296,14 @@ class Store:
 
     def _object_body(self, now: datetime) -> str:
         return self._clock.next_hex(now)
+
+    def _bonus_id(self) -> str:
+        """A user bonus id as Toloka gives it: a decimal number (as a string), here of a fixed
+        width (9 digits), so string order is creation order (clients page by ``id_gt``)."""
+        name = "_seq:user_bonus"
+        value = int(self._kv.get(name, FIRST_BONUS_ID - 1)) + 1
+        self._kv_save(name, value)
+        return str(value)
 
     def _decimal_id(self, kind: str) -> str:
         name = f"_seq:{kind}"
@@ -537,11 +552,28 @@ class Store:
                 break
         return found
 
+    def is_open(self, task_id: str) -> bool:
+        """The task has overlap left (or infinite overlap)."""
+        task = self.tasks.get(task_id)
+        if task is None:
+            return False
+        ids = self.pool_open_tasks.get(task["pool_id"], [])
+        i = bisect.bisect_left(ids, task_id)
+        return i < len(ids) and ids[i] == task_id
+
+    def has_worked_on(self, task_id: str, user_id: str) -> bool:
+        """The user has (or had) an assignment with this task."""
+        return user_id in self._task_users.get(task_id, ())
+
     # ------------------------------------------------------------------ assignments
 
     def create_assignment(self, pool_id: str, user_id: str, task_ids: list[str],
-                          now: datetime) -> Doc:
-        """A worker takes a suite of tasks: an ACTIVE assignment; overlaps go down by one."""
+                          now: datetime, *, mixed: bool = False) -> Doc:
+        """A worker takes a suite of tasks: an ACTIVE assignment; overlaps go down by one.
+
+        A task with ``known_solutions`` (a control task) carries them inside the assignment,
+        as Toloka serves it; ``mixed`` says the suite got control tasks from the mixer.
+        """
         pool = self._pool(pool_id)
         stamp = fmt_time(truncate_ms(now))
         suite_id = pooled_id(pool_id, self._object_body(now))
@@ -554,9 +586,13 @@ class Store:
             if not task["infinite_overlap"]:
                 task["remaining_overlap"] = max((task["remaining_overlap"] or 0) - 1, 0)
                 self._save("task", task_id, task)
-            embedded.append({"id": task_id, "pool_id": pool_id,
-                             "input_values": task["input_values"],
-                             "origin_task_id": task.get("origin_task_id", task_id)})
+            served: Doc = {"id": task_id, "pool_id": pool_id,
+                           "input_values": task["input_values"],
+                           "origin_task_id": task.get("origin_task_id", task_id)}
+            for key in ("known_solutions", "message_on_unknown_solution"):
+                if task.get(key) is not None:
+                    served[key] = task[key]
+            embedded.append(served)
         suite = {"id": suite_id, "pool_id": pool_id, "tasks": [{"task_id": t} for t in task_ids],
                  "created": stamp, "overlap": 1, "infinite_overlap": False}
         assignment = {
@@ -568,7 +604,7 @@ class Store:
             "reward": pool.get("reward_per_assignment", 0),
             "bonus_ids": [],
             "tasks": embedded,
-            "mixed": False,
+            "mixed": mixed,
             "automerged": False,
             "created": stamp,
             "submitted": None,
@@ -775,7 +811,7 @@ class Store:
         created = []
         for item in items:
             doc = {k: v for k, v in item.items() if k not in ("id", "created", "__item_idx")}
-            doc["id"] = self._object_body(now)
+            doc["id"] = self._bonus_id()
             doc["created"] = stamp
             doc.setdefault("without_message", False)
             doc["owner"] = dict(OWNER)
@@ -806,8 +842,21 @@ class Store:
 
     # ------------------------------------------------------------------ operations
 
-    def put_operation(self, doc: Doc, log: list[Doc] | None = None) -> Doc:
-        """Record an operation (keyed by its id, the client's operation_id) and its log."""
+    def put_operation(self, doc: Doc, log: list[Doc] | None = None, *,
+                      running_until: datetime | None = None, running_polls: int = 0) -> Doc:
+        """Record an operation (keyed by its id, the client's operation_id) and its log.
+
+        With ``running_until`` or ``running_polls``, a finished operation (``doc`` says SUCCESS
+        or FAIL) is shown RUNNING instead until both ``running_until`` has passed and
+        ``running_polls`` GETs have seen it RUNNING (:meth:`poll_operation`); its work is done
+        already, only its status lags, as Toloka's does.
+        """
+        if running_until is not None or running_polls > 0:
+            pending = {"final": doc["status"], "finished": doc.get("finished"),
+                       "until": fmt_time(running_until), "polls": int(running_polls), "seen": 0}
+            doc = {**doc, "status": "RUNNING", "finished": None, "progress": 0}
+            self.running_operations[doc["id"]] = pending
+            self._save("op_running", doc["id"], pending)
         self.operations[doc["id"]] = doc
         self._save("operation", doc["id"], doc)
         if log is not None:
@@ -816,12 +865,37 @@ class Store:
         self._flush()
         return doc
 
+    def poll_operation(self, operation_id: str, now: datetime, *, count: bool = True) -> Doc | None:
+        """The operation as a GET shows it now (``count``: this look is one of the polls a
+        RUNNING operation waits for); a RUNNING one whose time and polls are up finishes."""
+        doc = self.operations.get(operation_id)
+        pending = self.running_operations.get(operation_id)
+        if doc is None or pending is None:
+            return doc
+        if count:
+            pending["seen"] = int(pending["seen"]) + 1
+        until = pending.get("until")
+        due = until is None or now >= parse_stored_time(until)
+        if due and int(pending["seen"]) > int(pending["polls"]):
+            doc.update(status=pending["final"], progress=100,
+                       finished=fmt_time(truncate_ms(max(now, parse_stored_time(doc["submitted"])))))
+            del self.running_operations[operation_id]
+            self._pending.append(("op_running", operation_id, json_dumps(None)))
+            self._save("operation", operation_id, doc)
+        else:
+            self._save("op_running", operation_id, pending)
+        self._flush()
+        return doc
+
     def get_operation(self, operation_id: str) -> Doc | None:
         return self.operations.get(operation_id)
 
     def operation_log(self, operation_id: str) -> list[Doc] | None:
+        """The operation's log; empty while the operation still shows RUNNING."""
         if operation_id not in self.operations:
             return None
+        if operation_id in self.running_operations:
+            return []
         return self.operation_logs.get(operation_id, [])
 
     # ------------------------------------------------------------------ truth and kv

@@ -6,6 +6,8 @@
 call) records a finished Operation and its log, so a client that lost the answer
 can read the outcome with ``GET /operations/{id}`` and ``/log`` (toloka-kit's
 recovery path). The log echoes each submitted object, ``__item_idx`` included.
+With an operation timing set (:mod:`emulator.operation_timing`), an async call's
+operation shows RUNNING for a while (its objects exist already).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
-from .common import body_json, flag, make_operation, now, operation_id_param, respond, store
+from .common import body_json, flag, make_operation, now, operation_id_param, respond, state, store
 from .errors import ApiError, field_error, validation
 
 Errors = dict[str, dict[str, Any]]
@@ -118,7 +121,12 @@ async def handle_create(
         op = make_operation(kind.op_type, when, operation_id=operation_id or str(uuid.uuid4()),
                             parameters={**parameters, "skip_invalid_items": skip_invalid},
                             details=details, status=status)
-        st.put_operation(op, log)
+        timing = state(request).operation_timing
+        if async_mode and timing.active:   # the work is done; the status lags (see operation_timing)
+            op = st.put_operation(op, log, running_until=when + timedelta(seconds=timing.seconds),
+                                  running_polls=timing.polls)
+        else:
+            st.put_operation(op, log)
         if async_mode:
             return respond(op, 202)
     if single:

@@ -17,7 +17,7 @@ routes = web.RouteTableDef()
 BONUSES = Resource(exact={"user_id": "user_id", "assignment_id": "assignment_id",
                           "private_comment": "private_comment"},
                    ranges={"id": ID, "created": TIME}, sorts=frozenset({"id", "created"}),
-                   default_limit=50, max_limit=10_000)
+                   default_limit=50, max_limit=300, clamp_limit=True)
 USER_SKILLS = Resource(exact={"user_id": "user_id", "skill_id": "skill_id"},
                        ranges={"id": ID, "created": TIME, "modified": TIME},
                        sorts=frozenset({"id", "created", "modified"}),

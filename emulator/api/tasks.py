@@ -198,7 +198,8 @@ async def set_overlap_or_min(request: web.Request) -> web.Response:
 
 @routes.get("/operations/{id}")
 async def get_operation(request: web.Request) -> web.Response:
-    op = store(request).get_operation(request.match_info["id"])
+    """The operation; a RUNNING one counts this GET as a poll and finishes once it is due."""
+    op = store(request).poll_operation(request.match_info["id"], now())
     if op is None:
         raise not_found("Operation", request.match_info["id"])
     return respond(op)
@@ -214,4 +215,8 @@ async def get_operation_log(request: web.Request) -> web.Response:
 
 @routes.get("/operations")
 async def find_operations(request: web.Request) -> web.Response:
-    return search_response(request, OPERATIONS, list(store(request).operations.values()))
+    st = store(request)
+    when = now()
+    for op_id in list(st.running_operations):   # due ones finish (a search is not a poll)
+        st.poll_operation(op_id, when, count=False)
+    return search_response(request, OPERATIONS, list(st.operations.values()))

@@ -15,7 +15,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
+import random
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -91,12 +93,61 @@ class Pedestrian:
     kind: str  # honest | sloppy | cheat
 
 
+#: What a spammer always answers: the pool's positive (accept) or negative (reject) label.
+SPAM_ANSWERS = ("positive", "negative")
+
+
+@dataclass(frozen=True)
+class ControlTasks:
+    """Control tasks (``known_solutions``) the emulator puts into a verification pool at set-up.
+
+    ``tasks`` are made (about ``positive_share`` of them with the positive label as the known
+    answer), and a checker's assignment carries one next to a real task with the probability
+    that makes about ``share`` of the tasks a checker sees control tasks (``share / (1 - share)``
+    per real task).
+    """
+
+    tasks: int
+    share: float
+    positive_share: float = 0.5
+
+    @property
+    def per_real_task(self) -> float:
+        return self.share / (1.0 - self.share)
+
+
 @dataclass(frozen=True)
 class VerificationCrowd:
-    """The workers of one verification pool; accuracies are drawn (seeded) from a range."""
+    """The workers of one verification pool; accuracies are drawn (seeded) from a range.
+
+    ``workers`` good checkers with ``accuracy``; then ``careless`` ones with
+    ``careless_accuracy`` and ``spammers`` who always give the same label (``spam_answer``:
+    positive or negative). ``control`` puts control tasks into the pool.
+    """
 
     workers: int
     accuracy: tuple[float, float]
+    careless: int = 0
+    careless_accuracy: tuple[float, float] = (0.5, 0.6)
+    spammers: int = 0
+    spam_answer: str = "positive"
+    control: ControlTasks | None = None
+
+    @property
+    def total(self) -> int:
+        """Every checker of the pool, of all kinds."""
+        return self.workers + self.careless + self.spammers
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """How the emulated API behaves while this scenario is loaded (unless the emulator was
+    started with explicit settings): asynchronous creates answer with an operation that stays
+    RUNNING for ``operation_running_seconds`` (wall clock) and the first
+    ``operation_running_polls`` GETs of it before it is SUCCESS."""
+
+    operation_running_seconds: float = 0.0
+    operation_running_polls: int = 0
 
 
 @dataclass(frozen=True)
@@ -210,6 +261,7 @@ class Scenario:
     fields: Fields
     behaviour: Behaviour
     source: dict[str, Any]  # the validated JSON document, for hashing and re-export
+    api: ApiSettings | None = None
 
     @property
     def digest(self) -> str:
@@ -454,6 +506,177 @@ def _parse_behaviour(value: object) -> Behaviour:
     return Behaviour(**{k: _prob(v, f"behaviour.{k}") for k, v in doc.items()})
 
 
+# ---------------------------------------------------------------- organizations, pedestrians, checkers
+
+_ORG_WORDS = ("Blue", "Green", "Golden", "Silver", "Red", "Old", "New", "Little", "Grand", "Happy", "Quiet",
+              "Sunny", "North", "South", "River", "Garden", "Corner", "Urban", "Maple", "Cedar")
+_ORG_NOUNS = ("Door", "Fork", "Leaf", "Key", "Lamp", "Bridge", "Anchor", "Owl", "Fox", "Bear", "Spoon",
+              "Window", "Tower", "Star", "Wheel", "Cup", "Pine", "Stone", "Harbor", "Bell")
+_ORG_SEGMENTS = (("cafe", "Coffee"), ("shop", "Store"), ("restaurant", "Bistro"), ("service", "Repair"),
+                 ("pharmacy", "Pharmacy"), ("bakery", "Bakery"), ("shop", "Books"), ("service", "Laundry"),
+                 ("entertainment", "Karaoke"), ("shop", "Flowers"))
+_STREETS = ("Linden Street", "Market Square", "River Embankment", "Tram Lane", "Garden Ring", "Polar Avenue",
+            "Spice Row", "Cyclist Yard", "Baker's Passage", "Old Wall Street", "Night Boulevard", "Station Road",
+            "Mill Lane", "Harbour Street", "Chestnut Alley", "Bell Tower Square")
+
+
+def _generate_organizations(value: object) -> tuple[Organization, ...]:
+    """``{"generate": N, "missing_share", "center", "radius_m", "seed"}``: N organizations around
+    ``center``, ``round(N * missing_share)`` of which do not exist; a pure function of the spec."""
+    where = "organizations"
+    doc = _obj(value, where)
+    _unknown(doc, {"generate", "missing_share", "center", "radius_m", "seed"}, where)
+    count = _int(doc.get("generate"), f"{where}.generate", 2)
+    missing = round(count * _prob(doc.get("missing_share", 0.1), f"{where}.missing_share"))
+    lat0, lon0 = (float(x) for x in _coordinates(doc.get("center", "55.7558,37.6173"), f"{where}.center").split(","))
+    radius = doc.get("radius_m", 8000)
+    if isinstance(radius, bool) or not isinstance(radius, (int, float)) or radius <= 0:
+        raise ScenarioError(f"{where}.radius_m", "a positive number of meters", radius)
+    rng = random.Random(f"organizations:{_int(doc.get('seed', 0), f'{where}.seed')}:{count}")
+    absent = set(rng.sample(range(count), min(missing, count - 2)))
+    orgs = []
+    for i in range(count):
+        segment, word = rng.choice(_ORG_SEGMENTS)
+        name = f"{rng.choice(_ORG_WORDS)} {rng.choice(_ORG_NOUNS)} {word}"
+        address = f"{i + 1} {rng.choice(_STREETS)}"
+        distance = radius * math.sqrt(rng.random())
+        angle = rng.random() * 2 * math.pi
+        lat = lat0 + distance * math.cos(angle) / 111320.0
+        lon = lon0 + distance * math.sin(angle) / (111320.0 * max(0.01, math.cos(math.radians(lat0))))
+        slug = name.lower().replace(" ", "")
+        orgs.append(Organization(
+            id=f"org-{i + 1:03d}", name=name, address=address, coordinates=f"{lat:.5f},{lon:.5f}",
+            exists=i not in absent,
+            extras={"segment": segment, "phone": f"+7 495 {200 + i // 100:03d}-{i % 100:02d}-{rng.randint(10, 99)}",
+                    "website": "" if rng.random() < 0.2 else f"https://{slug}-{i + 1}.example"}))
+    return tuple(orgs)
+
+
+def _parse_organizations(value: object, fields: Fields) -> tuple[Organization, ...]:
+    """A list of organizations, or ``{"generate": N, ...}`` (see :func:`_generate_organizations`)."""
+    if isinstance(value, dict):
+        orgs = _generate_organizations(value)
+    elif isinstance(value, list) and value:
+        orgs = tuple(_parse_org(o, i, fields) for i, o in enumerate(value))
+    else:
+        raise ScenarioError("organizations", 'a non-empty list or {"generate": N, ...}', value)
+    ids = [o.id for o in orgs]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise ScenarioError("organizations", "unique ids", dup)
+    if sum(o.exists for o in orgs) < 2:
+        # cheats photograph *another* existing organization, so there must be one to show
+        raise ScenarioError("organizations", "at least two organizations that exist", sum(o.exists for o in orgs))
+    return orgs
+
+
+def _parse_pedestrians(value: object) -> tuple[Pedestrian, ...]:
+    """A list of ``{"name", "kind"}``, or counts per kind ``{"honest": 28, "sloppy": 6, "cheat": 6}``
+    (named ``honest-01``, ``sloppy-01``...)."""
+    peds: list[Pedestrian] = []
+    if isinstance(value, dict):
+        _unknown(value, set(PEDESTRIAN_KINDS), "pedestrians")
+        for kind in PEDESTRIAN_KINDS:
+            count = _int(value.get(kind, 0), f"pedestrians.{kind}")
+            peds.extend(Pedestrian(f"{kind}-{i + 1:02d}", kind) for i in range(count))
+        if not peds:
+            raise ScenarioError("pedestrians", "at least one pedestrian", value)
+        return tuple(peds)
+    if not isinstance(value, list) or not value:
+        raise ScenarioError("pedestrians", "a non-empty list or counts per kind", value)
+    for i, p in enumerate(value):
+        pd = _obj(p, f"pedestrians[{i}]")
+        _unknown(pd, {"name", "kind"}, f"pedestrians[{i}]")
+        ped_kind = pd.get("kind")
+        if ped_kind not in PEDESTRIAN_KINDS:
+            raise ScenarioError(f"pedestrians[{i}].kind", f"one of {list(PEDESTRIAN_KINDS)}", ped_kind)
+        peds.append(Pedestrian(_str(pd.get("name"), f"pedestrians[{i}].name"), str(ped_kind)))
+    names = [p.name for p in peds]
+    if len(set(names)) != len(names):
+        raise ScenarioError("pedestrians", "unique names", names)
+    return tuple(peds)
+
+
+def _group_size(doc: dict[str, Any], where: str) -> tuple[int | None, float]:
+    """(count, 0) for ``{"workers": n}``, (None, share) for ``{"share": x}``."""
+    if ("workers" in doc) == ("share" in doc):
+        raise ScenarioError(where, 'either "workers" (a count) or "share" (of the pool\'s checkers)', doc)
+    if "workers" in doc:
+        return _int(doc["workers"], f"{where}.workers"), 0.0
+    share = _prob(doc["share"], f"{where}.share")
+    if share >= 1:
+        raise ScenarioError(f"{where}.share", "a share below 1", share)
+    return None, share
+
+
+def _parse_control(value: object, where: str) -> ControlTasks | None:
+    if value is None:
+        return None
+    doc = _obj(value, where)
+    _unknown(doc, {"tasks", "share", "positive_share"}, where)
+    share = _prob(doc.get("share"), f"{where}.share")
+    if not 0 < share <= 0.5:
+        raise ScenarioError(f"{where}.share", "a share of the tasks a checker sees, > 0 and <= 0.5", share)
+    return ControlTasks(tasks=_int(doc.get("tasks"), f"{where}.tasks", 1), share=share,
+                        positive_share=_prob(doc.get("positive_share", 0.5), f"{where}.positive_share"))
+
+
+def _parse_crowd(value: object, where: str) -> VerificationCrowd:
+    v = _obj(value, where)
+    _unknown(v, {"workers", "accuracy", "careless", "spammers", "control"}, where)
+    workers = _int(v.get("workers"), f"{where}.workers", 1)
+    accuracy = _range(v.get("accuracy"), f"{where}.accuracy", lo=0.0, hi=1.0)
+    careless_doc = _obj(v.get("careless", {"workers": 0}), f"{where}.careless")
+    _unknown(careless_doc, {"workers", "share", "accuracy"}, f"{where}.careless")
+    spam_doc = _obj(v.get("spammers", {"workers": 0}), f"{where}.spammers")
+    _unknown(spam_doc, {"workers", "share", "answer"}, f"{where}.spammers")
+    careless_n, careless_share = _group_size(careless_doc, f"{where}.careless")
+    spam_n, spam_share = _group_size(spam_doc, f"{where}.spammers")
+    shares = careless_share + spam_share
+    if shares >= 1:
+        raise ScenarioError(where, "careless and spammer shares that add up to less than 1", shares)
+    # A share is of the pool's whole crowd: the fixed counts make up the rest.
+    fixed = workers + (careless_n or 0) + (spam_n or 0)
+    total = fixed / (1.0 - shares)
+    careless = careless_n if careless_n is not None else round(total * careless_share)
+    spammers = spam_n if spam_n is not None else round(total * spam_share)
+    careless_accuracy = (0.5, 0.6)
+    if careless and "accuracy" not in careless_doc:
+        raise ScenarioError(f"{where}.careless.accuracy", "[min, max] of the careless checkers' accuracy", None)
+    if "accuracy" in careless_doc:
+        careless_accuracy = _range(careless_doc["accuracy"], f"{where}.careless.accuracy", lo=0.0, hi=1.0)
+    answer = spam_doc.get("answer", "positive")
+    if answer not in SPAM_ANSWERS:
+        raise ScenarioError(f"{where}.spammers.answer", f"one of {list(SPAM_ANSWERS)}", answer)
+    return VerificationCrowd(workers=workers, accuracy=accuracy, careless=careless,
+                             careless_accuracy=careless_accuracy, spammers=spammers, spam_answer=answer,
+                             control=_parse_control(v.get("control"), f"{where}.control"))
+
+
+def _parse_verification(value: object, pools: dict[str, PoolSettings]) -> dict[str, VerificationCrowd]:
+    ver = _obj(value, "verification")
+    _unknown(ver, set(VERIFICATION_POOLS), "verification")
+    verification: dict[str, VerificationCrowd] = {}
+    for pool in VERIFICATION_POOLS:
+        crowd = verification[pool] = _parse_crowd(ver.get(pool), f"verification.{pool}")
+        if crowd.total < pools[pool].overlap:
+            raise ScenarioError(f"verification.{pool}.workers", f">= the pool overlap ({pools[pool].overlap})",
+                                crowd.total)
+    return verification
+
+
+def _parse_api(value: object) -> ApiSettings | None:
+    if value is None:
+        return None
+    doc = _obj(value, "api")
+    _unknown(doc, {"operation_running_seconds", "operation_running_polls"}, "api")
+    seconds = doc.get("operation_running_seconds", 0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 3600:
+        raise ScenarioError("api.operation_running_seconds", "a number of seconds within 0..3600", seconds)
+    polls = _int(doc.get("operation_running_polls", 0), "api.operation_running_polls")
+    return ApiSettings(float(seconds), polls)
+
+
 #: The scenario kinds: what ``"kind"`` at the top of a document may say (default pedestrian).
 SCENARIO_KINDS = ("pedestrian", "find_items")
 
@@ -471,65 +694,26 @@ def parse_scenario(doc: object) -> Scenario | FindItemsScenario:
     if kind != "pedestrian":
         raise ScenarioError("kind", f"one of {list(SCENARIO_KINDS)}", kind)
     _unknown(top, {"kind", "name", "description", "organizations", "pedestrians", "verification", "pace", "pools",
-                   "fields", "behaviour"}, "(top level)")
+                   "fields", "behaviour", "api"}, "(top level)")
     name = _str(top.get("name"), "name")
     fields = _parse_fields(top.get("fields"))
 
-    raw_orgs = top.get("organizations")
-    if not isinstance(raw_orgs, list) or not raw_orgs:
-        raise ScenarioError("organizations", "a non-empty list", raw_orgs)
-    orgs = tuple(_parse_org(o, i, fields) for i, o in enumerate(raw_orgs))
-    ids = [o.id for o in orgs]
-    dup = sorted({i for i in ids if ids.count(i) > 1})
-    if dup:
-        raise ScenarioError("organizations", "unique ids", dup)
-    if sum(o.exists for o in orgs) < 2:
-        # cheats photograph *another* existing organization, so there must be one to show
-        raise ScenarioError("organizations", "at least two organizations that exist", sum(o.exists for o in orgs))
-
-    raw_peds = top.get("pedestrians")
-    if not isinstance(raw_peds, list) or not raw_peds:
-        raise ScenarioError("pedestrians", "a non-empty list", raw_peds)
-    peds = []
-    for i, p in enumerate(raw_peds):
-        pd = _obj(p, f"pedestrians[{i}]")
-        _unknown(pd, {"name", "kind"}, f"pedestrians[{i}]")
-        kind = pd.get("kind")
-        if kind not in PEDESTRIAN_KINDS:
-            raise ScenarioError(f"pedestrians[{i}].kind", f"one of {list(PEDESTRIAN_KINDS)}", kind)
-        peds.append(Pedestrian(_str(pd.get("name"), f"pedestrians[{i}].name"), kind))
-    names = [p.name for p in peds]
-    if len(set(names)) != len(names):
-        raise ScenarioError("pedestrians", "unique names", names)
-
-    ver = _obj(top.get("verification"), "verification")
-    _unknown(ver, set(VERIFICATION_POOLS), "verification")
-    verification: dict[str, VerificationCrowd] = {}
-    for pool in VERIFICATION_POOLS:
-        where = f"verification.{pool}"
-        v = _obj(ver.get(pool), where)
-        _unknown(v, {"workers", "accuracy"}, where)
-        verification[pool] = VerificationCrowd(
-            workers=_int(v.get("workers"), f"{where}.workers", 1),
-            accuracy=_range(v.get("accuracy"), f"{where}.accuracy", lo=0.0, hi=1.0),
-        )
-
+    orgs = _parse_organizations(top.get("organizations"), fields)
+    peds = _parse_pedestrians(top.get("pedestrians"))
     pools = _parse_pools(top.get("pools"))
-    for pool in VERIFICATION_POOLS:
-        if verification[pool].workers < pools[pool].overlap:
-            raise ScenarioError(f"verification.{pool}.workers", f">= the pool overlap ({pools[pool].overlap})",
-                                verification[pool].workers)
+    verification = _parse_verification(top.get("verification"), pools)
 
     return Scenario(
         name=name,
         organizations=orgs,
-        pedestrians=tuple(peds),
+        pedestrians=peds,
         verification=verification,
         pace=_parse_pace(top.get("pace")),
         pools=pools,
         fields=fields,
         behaviour=_parse_behaviour(top.get("behaviour")),
         source=copy.deepcopy(top),
+        api=_parse_api(top.get("api")),
     )
 
 

@@ -8,8 +8,9 @@ step):
 - a free pedestrian answers the visit checks it was chosen for (below), else takes the next
   pedestrian task of *its* organizations (an ACTIVE assignment) and "walks"; when the
   simulated walk is over it uploads marked JPEGs (``store.add_attachment``) and submits;
-- a free checker takes 1-3 of the tasks of its verification pool it was chosen for, decides
-  its answers, and submits them once its simulated working time is over.
+- a free checker takes 1-3 of the tasks of its verification pool it was chosen for (plus,
+  in a pool with control tasks, maybe a control task next to each), decides its answers, and
+  submits them once its simulated working time is over.
 
 The outcome is a function of the seed and the scenario only, never of timing (tick period,
 ``speed``, restarts, the order in which tasks appear); see :mod:`emulator.crowd.allocation`:
@@ -27,6 +28,14 @@ The outcome is a function of the seed and the scenario only, never of timing (ti
   those outside ``reserved_for``) and the pedestrian whose work it is. Other checkers never
   take it. A chosen checker's answer is right when its draw for (seed, content key, worker)
   is below its accuracy.
+
+Checkers come in three kinds (``verification.<pool>``): good ones and careless ones (accuracy
+from their kind's range) and spammers (always the pool's positive or negative label). A pool
+with ``control`` gets control tasks at set-up (:mod:`emulator.crowd.control`, infinite overlap,
+``known_solutions``); they are never taken alone but mixed into a checker's assignment next to
+a real task, at the pool's rate, drawn from (seed, the real task's content key, worker), so
+which control tasks a worker answers and how is also a function of seed and scenario. A
+raised overlap brings the next checkers of the same ranking.
 
 Only durations and the emulator's ids and timestamps change from run to run. Durations are
 simulated seconds divided by ``speed``. Every worker's state lives in ``store.kv``
@@ -70,6 +79,7 @@ from emulator.crowd.behaviour import (
     shows_task_org,
     task_urls,
 )
+from emulator.crowd.control import build_control_tasks, token_of_url
 from emulator.crowd.photos import PhotoMarker, read_marker, render_photo
 from emulator.crowd.scenario import (
     POOL_KINDS,
@@ -108,9 +118,10 @@ class Worker:
     user_id: str
     name: str
     role: str  # "pedestrian" or the verification pool it works in
-    kind: str  # honest | sloppy | cheat for pedestrians, "checker" otherwise
-    accuracy: float  # how often its verification answers are right
+    kind: str  # honest | sloppy | cheat for pedestrians; checker (a good one) | careless | spammer otherwise
+    accuracy: float  # how often its verification answers are right (a spammer's: what its skill suggests)
     skill: float  # the Toloka skill value the requester sees (accuracy * 100 with noise)
+    spam: str | None = None  # a spammer's constant answer: "positive" or "negative" (its pool's label)
 
     @property
     def checks(self) -> tuple[str, ...]:
@@ -133,12 +144,17 @@ def build_workers(scenario: Scenario, seed: int) -> list[Worker]:
                               accuracy, _skill(accuracy, rng)))
     for pool in VERIFICATION_POOLS:
         crowd = scenario.verification[pool]
-        for i in range(crowd.workers):
-            name = f"{pool}-checker-{i + 1}"
-            rng = random.Random(f"{seed}:worker:{name}")
-            accuracy = rng.uniform(*crowd.accuracy)
-            workers.append(Worker(user_id_for(scenario.name, seed, name), name, pool, "checker",
-                                  accuracy, _skill(accuracy, rng)))
+        groups = (("checker", crowd.workers, crowd.accuracy, None),
+                  ("careless", crowd.careless, crowd.careless_accuracy, None),
+                  ("spammer", crowd.spammers, crowd.accuracy, crowd.spam_answer))
+        for kind, count, accuracy_range, spam in groups:
+            for i in range(count):
+                # Good checkers keep the names (so the ids, accuracies and skills) they always had.
+                name = f"{pool}-{kind}-{i + 1}"
+                rng = random.Random(f"{seed}:worker:{name}")
+                accuracy = rng.uniform(*accuracy_range)
+                workers.append(Worker(user_id_for(scenario.name, seed, name), name, pool, kind,
+                                      accuracy, _skill(accuracy, rng), spam))
     return workers
 
 
@@ -163,13 +179,15 @@ def _dt(text: str) -> datetime:
 class Crowd:
     """The simulated crowd of one emulator (see the module docstring)."""
 
-    def __init__(self, store: Store, *, seed: int, speed: float, http: aiohttp.ClientSession) -> None:
+    def __init__(self, store: Store, *, seed: int, speed: float, http: aiohttp.ClientSession,
+                 base_url: str = "") -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.store = store
         self.seed = seed
         self.speed = speed
         self.http = http
+        self.base_url = base_url  # prefixes the control tasks' photo links made at set-up
         self.scenario: Scenario | None = None
         self.setup_result: dict[str, Any] | None = None
         self.workers: dict[str, Worker] = {}
@@ -182,6 +200,10 @@ class Crowd:
         self._short_warned: set[str] = set()  # tasks that can never get their overlap (logged once)
         self._fetch_slots = asyncio.Semaphore(FETCH_CONCURRENCY)
         self._adopt_pending = False
+        self._control_photos: dict[str, PhotoMarker] = {}  # token -> marker of the control tasks' photos
+        self._control_rate: dict[str, float] = {}  # pool -> control tasks mixed in per real task
+        self._control_ids: dict[str, tuple[int, list[str]]] = {}  # pool -> (tasks seen, control task ids)
+        self._step_index: dict[str, dict[str, list[str]]] = {}  # pool id -> worker -> chosen tasks (this step)
         self._restore()
 
     # ------------------------------------------------------------------ setup
@@ -207,6 +229,11 @@ class Crowd:
                           for pool in VERIFICATION_POOLS}
         self._rankings = {}
         self._adopt_pending = True
+        self._control_photos = {token: marker for task in build_control_tasks(scenario, self.seed)
+                                for token, marker in task.photos.items()}
+        self._control_rate = {pool: crowd.control.per_real_task for pool, crowd in scenario.verification.items()
+                              if crowd.control is not None}
+        self._control_ids = {}
 
     def _create_projects_skills_pools(self, scenario: Scenario, progress: dict[str, Any], now: datetime) -> None:
         """The projects, skills and pools ``progress`` does not hold yet; each is recorded as it is made."""
@@ -269,15 +296,19 @@ class Crowd:
             progress["task_org"] = {t["id"]: org.id for t, org in zip(tasks, scenario.organizations, strict=True)}
             self.store.kv_set(_PROGRESS_KEY, progress)
 
+        self._create_control_tasks(scenario, progress, now)
+
         workers = build_workers(scenario, self.seed)
         names = {w.user_id: w.name for w in workers}
         for w in workers:
             for pool in w.checks:
                 self.store.set_user_skill(progress["skills"][pool], w.user_id, w.skill, now)
-            self.store.put_truth("worker", w.user_id, {
-                "user_id": w.user_id, "name": w.name, "role": w.role, "kind": w.kind,
-                "accuracy": round(w.accuracy, 4), "skill": w.skill, "checks": list(w.checks),
-                "organizations": sorted(o for o, u in walker.items() if u == w.user_id)})
+            doc = {"user_id": w.user_id, "name": w.name, "role": w.role, "kind": w.kind,
+                   "accuracy": None if w.spam else round(w.accuracy, 4), "skill": w.skill, "checks": list(w.checks),
+                   "organizations": sorted(o for o, u in walker.items() if u == w.user_id)}
+            if w.spam:
+                doc["always_answers"] = w.spam
+            self.store.put_truth("worker", w.user_id, doc)
             start = random.Random(f"{self.seed}:start:{w.name}").uniform(*scenario.pace.pedestrian_start_seconds)
             delay = start if w.role == "pedestrian" else 0.0
             self._save_state(w.user_id, {"phase": "idle", "free_at": _iso(now + self._real(delay))})
@@ -305,6 +336,27 @@ class Crowd:
         self._activate(scenario, result, progress["task_org"])
         log.info("crowd set up: scenario %s, pools %s", scenario.name, result["pools"])
         return result
+
+    def _create_control_tasks(self, scenario: Scenario, progress: dict[str, Any], now: datetime) -> None:
+        """The scenario's control tasks (known_solutions, infinite overlap), once; their truth."""
+        if "control" in progress:
+            return
+        made: dict[str, str] = {}
+        tasks = build_control_tasks(scenario, self.seed, self.base_url)
+        for pool in VERIFICATION_POOLS:
+            mine = [t for t in tasks if t.pool == pool]
+            if not mine:
+                continue
+            answer_field = scenario.fields.labels(pool).answer_field
+            items = [{"input_values": t.input_values, "infinite_overlap": True,
+                      "known_solutions": t.known_solutions(answer_field)} for t in mine]
+            for doc, task in zip(self.store.create_tasks(progress["pools"][pool], items, now), mine, strict=True):
+                made[doc["id"]] = task.name
+                self.store.put_truth("control", doc["id"], {
+                    "task_id": doc["id"], "name": task.name, "pool": pool, "known": task.known_label,
+                    "photo_ids": sorted(m.photo_id for m in task.photos.values())})
+        progress["control"] = made
+        self.store.kv_set(_PROGRESS_KEY, progress)
 
     # ------------------------------------------------------------------ worker state
 
@@ -334,6 +386,7 @@ class Crowd:
             self._adopt_pending = False
             self._adopt_orphans(now)
         await self._see_new_tasks(now)
+        self._step_index = {}
         order = list(self.workers.values())
         random.Random(f"{self.seed}:order:{now.isoformat()}").shuffle(order)  # who moves first: timing only
         for worker in order:
@@ -592,18 +645,99 @@ class Crowd:
         open_count = len(self.store.pool_open_tasks.get(pool_id, ()))
         if not open_count:
             return False
-        mine = [t for t in self.store.available_tasks(pool_id, worker.user_id, open_count)
-                if worker.user_id in self._chosen(t)]
+        mixing = pool in self._control_rate
+        mine = []
+        for task_id in self._chosen_index(pool, pool_id).get(worker.user_id, ()):
+            # Still open, not taken by this worker already, and still chosen (a requester may have
+            # lowered the overlap while this step awaited something).
+            if not self.store.is_open(task_id) or self.store.has_worked_on(task_id, worker.user_id):
+                continue
+            task = self.store.tasks[task_id]
+            if worker.user_id in self._chosen(task):
+                mine.append(task)
         if not mine:
             return False
         rng = random.Random(f"{self.seed}:take:{worker.user_id}:{now.isoformat()}")
         limit = rng.randint(*self.scenario.pace.tasks_per_assignment)
-        assignment = self.store.create_assignment(pool_id, worker.user_id, [t["id"] for t in mine[:limit]], now)
+        task_ids: list[str] = []
+        for task in mine[:limit]:
+            task_ids.append(task["id"])
+            if mixing:
+                control = self._control_for(worker, pool, pool_id, task, task_ids)
+                if control is not None:
+                    task_ids.append(control)
+        assignment = self.store.create_assignment(pool_id, worker.user_id, task_ids, now,
+                                                  mixed=len(task_ids) > len(mine[:limit]))
         state = {"phase": "checking", "pool": pool, "assignment_id": assignment["id"], "taken": _iso(now),
                  "solutions": None}
         self._save_state(worker.user_id, state)  # a restart decides the answers of this assignment again
         await self._look_and_decide(worker, state, now)
         return True
+
+    def _chosen_index(self, pool: str, pool_id: str) -> dict[str, list[str]]:
+        """Worker -> the open tasks of the pool it was chosen for, in creation order; made once
+        per step and pool (tasks created during the step wait for the next one). In a pool that
+        mixes control tasks in, those are left out: they come only next to a real task."""
+        index = self._step_index.get(pool_id)
+        if index is None:
+            mixing = pool in self._control_rate
+            index = self._step_index[pool_id] = {}
+            for task_id in self.store.pool_open_tasks.get(pool_id, ()):
+                task = self.store.tasks[task_id]
+                if mixing and task.get("known_solutions"):
+                    continue
+                for user_id in self._chosen(task):
+                    index.setdefault(user_id, []).append(task_id)
+        return index
+
+    def _control_ids_of(self, pool_id: str) -> list[str]:
+        """The pool's tasks with ``known_solutions`` (the emulator's control tasks and any a
+        requester made), in creation order; recomputed when the pool gets new tasks."""
+        count = len(self.store.pool_tasks.get(pool_id, ()))
+        cached = self._control_ids.get(pool_id)
+        if cached is None or cached[0] != count:
+            ids = [t for t in self.store.pool_tasks.get(pool_id, ()) if self.store.tasks[t].get("known_solutions")]
+            cached = self._control_ids[pool_id] = (count, ids)
+        return cached[1]
+
+    def _control_for(self, worker: Worker, pool: str, pool_id: str, real: Mapping[str, Any],
+                     taken: list[str]) -> str | None:
+        """The control task mixed into ``worker``'s assignment next to the real task ``real``, if any.
+
+        Whether one comes is a draw seeded by (seed, the real task's content key, worker), at the
+        pool's rate; which one is the first of a ranking seeded by the same and the control
+        tasks' content keys, among the open control tasks the worker may take. If the worker
+        already had that one, none comes (Toloka never shows a task twice to a worker). So the
+        set of control tasks a worker answers, and its answers, do not depend on the order in
+        which it meets its real tasks, only on which real tasks it answers.
+        """
+        seen = self._seen(real["id"]) or {}
+        key = seen.get("key")
+        if key is None or unit_draw(self.seed, "control", key, worker.user_id) >= self._control_rate[pool]:
+            return None
+        best: tuple[float, str, str] | None = None
+        for task_id in self._control_ids_of(pool_id):
+            control = self.store.tasks[task_id]
+            control_seen = self._seen(task_id)
+            if not control_seen or not control_seen.get("settled") or control_seen.get("error"):
+                continue
+            if worker.user_id in (control.get("unavailable_for") or ()):
+                continue
+            reserved = control.get("reserved_for")
+            if reserved and worker.user_id not in reserved:
+                continue
+            if not self.store.is_open(task_id):
+                continue
+            rank = (unit_draw(self.seed, "control-pick", key, worker.user_id, control_seen["key"]),
+                    control_seen["key"], task_id)
+            if best is None or rank < best:
+                best = rank
+        if best is None:
+            return None
+        choice = best[2]
+        if choice in taken or self.store.has_worked_on(choice, worker.user_id):
+            return None
+        return choice
 
     async def _look_and_decide(self, worker: Worker, state: dict[str, Any], now: datetime) -> None:
         """Decide the answers to the assignment's tasks from what the crowd saw in them."""
@@ -628,6 +762,9 @@ class Crowd:
             markers = self._as_seen_by(worker, seen["markers"])
             draw = unit_draw(self.seed, "answer", seen["key"], worker.user_id)
             given, correct = answer_task(pool, task, markers, fields, worker.accuracy, draw)
+            if worker.spam is not None:
+                labels = fields.labels(pool)
+                given = labels.accept_label if worker.spam == "positive" else labels.reject_label
             pace = random.Random(f"{self.seed}:pace:{worker.user_id}:{task['id']}")
             seconds += pace.uniform(*self.scenario.pace.verification_seconds_per_task)
             inputs = task.get("input_values") or {}
@@ -667,7 +804,13 @@ class Crowd:
         self._save_state(worker.user_id, {"phase": "idle", "free_at": _iso(now)})
 
     async def _look(self, url: str) -> PhotoMarker | None:
-        """Open a photo URL like a worker's browser would; None if it does not open or has no marker."""
+        """Open a photo URL like a worker's browser would; None if it does not open or has no marker.
+
+        A control task's photo (``/_emulator/control/<token>.jpg`` of any host) is known by its
+        token: no fetch, so it reads the same after a restart on another port."""
+        token = token_of_url(url)
+        if token is not None and token in self._control_photos:
+            return self._control_photos[token]
         try:
             async with self._fetch_slots:
                 data = await self._fetch(url)
@@ -693,6 +836,13 @@ class Crowd:
             path = urllib.request.url2pathname(parts.path)
             return await asyncio.wait_for(asyncio.to_thread(_read_bounded, path), FETCH_TIMEOUT_SECONDS)
         return None
+
+    async def control_picture(self, token: str) -> bytes | None:
+        """The JPEG of a control task's photo (served at ``/_emulator/control/<token>.jpg``)."""
+        marker = self._control_photos.get(token)
+        if marker is None:
+            return None
+        return await asyncio.to_thread(render_photo, marker, seed=self.seed)
 
     # ------------------------------------------------------------------ reporting
 
@@ -726,6 +876,7 @@ class Crowd:
             "assignments": self.store.all_truth("assignment"),
             "photos": self.store.all_truth("photo"),
             "answers": self.store.all_truth("answer"),
+            "control": self.store.all_truth("control"),
         }
 
 
