@@ -50,6 +50,7 @@ from emulator.crowd.catalogue import (
     product_url,
     renderer,
 )
+from emulator.crowd.documents import pool_doc, project_doc
 from emulator.crowd.find_items_behaviour import comparison_truth, give_answer, plan_find, verification_truth
 from emulator.crowd.find_items_scenario import (
     ANSWER_FIELD,
@@ -654,32 +655,11 @@ def _project_doc(scenario: FindItemsScenario, kind: str) -> dict[str, Any]:
         inputs = {IMAGE_FIELD: dict(url), LEFT_FIELD: dict(url), RIGHT_FIELD: dict(url)}
         outputs = {ANSWER_FIELD: {"type": "string", "required": True, "allowed_values": [LEFT, RIGHT]}}
         title = "Which item is more like the one in the picture?"
-    return {
-        "public_name": title,
-        "public_description": f"{title} (emulated scenario {scenario.name})",
-        "private_comment": f"emulator: {kind}",
-        "task_spec": {"input_spec": inputs, "output_spec": outputs},
-        "assignments_issuing_type": "AUTOMATED",
-    }
+    return project_doc(scenario.name, kind, title, inputs, outputs)
 
 
 def _pool_doc(scenario: FindItemsScenario, kind: str, project_id: str, now: datetime) -> dict[str, Any]:
-    settings = scenario.pools[kind]
-    doc: dict[str, Any] = {
-        "project_id": project_id,
-        "private_name": f"{scenario.name}: {kind}",
-        "may_contain_adult_content": False,
-        "reward_per_assignment": settings.reward,
-        "assignment_max_duration_seconds": settings.assignment_max_duration_seconds,
-        "will_expire": fmt_time(now + timedelta(days=365)),
-        "auto_accept_solutions": settings.auto_accept_solutions,
-        "defaults": {"default_overlap_for_new_task_suites": settings.overlap,
-                     "default_overlap_for_new_tasks": settings.overlap},
-        "assignments_issuing_config": {"issue_task_suites_in_creation_order": False},
-        "metadata": {"emulator_role": [kind]},
-    }
-    if settings.auto_accept_period_day is not None:
-        doc["auto_accept_period_day"] = settings.auto_accept_period_day
+    doc = pool_doc(scenario.name, kind, scenario.pools[kind], project_id, now, in_creation_order=False)
     if kind == "find_items":
         doc["mixer_config"] = {"real_tasks_count": 1, "golden_tasks_count": 0, "training_tasks_count": 0}
         doc["quality_control"] = {"configs": [reopen_on_reject_config(delta=1, open_pool=True)]}

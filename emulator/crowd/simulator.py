@@ -80,6 +80,7 @@ from emulator.crowd.behaviour import (
     task_urls,
 )
 from emulator.crowd.control import build_control_tasks, token_of_url
+from emulator.crowd.documents import pool_doc, project_doc
 from emulator.crowd.photos import PhotoMarker, read_marker, render_photo
 from emulator.crowd.scenario import (
     POOL_KINDS,
@@ -939,32 +940,11 @@ def _project_doc(scenario: Scenario, kind: str) -> dict[str, Any]:
                                          "allowed_values": [labels.accept_label, labels.reject_label]}}
         title = {"visit": "Did the pedestrian really go there?", "quality": "Is the photo sharp and usable?",
                  "relevance": "Does the photo show what it should?"}[kind]
-    return {
-        "public_name": title,
-        "public_description": f"{title} (emulated scenario {scenario.name})",
-        "private_comment": f"emulator: {kind}",
-        "task_spec": {"input_spec": inputs, "output_spec": outputs},
-        "assignments_issuing_type": "AUTOMATED",
-    }
+    return project_doc(scenario.name, kind, title, inputs, outputs)
 
 
 def _pool_doc(scenario: Scenario, kind: str, project_id: str, now: datetime) -> dict[str, Any]:
-    settings = scenario.pools[kind]
-    doc: dict[str, Any] = {
-        "project_id": project_id,
-        "private_name": f"{scenario.name}: {kind}",
-        "may_contain_adult_content": False,
-        "reward_per_assignment": settings.reward,
-        "assignment_max_duration_seconds": settings.assignment_max_duration_seconds,
-        "will_expire": fmt_time(now + timedelta(days=365)),
-        "auto_accept_solutions": settings.auto_accept_solutions,
-        "defaults": {"default_overlap_for_new_task_suites": settings.overlap,
-                     "default_overlap_for_new_tasks": settings.overlap},
-        "assignments_issuing_config": {"issue_task_suites_in_creation_order": kind == "pedestrian"},
-        "metadata": {"emulator_role": [kind]},
-    }
-    if settings.auto_accept_period_day is not None:
-        doc["auto_accept_period_day"] = settings.auto_accept_period_day
+    doc = pool_doc(scenario.name, kind, scenario.pools[kind], project_id, now, in_creation_order=kind == "pedestrian")
     if kind != "pedestrian":
         _, hi = scenario.pace.tasks_per_assignment
         doc["mixer_config"] = {"real_tasks_count": hi, "golden_tasks_count": 0, "training_tasks_count": 0}
