@@ -21,14 +21,13 @@ from emulator.crowd.scenario import (
     PoolSettings,
     ScenarioError,
     VerificationCrowd,
-    _bool,
-    _decimal,
     _int,
     _obj,
     _prob,
     _range,
     _str,
     _unknown,
+    parse_pool_settings,
 )
 
 KIND = "find_items"
@@ -187,26 +186,10 @@ def _pools(value: object) -> dict[str, PoolSettings]:
         where = f"pools.{kind}"
         if kind not in doc:
             raise ScenarioError(where, "a pool object", None)
-        p = _obj(doc[kind], where)
-        _unknown(p, {"reward", "overlap", "auto_accept_solutions", "auto_accept_period_day",
-                     "assignment_max_duration_seconds"}, where)
-        if "reward" not in p:
-            raise ScenarioError(f"{where}.reward", "a decimal amount", None)
         finding = kind == "find_items"
-        overlap = _int(p.get("overlap", 4 if finding else 3), f"{where}.overlap", 1)
-        auto = _bool(p.get("auto_accept_solutions", not finding), f"{where}.auto_accept_solutions")
-        if finding and auto:
-            raise ScenarioError(f"{where}.auto_accept_solutions", "false (the requester reviews the finds)", auto)
-        period = p.get("auto_accept_period_day", 7 if finding else None)
-        if period is not None:
-            period = _int(period, f"{where}.auto_accept_period_day", 1)
-        pools[kind] = PoolSettings(
-            reward=_decimal(p["reward"], f"{where}.reward"),
-            overlap=overlap,
-            auto_accept_solutions=auto,
-            auto_accept_period_day=period,
-            assignment_max_duration_seconds=_int(p.get("assignment_max_duration_seconds", 3600 if finding else 1200),
-                                                 f"{where}.assignment_max_duration_seconds", 60),
+        pools[kind] = parse_pool_settings(
+            doc[kind], where, reviewed=finding, why_reviewed="the requester reviews the finds",
+            default_overlap=4 if finding else 3, default_duration=3600 if finding else 1200, period_required=False,
         )
     return pools
 

@@ -454,30 +454,40 @@ def _parse_pools(value: object) -> dict[str, PoolSettings]:
         where = f"pools.{kind}"
         if kind not in doc:
             raise ScenarioError(where, "a pool object", None)
-        p = _obj(doc[kind], where)
-        _unknown(p, {"reward", "overlap", "auto_accept_solutions", "auto_accept_period_day",
-                     "assignment_max_duration_seconds"}, where)
-        if "reward" not in p:
-            raise ScenarioError(f"{where}.reward", "a decimal amount", None)
-        overlap = _int(p.get("overlap", 1 if kind == "pedestrian" else 3), f"{where}.overlap", 1)
-        auto = _bool(p.get("auto_accept_solutions", kind != "pedestrian"), f"{where}.auto_accept_solutions")
-        period = p.get("auto_accept_period_day", 7 if kind == "pedestrian" else None)
-        if period is not None:
-            period = _int(period, f"{where}.auto_accept_period_day", 1)
-        if kind == "pedestrian" and auto:
-            raise ScenarioError(f"{where}.auto_accept_solutions", "false (pedestrian work is reviewed)", auto)
-        if kind == "pedestrian" and period is None:
-            raise ScenarioError(f"{where}.auto_accept_period_day", "a number of days", None)
-        pools[kind] = PoolSettings(
-            reward=_decimal(p["reward"], f"{where}.reward"),
-            overlap=overlap,
-            auto_accept_solutions=auto,
-            auto_accept_period_day=period,
-            assignment_max_duration_seconds=_int(
-                p.get("assignment_max_duration_seconds", 86400 if kind == "pedestrian" else 1200),
-                f"{where}.assignment_max_duration_seconds", 60),
+        reviewed = kind == "pedestrian"
+        pools[kind] = parse_pool_settings(
+            doc[kind], where, reviewed=reviewed, why_reviewed="pedestrian work is reviewed",
+            default_overlap=1 if reviewed else 3, default_duration=86400 if reviewed else 1200,
+            period_required=reviewed,
         )
     return pools
+
+
+def parse_pool_settings(value: object, where: str, *, reviewed: bool, why_reviewed: str, default_overlap: int,
+                        default_duration: int, period_required: bool) -> PoolSettings:
+    """One pool's settings; a ``reviewed`` pool must not auto-accept and has a 7-day review period by default."""
+    p = _obj(value, where)
+    _unknown(p, {"reward", "overlap", "auto_accept_solutions", "auto_accept_period_day",
+                 "assignment_max_duration_seconds"}, where)
+    if "reward" not in p:
+        raise ScenarioError(f"{where}.reward", "a decimal amount", None)
+    overlap = _int(p.get("overlap", default_overlap), f"{where}.overlap", 1)
+    auto = _bool(p.get("auto_accept_solutions", not reviewed), f"{where}.auto_accept_solutions")
+    if reviewed and auto:
+        raise ScenarioError(f"{where}.auto_accept_solutions", f"false ({why_reviewed})", auto)
+    period = p.get("auto_accept_period_day", 7 if reviewed else None)
+    if period is not None:
+        period = _int(period, f"{where}.auto_accept_period_day", 1)
+    if period_required and period is None:
+        raise ScenarioError(f"{where}.auto_accept_period_day", "a number of days", None)
+    return PoolSettings(
+        reward=_decimal(p["reward"], f"{where}.reward"),
+        overlap=overlap,
+        auto_accept_solutions=auto,
+        auto_accept_period_day=period,
+        assignment_max_duration_seconds=_int(p.get("assignment_max_duration_seconds", default_duration),
+                                             f"{where}.assignment_max_duration_seconds", 60),
+    )
 
 
 def _parse_pace(value: object) -> Pace:
