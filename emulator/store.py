@@ -32,6 +32,7 @@ from .ids import (
     IdClock,
     fmt_time,
     parse_stored_time,
+    parse_time,
     pooled_id,
     truncate_ms,
 )
@@ -173,6 +174,9 @@ class Store:
         # Operations shown RUNNING although their work is done: id -> final status, due time, polls.
         self.running_operations: dict[str, Doc] = {}
         self.restrictions: dict[str, Doc] = {}
+        # (scope, target) -> user -> ids of its restrictions there; target is the pool id (POOL),
+        # the project id (PROJECT) or "" (ALL_PROJECTS). What available_tasks and the crowd ask.
+        self._restriction_index: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(dict)
         self._kv: dict[str, Any] = {}
         self._clock = IdClock()
         # Serialized JSON of each saved task/assignment, kept current by _save (every
@@ -231,6 +235,7 @@ class Store:
             self.operations[object_id] = doc
         elif kind == "restriction":
             self.restrictions[object_id] = doc
+            self._restriction_index[_restriction_key(doc)].setdefault(str(doc.get("user_id")), set()).add(object_id)
         else:  # pragma: no cover - a newer db read by older code
             raise StoreError(f"unknown object kind {kind!r} in {self.path}")
 
@@ -445,19 +450,67 @@ class Store:
 
     # ------------------------------------------------------------------ restrictions
 
-    def set_restriction(self, doc: Doc, now: datetime) -> Doc:
-        restriction = {k: v for k, v in doc.items() if k not in ("id", "created")}
-        restriction.update(id=self._decimal_id("restriction"), created=fmt_time(truncate_ms(now)))
+    def put_restriction(self, doc: Doc, now: datetime) -> tuple[Doc, bool]:
+        """Restrict a user (``PUT /user-restrictions``); returns (restriction, created).
+
+        A PUT for a (user, scope, pool or project) that already has a restriction replaces
+        that one's ``private_comment`` and ``will_expire`` and keeps its id, so a retried
+        PUT (the client repeats PUTs after a lost answer) makes no second restriction.
+        ``doc`` is validated by the route; its ``id`` and ``created`` are ignored.
+        """
+        fields = {k: v for k, v in doc.items() if k not in ("id", "created")}
+        same = self._restriction_index.get(_restriction_key(fields), {}).get(str(fields.get("user_id")))
+        if same:
+            existing = self.restrictions[min(same)]
+            kept = {"id": existing["id"], "created": existing["created"]}
+            existing.clear()
+            existing.update(fields, **kept)
+            self._save("restriction", existing["id"], existing)
+            self._flush()
+            return existing, False
+        restriction = {**fields, "id": self._decimal_id("restriction"), "created": fmt_time(truncate_ms(now))}
         self._index("restriction", restriction)
         self._save("restriction", restriction["id"], restriction)
         self._flush()
-        return restriction
+        return restriction, True
+
+    def set_restriction(self, doc: Doc, now: datetime) -> Doc:
+        """:meth:`put_restriction` without the "created" flag."""
+        return self.put_restriction(doc, now)[0]
+
+    def get_restriction(self, restriction_id: str) -> Doc | None:
+        return self.restrictions.get(restriction_id)
 
     def delete_restriction(self, restriction_id: str) -> bool:
-        if self.restrictions.pop(restriction_id, None) is None:
+        doc = self.restrictions.pop(restriction_id, None)
+        if doc is None:
             return False
+        users = self._restriction_index.get(_restriction_key(doc), {})
+        ids = users.get(str(doc.get("user_id")), set())
+        ids.discard(restriction_id)
+        if not ids:
+            users.pop(str(doc.get("user_id")), None)
         self._db.execute("DELETE FROM objects WHERE kind='restriction' AND id=?", (restriction_id,))
         return True
+
+    def _restricting(self, pool_id: str) -> list[dict[str, set[str]]]:
+        """user -> restriction ids, for each scope that covers the pool (pool, project, all)."""
+        pool = self.pools.get(pool_id)
+        if pool is None:
+            return []
+        keys = (("POOL", pool_id), ("PROJECT", str(pool.get("project_id"))), ("ALL_PROJECTS", ""))
+        return [self._restriction_index[k] for k in keys if k in self._restriction_index]
+
+    def restricted_users(self, pool_id: str, now: datetime) -> frozenset[str]:
+        """Users who may take no new task in the pool at ``now``: restricted on the pool, on its
+        project or on all projects, by a restriction whose ``will_expire`` has not passed."""
+        return frozenset(user for users in self._restricting(pool_id) for user, ids in users.items()
+                         if any(_restriction_active(self.restrictions[i], now) for i in ids))
+
+    def is_restricted(self, user_id: str, pool_id: str, now: datetime) -> bool:
+        """``user_id`` may take no new task in the pool at ``now`` (see :meth:`restricted_users`)."""
+        return any(_restriction_active(self.restrictions[i], now)
+                   for users in self._restricting(pool_id) for i in users.get(user_id, ()))
 
     # ------------------------------------------------------------------ tasks
 
@@ -530,13 +583,16 @@ class Store:
             if self.assignments_by_id[a]["status"] in ("SKIPPED", "EXPIRED")
         )
 
-    def available_tasks(self, pool_id: str, user_id: str, limit: int) -> list[Doc]:
+    def available_tasks(self, pool_id: str, user_id: str, limit: int, *, now: datetime | None = None) -> list[Doc]:
         """Tasks a worker may take now, in creation order.
 
         remaining_overlap > 0 (or infinite), the user is not in ``unavailable_for``,
         ``reserved_for`` is empty or names the user, and the user has no assignment on
-        the task yet.
+        the task yet. Given ``now``, a user restricted on the pool (its project, all
+        projects) at that time gets none; without it restrictions are not looked at.
         """
+        if now is not None and self.is_restricted(user_id, pool_id, now):
+            return []
         found: list[Doc] = []
         for task_id in self.pool_open_tasks.get(pool_id, ()):
             task = self.tasks[task_id]
@@ -939,6 +995,24 @@ class Store:
             "operations": len(self.operations),
             "restrictions": len(self.restrictions),
         }
+
+
+def _restriction_key(doc: Doc) -> tuple[str, str]:
+    """(scope, target) of a restriction: the pool id, the project id, or "" for the other scopes."""
+    scope = str(doc.get("scope"))
+    target = doc.get("pool_id") if scope == "POOL" else doc.get("project_id") if scope == "PROJECT" else None
+    return scope, "" if target is None else str(target)
+
+
+def _restriction_active(doc: Doc, now: datetime) -> bool:
+    """No ``will_expire``, or one still ahead of ``now`` (one that does not parse never expires)."""
+    expires = doc.get("will_expire")
+    if not expires:
+        return True
+    try:
+        return now < parse_time(str(expires))
+    except ValueError:
+        return True
 
 
 def _append_sorted(ids: list[str], object_id: str) -> None:

@@ -7,6 +7,8 @@ Idempotency is built in where the daemon needs it:
   ``OPERATION_ALREADY_EXISTS``, and the client then resumes that operation and
   returns the objects it created, so nothing is created twice;
 * accept/reject treat "already in that status" as success;
+* a task's overlap is set to an absolute value (a repeat changes nothing), and deleting a
+  user restriction that is gone already (404) counts as done, so an undo can be repeated;
 * pool and project look-ups are cached (``alru_cache``, bounded, with a TTL).
 """
 
@@ -16,7 +18,8 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, Literal, TypeVar, get_args
 from urllib.parse import quote
 
 from async_lru import alru_cache
@@ -24,6 +27,7 @@ from async_lru import alru_cache
 from common.secrets import Secret
 from toloka_client.errors import (
     IncorrectAction,
+    NotFound,
     OperationAlreadyExists,
     OperationFailed,
     UnexpectedResponse,
@@ -45,10 +49,19 @@ from toloka_client.records import (
     Requester,
     Task,
     UserBonus,
+    UserRestriction,
     UserSkill,
 )
 
 log = logging.getLogger(__name__)
+
+#: Scopes :meth:`TolokaClient.restrict_user` sets (a pool, or every pool of a project).
+RestrictionScope = Literal["POOL", "PROJECT"]
+#: Scopes a restriction search may ask for (``ALL_PROJECTS`` and Toloka's own ``SYSTEM`` too).
+_SEARCH_SCOPES = frozenset({"POOL", "PROJECT", "ALL_PROJECTS", "SYSTEM"})
+#: Toloka's limit on a restriction's ``private_comment``.
+MAX_RESTRICTION_COMMENT = 499
+_RESTRICTION_PAGE = 300
 
 R = TypeVar("R", bound=Record)
 
@@ -208,6 +221,24 @@ class TolokaClient:
             return await self.find_tasks(pool_id=pool_id, sort="id", limit=batch_size, id_gt=id_gt, **ranges)
 
         return iterate_by_id(fetch)
+
+    async def set_task_overlap(self, task_id: str, overlap: int) -> Task:
+        """Set a task's overlap (``PATCH /tasks/{id}``), e.g. raise it so more workers answer.
+
+        An absolute value, so a repeat changes nothing and the PATCH is retried like a read.
+        Toloka keeps the change on a closed pool's task; workers take it once the pool is
+        open. Errors: :class:`NotFound` (no such task), :class:`ValidationError` (a value
+        Toloka refuses), :class:`IncorrectAction` (the task's state forbids it); ValueError
+        for a negative or non-integer ``overlap``, before any request.
+        """
+        if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
+            raise ValueError(f"overlap must be an integer >= 0, not {overlap!r}")
+        path = f"/tasks/{_segment(task_id)}"
+        resp = await self.http.request("PATCH", path, body={"overlap": overlap, "infinite_overlap": False},
+                                       retry_writes=True)
+        if isinstance(resp.data, Mapping) and resp.data.get("id"):
+            return Task.from_json(resp.data)
+        return await self.get_task(task_id)
 
     async def create_tasks(
         self,
@@ -434,6 +465,68 @@ class TolokaClient:
 
         return iterate_by_id(fetch)
 
+    # --- user restrictions -------------------------------------------------------
+
+    async def restrict_user(
+        self,
+        *,
+        user_id: str,
+        scope: RestrictionScope,
+        pool_id: str | None = None,
+        project_id: str | None = None,
+        private_comment: str = "",
+        will_expire: datetime | None = None,
+    ) -> UserRestriction:
+        """Bar a worker from new tasks of a pool (``scope="POOL"``, ``pool_id``) or of every
+        pool of a project (``"PROJECT"``, ``project_id``): ``PUT /user-restrictions``.
+
+        Work the worker already holds may still be submitted. ``will_expire`` lifts it at that
+        time (naive UTC); without it, it lasts until :meth:`delete_user_restriction`. A PUT
+        is retried after a lost answer, so Toloka may hold two equal restrictions: an undo
+        should delete what :meth:`find_user_restrictions` finds, not only the returned id.
+        ValueError for a wrong combination of arguments (before any request);
+        :class:`ValidationError` when Toloka refuses it (e.g. an unknown pool).
+        """
+        body = _restriction_body(user_id, scope, pool_id, project_id, private_comment, will_expire)
+        resp = await self.http.request("PUT", "/user-restrictions", body=body)
+        if not isinstance(resp.data, Mapping) or not resp.data.get("id"):
+            raise UnexpectedResponse("PUT", "/user-restrictions", resp.status, None, "expected the restriction")
+        return UserRestriction.from_json(resp.data)
+
+    async def get_user_restriction(self, restriction_id: str) -> UserRestriction:
+        """One restriction; :class:`NotFound` once it is deleted."""
+        return await self._get_record(UserRestriction, f"/user-restrictions/{_segment(restriction_id)}")
+
+    async def find_user_restrictions(
+        self,
+        *,
+        user_id: str | None = None,
+        pool_id: str | None = None,
+        project_id: str | None = None,
+        scope: str | None = None,
+    ) -> list[UserRestriction]:
+        """Every restriction matching the filters (all when none is given), in id order.
+
+        Pages through the search (``sort=id``, ``id_gt``) to its end.
+        """
+        if scope is not None and scope not in _SEARCH_SCOPES:
+            raise ValueError(f"scope must be one of {sorted(_SEARCH_SCOPES)}, not {scope!r}")
+        params = {"user_id": user_id, "pool_id": pool_id, "project_id": project_id, "scope": scope,
+                  "sort": "id", "limit": _RESTRICTION_PAGE}
+
+        async def fetch(id_gt: str | None) -> Page[UserRestriction]:
+            return await self._search(UserRestriction, "/user-restrictions", {**params, "id_gt": id_gt})
+
+        return [r async for r in iterate_by_id(fetch)]
+
+    async def delete_user_restriction(self, restriction_id: str) -> None:
+        """Lift a restriction (``DELETE``, 204). One that is gone already (404) counts as
+        lifted, so an undo can be repeated."""
+        try:
+            await self.http.request("DELETE", f"/user-restrictions/{_segment(restriction_id)}")
+        except NotFound:
+            log.info("user restriction %s is already deleted", restriction_id)
+
     # --- operations ----------------------------------------------------------
 
     async def get_operation(self, operation_id: str) -> Operation:
@@ -495,6 +588,28 @@ class TolokaClient:
             raise OperationFailed("GET", f"/operations/{op.id}", None, "FAIL",
                                   f"operation {op.id} ({op.type}) failed: {dict(op.details)}")
         return created, errors
+
+
+def _restriction_body(user_id: str, scope: str, pool_id: str | None, project_id: str | None,
+                      private_comment: str, will_expire: datetime | None) -> dict[str, Any]:
+    """The ``PUT /user-restrictions`` body; ValueError for arguments that do not fit together."""
+    if not isinstance(user_id, str) or not user_id:
+        raise ValueError("user_id is required")
+    if scope not in get_args(RestrictionScope):
+        raise ValueError(f"scope must be one of {list(get_args(RestrictionScope))}, not {scope!r}")
+    target, other = ("pool_id", "project_id") if scope == "POOL" else ("project_id", "pool_id")
+    value, stray = (pool_id, project_id) if scope == "POOL" else (project_id, pool_id)
+    if not value:
+        raise ValueError(f"scope {scope} needs {target}")
+    if stray is not None:
+        raise ValueError(f"{other} does not go with scope {scope}")
+    if len(private_comment) > MAX_RESTRICTION_COMMENT:
+        raise ValueError(f"private_comment is longer than {MAX_RESTRICTION_COMMENT} characters")
+    body: dict[str, Any] = {"scope": scope, "user_id": user_id, target: str(value),
+                            "private_comment": private_comment}
+    if will_expire is not None:
+        body["will_expire"] = will_expire
+    return body
 
 
 def _by_index(by_index: Mapping[int, tuple[str, Mapping[str, Any]]], found: Mapping[str, R],

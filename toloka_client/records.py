@@ -245,6 +245,23 @@ class UserSkill(Record):
 
 
 @dataclass(frozen=True)
+class UserRestriction(Record):
+    """A worker barred from a pool (``scope`` POOL), a project (PROJECT) or all projects.
+
+    ``will_expire`` is when Toloka lifts it by itself (None: until it is deleted).
+    """
+
+    id: str | None = conv(_str)
+    scope: str | None = conv(_str)
+    user_id: str | None = conv(_str)
+    pool_id: str | None = conv(_str)
+    project_id: str | None = conv(_str)
+    private_comment: str | None = conv(_str)
+    will_expire: datetime | None = conv(_dt)
+    created: datetime | None = conv(_dt)
+
+
+@dataclass(frozen=True)
 class Operation(Record):
     id: str | None = conv(_str)
     type: str | None = conv(_str)

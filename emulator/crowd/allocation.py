@@ -14,8 +14,9 @@ functions that pin the outcome down:
   (the photo markers behind the links, the organization, the field), or from the task input
   when the links cannot be read;
 - :func:`rank_checkers` and :func:`unit_draw`: the checkers who answer a task are the first
-  ``overlap`` eligible ones of a ranking seeded by (seed, content key); whether each answers
-  correctly is a draw seeded by (seed, content key, worker).
+  ``overlap`` eligible ones of a ranking seeded by (seed, content key) (:func:`chosen_checkers`:
+  not unavailable, not restricted by the requester); whether each answers correctly is a
+  draw seeded by (seed, content key, worker).
 
 Nothing here does I/O or reads the clock.
 """
@@ -117,14 +118,19 @@ def rank_checkers(seed: int, key: str, user_ids: Iterable[str]) -> list[str]:
 
 
 def chosen_checkers(ranking: Sequence[str], *, overlap: int | None, unavailable: Iterable[str] = (),
-                    reserved: Iterable[str] = (), gone: Iterable[str] = ()) -> list[str]:
+                    reserved: Iterable[str] = (), gone: Iterable[str] = (),
+                    restricted: Iterable[str] = ()) -> list[str]:
     """The checkers who answer a task: the first ``overlap`` of ``ranking`` allowed to take it.
 
     Not allowed: workers in ``unavailable`` (the task's ``unavailable_for``), workers outside a
     non-empty ``reserved`` (``reserved_for``), workers who gave the task back (``gone``:
-    skipped or expired). ``overlap=None`` (infinite overlap) means every allowed worker.
+    skipped or expired), workers the requester restricted on the task's pool, its project or
+    all projects (``restricted``). ``overlap=None`` (infinite overlap) means every allowed
+    worker. A restricted worker's place goes to the next of the ranking, as for the others;
+    an answer it gave before the restriction still counts towards the overlap (the task's
+    ``remaining_overlap`` bounds how many take it).
     """
-    blocked = set(unavailable) | set(gone)
+    blocked = set(unavailable) | set(gone) | set(restricted)
     only = set(reserved)
     allowed = [u for u in ranking if u not in blocked and (not only or u in only)]
     return allowed if overlap is None else allowed[: max(overlap, 0)]

@@ -25,9 +25,11 @@ The outcome is a function of the seed and the scenario only, never of timing (ti
   ``store.kv`` (``crowd/t/<task id>``), so a restarted emulator never looks again;
 - exactly ``overlap`` checkers answer a task: the first ones of a ranking seeded by (seed,
   content key) among the pool's workers, leaving out the task's ``unavailable_for`` (and
-  those outside ``reserved_for``) and the pedestrian whose work it is. Other checkers never
-  take it. A chosen checker's answer is right when its draw for (seed, content key, worker)
-  is below its accuracy.
+  those outside ``reserved_for``), the pedestrian whose work it is, and workers the requester
+  restricted on the pool, its project or all projects (``PUT /user-restrictions``; what such a
+  worker has already taken it still finishes). Other checkers never take it. A chosen
+  checker's answer is right when its draw for (seed, content key, worker) is below its
+  accuracy.
 
 Checkers come in three kinds (``verification.<pool>``): good ones and careless ones (accuracy
 from their kind's range) and spammers (always the pool's positive or negative label). A pool
@@ -205,6 +207,7 @@ class Crowd:
         self._control_rate: dict[str, float] = {}  # pool -> control tasks mixed in per real task
         self._control_ids: dict[str, tuple[int, list[str]]] = {}  # pool -> (tasks seen, control task ids)
         self._step_index: dict[str, dict[str, list[str]]] = {}  # pool id -> worker -> chosen tasks (this step)
+        self._step_restricted: dict[str, frozenset[str]] = {}  # pool id -> workers restricted there (this step)
         self._restore()
 
     # ------------------------------------------------------------------ setup
@@ -388,6 +391,7 @@ class Crowd:
             self._adopt_orphans(now)
         await self._see_new_tasks(now)
         self._step_index = {}
+        self._step_restricted = {}
         order = list(self.workers.values())
         random.Random(f"{self.seed}:order:{now.isoformat()}").shuffle(order)  # who moves first: timing only
         for worker in order:
@@ -466,7 +470,7 @@ class Crowd:
             return False
         # Only tasks of the scenario's organizations dealt to this pedestrian: a task someone
         # else added to the pool has no place behind it for the crowd to walk to.
-        tasks = [t for t in self.store.available_tasks(pool_id, worker.user_id, 100)
+        tasks = [t for t in self.store.available_tasks(pool_id, worker.user_id, 100, now=now)
                  if self.org_pedestrian.get(self.task_org.get(t["id"], "")) == worker.user_id]
         if not tasks:
             return False
@@ -612,8 +616,18 @@ class Crowd:
             pedestrian = truth.get("worker_id") or pedestrian
         return org_id, pedestrian
 
-    def _chosen(self, task: Mapping[str, Any]) -> list[str]:
-        """The workers who answer this task (empty while it has not been looked at)."""
+    def _restricted(self, pool_id: str, now: datetime) -> frozenset[str]:
+        """Workers the requester restricted on the pool (its project, all projects) at ``now``;
+        read once per step and pool (a restriction set while a step runs counts from the next)."""
+        restricted = self._step_restricted.get(pool_id)
+        if restricted is None:
+            restricted = self._step_restricted[pool_id] = self.store.restricted_users(pool_id, now)
+        return restricted
+
+    def _chosen(self, task: Mapping[str, Any], now: datetime | None = None) -> list[str]:
+        """The workers who answer this task (empty while it has not been looked at). Given
+        ``now``, workers restricted on its pool at that time are passed over (their place goes
+        to the next of the ranking)."""
         seen = self._seen(task["id"])
         if not seen or not seen.get("settled") or seen.get("error"):
             return []
@@ -627,8 +641,9 @@ class Crowd:
             if doc is not None and doc["status"] in ("SKIPPED", "EXPIRED"):
                 gone.append(doc["user_id"])
         overlap = None if task.get("infinite_overlap") else int(task.get("overlap") or 0)
+        restricted = self._restricted(task["pool_id"], now) if now is not None else frozenset()
         chosen = chosen_checkers(ranking, overlap=overlap, unavailable=task.get("unavailable_for") or (),
-                                 reserved=task.get("reserved_for") or (), gone=gone)
+                                 reserved=task.get("reserved_for") or (), gone=gone, restricted=restricted)
         if overlap is not None and len(chosen) < overlap and task["id"] not in self._short_warned:
             self._short_warned.add(task["id"])
             log.warning("crowd: task %s wants %d answers but only %d workers of the %s pool may give one",
@@ -644,17 +659,17 @@ class Crowd:
         if pool_id is None:
             return False
         open_count = len(self.store.pool_open_tasks.get(pool_id, ()))
-        if not open_count:
+        if not open_count or worker.user_id in self._restricted(pool_id, now):
             return False
         mixing = pool in self._control_rate
         mine = []
-        for task_id in self._chosen_index(pool, pool_id).get(worker.user_id, ()):
+        for task_id in self._chosen_index(pool, pool_id, now).get(worker.user_id, ()):
             # Still open, not taken by this worker already, and still chosen (a requester may have
             # lowered the overlap while this step awaited something).
             if not self.store.is_open(task_id) or self.store.has_worked_on(task_id, worker.user_id):
                 continue
             task = self.store.tasks[task_id]
-            if worker.user_id in self._chosen(task):
+            if worker.user_id in self._chosen(task, now):
                 mine.append(task)
         if not mine:
             return False
@@ -675,7 +690,7 @@ class Crowd:
         await self._look_and_decide(worker, state, now)
         return True
 
-    def _chosen_index(self, pool: str, pool_id: str) -> dict[str, list[str]]:
+    def _chosen_index(self, pool: str, pool_id: str, now: datetime) -> dict[str, list[str]]:
         """Worker -> the open tasks of the pool it was chosen for, in creation order; made once
         per step and pool (tasks created during the step wait for the next one). In a pool that
         mixes control tasks in, those are left out: they come only next to a real task."""
@@ -687,7 +702,7 @@ class Crowd:
                 task = self.store.tasks[task_id]
                 if mixing and task.get("known_solutions"):
                     continue
-                for user_id in self._chosen(task):
+                for user_id in self._chosen(task, now):
                     index.setdefault(user_id, []).append(task_id)
         return index
 
