@@ -112,19 +112,25 @@ def _prepare(folder: Path, seed: int, pipeline: str = "pedestrian") -> bool:
 
 
 async def rehearse(
-    folder: Path, *, seed: int, speed: float, period_s: float, aggregation: str = "MajorityVote"
+    folder: Path, *, seed: int, speed: float, period_s: float, aggregation: str = "MajorityVote",
+    scenario: str = "demo", policy: str = "dynamic",
 ) -> dict[str, Any] | None:
-    """Run the emulator and the daemon in ``folder`` until all work is decided; the report, or None."""
+    """Run the emulator and the daemon in ``folder`` until all work is decided; the report, or None.
+
+    ``scenario`` is a built-in pedestrian scenario; ``policy`` the verification policy the
+    written toloka.ini gets (``dynamic``, the recommended one, or ``fixed`` overlap).
+    """
     logging.getLogger("emulator").setLevel(logging.WARNING)  # the crowd's chatter is not the demo's story
-    async with start_emulator(folder / "emulator.sqlite", token=TOKEN, seed=seed, speed=speed, scenario="demo") as emu:
-        print(f"demo: Toloka emulator at {emu.url} (scenario demo, seed {seed}, speed x{speed:g})")
+    async with start_emulator(folder / "emulator.sqlite", token=TOKEN, seed=seed, speed=speed,
+                              scenario=scenario) as emu:
+        print(f"demo: Toloka emulator at {emu.url} (scenario {scenario}, seed {seed}, speed x{speed:g})")
         assert emu.setup_result is not None  # start_emulator(scenario=...) sets it up before it yields
         config = folder / "toloka.ini"
         write_ini(
-            config, url=emu.url, setup_result=emu.setup_result, scenario=load_scenario_file("demo"),
+            config, url=emu.url, setup_result=emu.setup_result, scenario=load_scenario_file(scenario),
             period_seconds=int(period_s), cursor_lag_seconds=1, local_folder=str(folder / "photos"),
             results_folder=str(folder / "results"), saves_folder=str(folder / "saves"),
-            logs_folder=str(folder / "logs"), aggregation=aggregation,
+            logs_folder=str(folder / "logs"), aggregation=aggregation, policy=policy,
         )
         settings = load_settings(config, PEDESTRIAN, base_dir=folder)
         await asyncio.to_thread(keyring.set_password, SERVICE, settings.secrets.toloka_token, TOKEN)

@@ -131,7 +131,27 @@ class AppendRows:
         return f"rows:{self.table}:{self.row_key}"
 
 
-Action: TypeAlias = StorePhoto | CopyPhoto | CreateTasks | SetStatus | PayBonus | AppendRows
+@dataclass(frozen=True)
+class RaiseOverlap:
+    """Ask for more answers to a task: set its overlap to ``overlap`` (never lowers it).
+
+    Setting an overlap is idempotent. When Toloka refuses (the task is gone,
+    its pool is closed or at its limit), the executor writes ``if_refused`` and
+    reports the refusal to the pipeline through the engine (``Context.refused``),
+    so the decision goes on with the answers it has.
+    """
+
+    pool_id: str
+    task_id: str
+    overlap: int
+    if_refused: AppendRows | None = None
+
+    @property
+    def key(self) -> str:
+        return f"overlap:{self.task_id}:{self.overlap}"
+
+
+Action: TypeAlias = StorePhoto | CopyPhoto | CreateTasks | SetStatus | PayBonus | AppendRows | RaiseOverlap
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,17 @@ from datetime import datetime
 from typing import Any
 
 from common.errors import PipelineError
-from engine.actions import Action, AppendRows, CopyPhoto, CreateTasks, LinkTo, PayBonus, SetStatus, StorePhoto
+from engine.actions import (
+    Action,
+    AppendRows,
+    CopyPhoto,
+    CreateTasks,
+    LinkTo,
+    PayBonus,
+    RaiseOverlap,
+    SetStatus,
+    StorePhoto,
+)
 from file_store.base import FileStore
 from tables.tsv import TsvTable
 from toloka_client.client import TolokaClient
@@ -49,13 +59,15 @@ class ChainResult:
 
     ``overtaken`` maps the key of a done :class:`SetStatus` whose assignment
     ended in another status (Toloka accepted it before the wanted reject) to
-    that status.
+    that status; ``refused`` maps the key of a done :class:`RaiseOverlap` that
+    Toloka refused to the reason.
     """
 
     done: list[Action] = field(default_factory=list)
     error: ActionFailed | None = None
     held: bool = False  # stopped by the gate before an action
     overtaken: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
 
 
 class Executor:
@@ -107,7 +119,8 @@ class Executor:
                         break
                     result.done.append(action)
                     if outcome is not None:
-                        result.overtaken[action.key] = outcome
+                        side = result.refused if isinstance(action, RaiseOverlap) else result.overtaken
+                        side[action.key] = outcome
             await on_chain_end(chain, result)
             return chain, result
 
@@ -118,7 +131,7 @@ class Executor:
         """Perform one action; raise :class:`ActionFailed` (never a vendor error).
 
         Returns the status an assignment really ended in when a :class:`SetStatus`
-        was overtaken by Toloka (None otherwise).
+        was overtaken by Toloka, or why a :class:`RaiseOverlap` was refused (None otherwise).
         """
         try:
             if isinstance(action, StorePhoto):
@@ -133,6 +146,8 @@ class Executor:
                 await self._pay_bonus(action)
             elif isinstance(action, AppendRows):
                 await self._append_rows(action)
+            elif isinstance(action, RaiseOverlap):
+                return await self._raise_overlap(action)
             else:  # pragma: no cover - the Action union is closed
                 raise TypeError(f"unknown action {action!r}")
         except ActionFailed:
@@ -144,7 +159,7 @@ class Executor:
             raise ActionFailed(action, str(exc), permanent=not exc.retryable) from None
         return None
 
-    # -- the six kinds -----------------------------------------------------------
+    # -- the seven kinds -----------------------------------------------------------
 
     async def _store_photo(self, action: StorePhoto) -> None:
         if await self.store.exists(action.dst_key):
@@ -196,6 +211,20 @@ class Executor:
         if action.if_overtaken is not None:
             await self._append_rows(action.if_overtaken)
         return "ACCEPTED"
+
+    async def _raise_overlap(self, action: RaiseOverlap) -> str | None:
+        """Set the task's overlap; a refusal that retrying cannot change is an answer, not a failure."""
+        try:
+            await self.client.set_task_overlap(action.task_id, action.overlap)
+        except PipelineError as exc:
+            if exc.retryable:
+                raise
+            reason = str(exc)
+            log.warning("task %s: overlap not raised to %d: %s", action.task_id, action.overlap, reason)
+            if action.if_refused is not None:
+                await self._append_rows(action.if_refused)
+            return reason or "refused"
+        return None
 
     async def _pay_bonus(self, action: PayBonus) -> None:
         paid = await self.client.bonuses_for_assignment(action.assignment_id)

@@ -68,13 +68,16 @@ class Decision:
     a chain in order and different chains concurrently, so one failing unit of
     work holds up only its own chain. ``reviewing`` lists the submitted
     assignments the handler took in for review; ``decided`` counts final
-    decisions, for the tick line.
+    decisions, for the tick line; ``acknowledged`` names the refused effects
+    (``Context.refused``) the handler has taken into account, so the engine
+    forgets them.
     """
 
     chains: dict[str, list[Action]] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)
     decided: int = 0
     reviewing: list[Review] = field(default_factory=list)
+    acknowledged: list[str] = field(default_factory=list)  # keys of ``Context.refused`` dealt with
 
     def add(self, chain: str, *actions: Action) -> None:
         self.chains.setdefault(chain, []).extend(actions)
@@ -114,6 +117,7 @@ class Context(Generic[C]):
     config: C
     pools: Mapping[str, str]  # pool name -> pool id, in flow order
     now: datetime  # naive UTC, the tick's time
+    refused: Mapping[str, str] = field(default_factory=dict)  # effects Toloka refused: action key -> reason
 
 
 Handler = Callable[[S, Batch, Context[C]], Decision]

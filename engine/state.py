@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from common.errors import StateError
+from common.evolving import Evolving
 from engine.accounting import Stats
 from engine.checkpoint import CheckpointStore
 from engine.cursor import CursorState
@@ -41,8 +42,13 @@ V1_ALIASES = {
 
 
 @dataclass
-class EngineState(Generic[S]):
-    """Everything the daemon must remember across a restart: plain data only."""
+class EngineState(Evolving, Generic[S]):
+    """Everything the daemon must remember across a restart: plain data only.
+
+    ``refused`` holds effects Toloka refused for good that the pipeline wants
+    to hear of (action key -> reason); they are handed to the handlers in
+    :class:`~engine.spec.Context` until a handler acknowledges them.
+    """
 
     pipeline: str  # the definition that wrote it: another one refuses to resume it
     state: S
@@ -51,6 +57,7 @@ class EngineState(Generic[S]):
     journal: JournalSnapshot = field(default_factory=JournalSnapshot)
     stats: Stats = field(default_factory=Stats)
     reviews: dict[str, Review] = field(default_factory=dict)  # assignment id -> work under review
+    refused: dict[str, str] = field(default_factory=dict)  # action key -> why Toloka refused it
 
 
 class V1DaemonState:

@@ -41,7 +41,7 @@ from typing import Any, Generic, TypeVar
 from common.errors import ConfigError, PipelineError, StateError
 from engine import reviews as review_rules
 from engine.accounting import Stats
-from engine.actions import Action, AppendRows, CreateTasks, PayBonus, SetStatus, StorePhoto
+from engine.actions import Action, AppendRows, CreateTasks, PayBonus, RaiseOverlap, SetStatus, StorePhoto
 from engine.checkpoint import CheckpointStore
 from engine.config import Settings, read_max_spend
 from engine.cursor import AssignmentCursor, CursorBatch
@@ -280,14 +280,15 @@ class Engine(Generic[C, S]):
     ) -> tuple[dict[str, Decision], set[str]]:
         """Every observer's decision, in order; a failing handler is left out and the others decide again."""
         failed: set[str] = set()
-        ctx = Context(self.settings.config, self.settings.pools(), now)
         while True:
+            # Refused effects go to every handler (even one with nothing new) until one acknowledges them.
+            ctx = Context(self.settings.config, self.settings.pools(), now, dict(self.state.refused))
             decisions: dict[str, Decision] = {}
             for observer in self.observers:
                 if observer.key not in batches or observer.key in failed:
                     continue
                 batch = batches[observer.key][1]
-                if not batch.assignments:
+                if not batch.assignments and not ctx.refused:
                     decisions[observer.key] = Decision()
                     continue
                 try:
@@ -301,6 +302,9 @@ class Engine(Generic[C, S]):
                     self._restore()
                     break
             else:
+                for decision in decisions.values():
+                    for key in decision.acknowledged:
+                        self.state.refused.pop(key, None)
                 return decisions, failed
 
     def _restore(self) -> None:
@@ -391,6 +395,7 @@ class Engine(Generic[C, S]):
                 await asyncio.to_thread(self.journal.mark_done, [a.key for a in done])
                 created += sum(len(a.tasks) for a in done if isinstance(a, CreateTasks))
                 self._count(done, result.overtaken)
+                self.state.refused.update(result.refused)
             error = result.error
             if error is not None:
                 self._in_flight.pop(error.action.key, None)
@@ -419,7 +424,7 @@ class Engine(Generic[C, S]):
         Tasks belong to the pool they are created in; accepts, rejects, bonuses and
         attachment downloads act on the reviewed pool of the assignment.
         """
-        if isinstance(action, CreateTasks):
+        if isinstance(action, (CreateTasks, RaiseOverlap)):
             return next((name for name, pid in self.settings.pools().items() if pid == action.pool_id), "files")
         if isinstance(action, (SetStatus, PayBonus, StorePhoto)):
             review = self.state.reviews.get(getattr(action, "assignment_id", ""))
@@ -465,7 +470,7 @@ class Engine(Generic[C, S]):
                 review = self.state.reviews.get(action.assignment_id)
                 self._in_flight[action.key] = review.reward if review else Decimal(0)
             return True
-        if isinstance(action, CreateTasks):
+        if isinstance(action, (CreateTasks, RaiseOverlap)):  # both buy answers
             allowed = committed < limit
         elif isinstance(action, PayBonus):
             allowed = committed + action.amount <= limit

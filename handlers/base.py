@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Literal, Protocol
 
 from aggregation.classification import Method
+from aggregation.evidence import Policy
 from engine.actions import AppendRows, SetStatus
 from engine.spec import Decision
 from handlers import flow
@@ -27,8 +28,9 @@ DECISION_COLUMNS = (
 )
 ANSWER_COLUMNS = (
     "date_time", "handler", "pool_id", "task", "assignment_id", "worker", "label", "skill", "result",
-    "pedestrian_assignment_id", "address", "group", "image_field", "url",
+    "pedestrian_assignment_id", "address", "group", "image_field", "url", "confidence",
 )
+HELD_COLUMNS = ("date_time", "pedestrian_assignment_id", "worker_id", "name", "address", "stage", "reason")
 
 
 class PedestrianRules(Protocol):
@@ -62,6 +64,10 @@ class PedestrianRules(Protocol):
     def bonus_flag_yes(self) -> str: ...
     @property
     def bonus_per_field(self) -> Decimal: ...
+    @property
+    def org_coordinates_field(self) -> str: ...
+    @property
+    def max_distance_m(self) -> float: ...
 
 
 class ValidationRules(Protocol):
@@ -85,6 +91,10 @@ class ValidationRules(Protocol):
     def reject_comment(self) -> str: ...
     @property
     def accept_comment(self) -> str: ...
+    @property
+    def section(self) -> str: ...
+    @property
+    def policy(self) -> Policy | None: ...
 
 
 class Rules(Protocol):

@@ -18,6 +18,10 @@ ACCEPT = "ACCEPT assignment"
 REJECT = "REJECT assignment"
 PAY_BONUS = "PAY bonus"
 AUTO_ACCEPTED = "auto-accepted"
+DISTANCE = "distance check"
+OVERLAP_REFUSED = "overlap not raised"
+FALLBACK_ACCEPT = "unsure, accepted (fallback)"
+HOLD = "HOLD for a person"
 
 # The final decisions on a pedestrian assignment.
 FINAL = (ACCEPT, REJECT)

@@ -16,7 +16,7 @@ from decimal import Decimal
 from engine.actions import CreateTasks, LinkTo, StorePhoto, TaskSpec, operation_uuid
 from engine.spec import Review
 from file_store.keys import make_key
-from handlers import flow
+from handlers import flow, visit
 from handlers.base import Outcome, PedestrianRules, Rules, ValidationRules, decision_row, decisions
 from handlers.state import MAIN, Group, Ledger, Photo, Work
 from toloka_client.records import Assignment
@@ -43,16 +43,12 @@ def handle(ledger: Ledger, assignments: Sequence[Assignment], rules: Rules, now:
         ledger.works[work.assignment_id] = work
         outcome.reviewing.append(review_of(work, assignment.reward or Decimal(0)))
         outcome.add(work.assignment_id, *_photo_actions(work), _visit_task(work, rules.pedestrian, rules.visit))
-        outcome.add(
-            work.assignment_id,
-            decisions(
-                f"{work.assignment_id}/submit",
-                [
-                    decision_row(now, work, HANDLER, work.group_id(MAIN), flow.SUBMIT, work.verdict),
-                    decision_row(now, work, HANDLER, work.group_id(MAIN), flow.TO_VISIT),
-                ],
-            )
-        )
+        rows = [decision_row(now, work, HANDLER, work.group_id(MAIN), flow.SUBMIT, work.verdict)]
+        if rules.visit.policy is not None:  # the automatic check is evidence for the visit verdict
+            check = visit.distance_of(work, rules.pedestrian)
+            rows.append(decision_row(now, work, HANDLER, work.group_id(MAIN), flow.DISTANCE, check.note))
+        rows.append(decision_row(now, work, HANDLER, work.group_id(MAIN), flow.TO_VISIT))
+        outcome.add(work.assignment_id, decisions(f"{work.assignment_id}/submit", rows))
         outcome.info(f"{work.assignment_id}: {sum(len(g.photos) for g in work.groups.values())} photos, visit task")
     return outcome
 

@@ -22,11 +22,18 @@ HANDLER = "quality"
 
 
 def handle(
-    ledger: Ledger, assignments: Sequence[Assignment], rules: Rules, skills: Mapping[str, float], now: datetime
+    ledger: Ledger,
+    assignments: Sequence[Assignment],
+    rules: Rules,
+    skills: Mapping[str, float],
+    now: datetime,
+    refused: Mapping[str, str] | None = None,
 ) -> Outcome:
     """Aggregate completed quality tasks, decide groups, and send good photos on."""
     outcome = Outcome()
-    for work in verification.judge_photos(ledger, "quality", assignments, rules.quality, skills, now, outcome):
+    for work in verification.judge_photos(
+        ledger, "quality", assignments, rules.quality, skills, now, outcome, refused
+    ):
         settle(ledger, outcome, work, rules, now)
     return outcome
 

@@ -24,11 +24,18 @@ HANDLER = "relevance"
 
 
 def handle(
-    ledger: Ledger, assignments: Sequence[Assignment], rules: Rules, skills: Mapping[str, float], now: datetime
+    ledger: Ledger,
+    assignments: Sequence[Assignment],
+    rules: Rules,
+    skills: Mapping[str, float],
+    now: datetime,
+    refused: Mapping[str, str] | None = None,
 ) -> Outcome:
     """Aggregate completed relevance tasks and finish each pedestrian assignment."""
     outcome = Outcome()
-    for work in verification.judge_photos(ledger, "relevance", assignments, rules.relevance, skills, now, outcome):
+    for work in verification.judge_photos(
+        ledger, "relevance", assignments, rules.relevance, skills, now, outcome, refused
+    ):
         settle(ledger, outcome, work, rules, now)
     return outcome
 

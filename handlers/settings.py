@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
+from aggregation.evidence import FALLBACKS, Policy
 from common import ini
 from common.errors import ConfigError
 from engine.config import list_may_be_empty, optional_str, pool_id_of, shown
@@ -37,15 +38,19 @@ DEFAULT_BONUS_FLAGS = ("can_take_interior", "can_take_covid_policy", "can_take_o
 DEFAULT_ACCEPT_COMMENT = "Good job"
 
 VALIDATION_SECTIONS = ("ValidationVisit", "ValidationQuality", "ValidationRelevance")
+#: The dynamic-overlap policy's keys; any of them switches a pool from fixed ``overlap`` to the policy.
+POLICY_KEYS = ("min_overlap", "max_overlap", "confidence", "reject_confidence", "fallback")
+#: The recommended policy (what ``toloka.ini`` and the emulator's ``--config-out`` write).
+RECOMMENDED_POLICY = Policy(min_overlap=2, max_overlap=7, confidence=0.9, reject_confidence=0.97, fallback="accept")
 _VALIDATION_KEYS = frozenset({
     "pool_id", "skill_id", "event", "overlap", "answer_field", "accept_label", "reject_label",
-    "aggregation", "default_skill", "reject_comment", "accept_comment",
+    "aggregation", "default_skill", "reject_comment", "accept_comment", *POLICY_KEYS,
 })
 SECTIONS: dict[str, frozenset[str]] = {
     "PedestrianProject": frozenset({
         "pool_id", "event", "org_fields", "extra_fields", "verdict_field", "verdict_ok", "verdict_no_org",
         "worker_coordinates_field", "comment_field", "main_fields", "required_fields", "bonus_fields",
-        "bonus_flags", "bonus_flag_yes", "bonus_per_field",
+        "bonus_flags", "bonus_flag_yes", "bonus_per_field", "org_coordinates_field", "max_distance_m",
     }),
     **dict.fromkeys(VALIDATION_SECTIONS, _VALIDATION_KEYS),
 }
@@ -70,6 +75,8 @@ class PedestrianSettings:
     bonus_flags: tuple[str, ...]
     bonus_flag_yes: str
     bonus_per_field: Decimal
+    org_coordinates_field: str = "coordinates"  # the task input with the organization's "lat,lon"
+    max_distance_m: float = 500.0  # worker coordinates beyond this count against a visit (0: no check)
 
     def bonus_flag_of(self, bonus_field: str) -> str:
         """The flag output (e.g. ``can_take_menu``) that enables ``bonus_field``."""
@@ -84,7 +91,7 @@ class ValidationSettings:
     pool_id: str
     skill_id: str | None  # None: every worker weighs default_skill
     event: Event
-    overlap: int
+    overlap: int  # the overlap tasks are created with (min_overlap under a policy)
     answer_field: str
     accept_label: str
     reject_label: str
@@ -92,6 +99,7 @@ class ValidationSettings:
     default_skill: float
     reject_comment: str
     accept_comment: str
+    policy: Policy | None = None  # None: fixed overlap, the aggregation method's label decides
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +154,8 @@ def parse_pedestrian(cfg: configparser.ConfigParser) -> PedestrianSettings:
         bonus_flags=bonus_flags,
         bonus_flag_yes=ini.get_str(cfg, s, "bonus_flag_yes", "yes"),
         bonus_per_field=ini.get_decimal(cfg, s, "bonus_per_field", minimum=Decimal(0)),
+        org_coordinates_field=ini.get_str(cfg, s, "org_coordinates_field", "coordinates"),
+        max_distance_m=ini.get_float(cfg, s, "max_distance_m", 500.0, minimum=0.0),
     )
     _check_pedestrian(cfg, settings)
     return settings
@@ -191,12 +201,13 @@ def parse_validation(cfg: configparser.ConfigParser, section: str, accept_commen
     reject = ini.get_str(cfg, section, "reject_label")
     if accept == reject:
         raise ConfigError(section, "reject_label", f"a label different from accept_label ({accept!r})", reject)
+    policy = parse_policy(cfg, section)
     return ValidationSettings(
         section=section,
         pool_id=pool_id,
         skill_id=optional_str(cfg, section, "skill_id"),
         event=ini.get_choice(cfg, section, "event", EVENTS, "accepted"),
-        overlap=ini.get_int(cfg, section, "overlap", minimum=1),
+        overlap=policy.min_overlap if policy else ini.get_int(cfg, section, "overlap", minimum=1),
         answer_field=ini.get_str(cfg, section, "answer_field", "result"),
         accept_label=accept,
         reject_label=reject,
@@ -204,7 +215,44 @@ def parse_validation(cfg: configparser.ConfigParser, section: str, accept_commen
         default_skill=ini.get_float(cfg, section, "default_skill", 50.0, minimum=0.0, maximum=100.0),
         reject_comment=ini.get_str(cfg, section, "reject_comment"),
         accept_comment=optional_str(cfg, section, "accept_comment") or accept_comment,
+        policy=policy,
     )
+
+
+def parse_policy(cfg: configparser.ConfigParser, section: str) -> Policy | None:
+    """The dynamic-overlap policy of one verification section, or None for a fixed ``overlap``.
+
+    A file written before the policy existed has only ``overlap`` and keeps its
+    behaviour. Any policy key switches the pool to the policy; the keys not
+    given take the recommended values. ``overlap`` next to them is refused:
+    it would be unclear which one counts.
+    """
+    given = [key for key in POLICY_KEYS if ini.get_str(cfg, section, key, "")]
+    if not given:
+        return None
+    if ini.get_str(cfg, section, "overlap", ""):
+        raise ConfigError(
+            section, "overlap",
+            f"no fixed overlap next to the dynamic policy ({', '.join(given)}); remove overlap or the policy keys",
+            cfg.get(section, "overlap"),
+        )
+    r = RECOMMENDED_POLICY
+    low = ini.get_int(cfg, section, "min_overlap", r.min_overlap, minimum=1, maximum=100)
+    high = ini.get_int(cfg, section, "max_overlap", max(r.max_overlap, low), minimum=1, maximum=100)
+    if high < low:
+        raise ConfigError(section, "max_overlap", f"an integer >= min_overlap ({low})", str(high))
+    confidence = ini.get_float(cfg, section, "confidence", r.confidence, minimum=0.5, maximum=0.9999)
+    reject = ini.get_float(cfg, section, "reject_confidence", max(r.reject_confidence, confidence),
+                           minimum=0.5, maximum=0.9999)
+    if reject < confidence:
+        raise ConfigError(
+            section, "reject_confidence",
+            f"a probability >= confidence ({confidence:g}): rejecting needs at least as much evidence as accepting",
+            str(reject),
+        )
+    fallback = ini.get_choice(cfg, section, "fallback", FALLBACKS, r.fallback)
+    return Policy(min_overlap=low, max_overlap=high, confidence=confidence, reject_confidence=reject,
+                  fallback=fallback)
 
 
 def _check_distinct_pools(pedestrian: PedestrianSettings, validations: Sequence[ValidationSettings]) -> None:

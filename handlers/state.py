@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from aggregation.evidence import PoolBook
+from common.evolving import Evolving
+
 Stage = Literal["visit", "quality", "relevance"]
 GroupStatus = Literal["quality", "relevance", "good", "bad", "dropped"]
 MAIN = "main"
@@ -84,14 +87,30 @@ class Ballot:
 
 
 @dataclass
-class Ledger:
-    """All handlers' state: undecided work and answers waiting for aggregation."""
+class Ledger(Evolving):
+    """All handlers' state: undecided work, answers waiting for a verdict, and what the checkers taught us.
+
+    Bounded: works and ballots leave once decided; ``books`` keeps a few
+    numbers per checker and pool; ``requested`` and ``exhausted`` only name
+    tasks still open.
+    """
 
     works: dict[str, Work] = field(default_factory=dict)
     # pool kind ("visit", "quality", "relevance") -> task id -> ballots
     ballots: dict[str, dict[str, list[Ballot]]] = field(default_factory=dict)
-    # pedestrian assignments that could not be read: id -> reason (kept for a person)
+    # pedestrian assignments kept for a person: id -> reason (unreadable, or a verdict too unsure to act on)
     held: dict[str, str] = field(default_factory=dict)
+    # pool kind -> learned worker quality and share of positive verdicts (the dynamic policy's memory)
+    books: dict[str, PoolBook] = field(default_factory=dict)
+    # task id -> the overlap asked for, when raised above the one it was created with
+    requested: dict[str, int] = field(default_factory=dict)
+    # tasks whose overlap Toloka refused to raise: decided with the answers they have
+    exhausted: set[str] = field(default_factory=set)
+    # control tasks already warned about (their known solution is not one of the pool's labels)
+    odd_controls: set[str] = field(default_factory=set)
 
     def ballots_of(self, kind: str) -> dict[str, list[Ballot]]:
         return self.ballots.setdefault(kind, {})
+
+    def book(self, kind: str) -> PoolBook:
+        return self.books.setdefault(kind, PoolBook())

@@ -1,24 +1,63 @@
-"""What the three verification pools share: collecting answers, aggregating, finishing work.
+"""What the three verification pools share: collecting answers, judging tasks, finishing work.
 
-Answers are collected per task until the task has ``overlap`` of them; only
-those tasks are aggregated. Answers that cannot matter any more (golden tasks,
-another pipeline's tasks, a photo or work already decided) are ignored, so the
-ledger never keeps a ballot that will not be counted.
+Two policies, per ``[Validation*]`` section:
+
+- fixed overlap (a file with ``overlap`` only, as before): a task is judged
+  once it has ``overlap`` answers, by the configured crowd-kit method, and its
+  label decides;
+- the dynamic policy (``min_overlap`` ...): every answer updates a posterior
+  built from learned worker quality (:mod:`aggregation.evidence`); a task gets
+  more answers (its overlap is raised) while it is unsure, a negative verdict
+  counts only with ``reject_confidence``, and a task still unsure at
+  ``max_overlap`` gets the configured fallback (accept, or hold the work for a
+  person). Control tasks (``known_solutions``) score the checkers.
+
+Answers that cannot matter any more (another pipeline's tasks, a photo or work
+already decided) are ignored, so the ledger never keeps a ballot that will not
+be counted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
-from aggregation.classification import Aggregate, Vote, aggregate
-from engine.actions import AppendRows, LinkTo, TaskSpec
+from aggregation.classification import Vote, aggregate
+from aggregation.evidence import Answer, learn_control, learn_verdict, log_odds, prior_accuracy, probability
+from aggregation.evidence import judge as judge_task
+from engine.actions import AppendRows, LinkTo, RaiseOverlap, TaskSpec
 from handlers import flow
 from handlers.base import Outcome, ValidationRules, decision_row, decisions, set_status, stamp
 from handlers.state import Ballot, Group, Ledger, Photo, Stage, Work
-from toloka_client.records import Assignment
+from toloka_client.records import Assignment, Task
 
 PEDESTRIAN_ID = "pedestrian_assignment_id"
+OVERLAP_KEY = "overlap:"
+
+Status = Literal["positive", "negative", "unsure"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A judged task: its label, the probability of that label, and how sure the policy is.
+
+    ``unsure``: the answers ran out below both thresholds; the pool's fallback
+    applies. Under a fixed overlap a finding is never unsure.
+    """
+
+    task_id: str
+    label: str
+    confidence: float
+    status: Status
+
+
+def passed(finding: Finding, rules: ValidationRules) -> bool | None:
+    """True if the check passed, False if it failed on evidence, None if the work must wait for a person."""
+    if finding.status == "unsure":
+        return None if rules.policy is not None and rules.policy.fallback == "hold" else True
+    return finding.status == "positive"
 
 
 def collect(
@@ -36,7 +75,11 @@ def collect(
             outcome.warning(f"{kind} assignment {assignment.id!r} without id or user ignored")
             continue
         for task, solution in assignment.pairs():
-            if task.is_golden or not task.id or solution is None:
+            if not task.id or solution is None:
+                continue
+            if task.is_golden:
+                if rules.policy is not None:
+                    _score_control(ledger, kind, task, assignment.user_id, solution.output_values, rules, outcome)
                 continue
             values = task.input_values
             work = ledger.works.get(str(values.get(PEDESTRIAN_ID, "")))
@@ -70,35 +113,148 @@ def collect(
 
 
 def complete(
-    ledger: Ledger, kind: str, rules: ValidationRules, skills: Mapping[str, float]
-) -> tuple[dict[str, list[Ballot]], dict[str, Aggregate]]:
-    """Take the tasks that reached their overlap out of the ledger and aggregate them.
+    ledger: Ledger,
+    kind: str,
+    rules: ValidationRules,
+    skills: Mapping[str, float],
+    outcome: Outcome,
+    now: datetime,
+    evidence: Callable[[Ballot], float] | None = None,
+) -> tuple[dict[str, list[Ballot]], dict[str, Finding]]:
+    """Take the tasks that are ready out of the ledger and judge them.
 
+    Under a fixed overlap a task is ready at ``overlap`` answers. Under the
+    dynamic policy it is ready when the posterior is sure enough, or the answers
+    ran out; an unsure task with answers still to buy gets its overlap raised
+    (an action of its pedestrian assignment's chain). ``evidence`` gives the
+    automatic checks' log-odds for a task (e.g. the distance of the visit).
     Ballots of work decided meanwhile (by another group or pool) are dropped
     here, in one pass, rather than searched for whenever a work finishes.
     """
     box = ledger.ballots_of(kind)
     for task in [t for t, ballots in box.items() if ballots[0].pedestrian_assignment_id not in ledger.works]:
         del box[task]
+        ledger.requested.pop(task, None)
+        ledger.exhausted.discard(task)
+    if rules.policy is None:
+        return _complete_fixed(box, rules, skills)
+    policy = rules.policy
+    book = ledger.book(kind)
+    done: dict[str, list[Ballot]] = {}
+    results: dict[str, Finding] = {}
+    for task, ballots in box.items():
+        asked = ledger.requested.get(task, rules.overlap)
+        exhausted = task in ledger.exhausted
+        if len(ballots) < asked and not exhausted:
+            continue  # the answers asked for are still coming
+        answers = [Answer(b.worker_id, b.label == rules.accept_label) for b in ballots]
+        priors = {a.worker_id: prior_accuracy(skills.get(a.worker_id), rules.default_skill) for a in answers}
+        extra = evidence(ballots[0]) if evidence is not None else 0.0
+        p = probability(log_odds(answers, book, priors, extra=extra))
+        verdict = judge_task(p, len(answers), policy, exhausted=exhausted)
+        if verdict == "more":
+            _raise_overlap(ledger, outcome, rules, task, ballots[0], len(answers) + 1, now)
+            continue
+        learn_verdict(book, answers, p)
+        done[task] = ballots
+        label = rules.accept_label if p >= 0.5 else rules.reject_label
+        results[task] = Finding(task, label, round(max(p, 1.0 - p), 6), verdict)
+    for task in done:
+        del box[task]
+        ledger.requested.pop(task, None)
+        ledger.exhausted.discard(task)
+    return done, results
+
+
+def _complete_fixed(
+    box: dict[str, list[Ballot]], rules: ValidationRules, skills: Mapping[str, float]
+) -> tuple[dict[str, list[Ballot]], dict[str, Finding]]:
+    """The fixed-overlap policy: tasks with ``overlap`` answers, judged by the crowd-kit method."""
     done = {task: ballots for task, ballots in box.items() if len(ballots) >= rules.overlap}
     for task in done:
         del box[task]
     votes = [Vote(b.task_id, b.worker_id, b.label) for ballots in done.values() for b in ballots]
-    results = aggregate(
+    aggregates = aggregate(
         votes,
         rules.aggregation,
         skills=skills,
         default_skill=rules.default_skill,
         tie_label=rules.reject_label,  # an undecided check does not pass
     )
+    results = {
+        task: Finding(task, a.label, a.confidence, "positive" if a.label == rules.accept_label else "negative")
+        for task, a in aggregates.items()
+    }
     return done, results
+
+
+def _raise_overlap(
+    ledger: Ledger, outcome: Outcome, rules: ValidationRules, task: str, first: Ballot, overlap: int, now: datetime
+) -> None:
+    """Ask Toloka for one more answer; if it refuses, the task is decided with what it has (see ``note_refusals``)."""
+    ledger.requested[task] = overlap
+    work = ledger.works.get(first.pedestrian_assignment_id)
+    refused = None
+    if work is not None:
+        refused = decisions(
+            f"{work.assignment_id}/overlap/{task}/{overlap}",
+            [decision_row(now, work, _kind_of(rules), first.group, flow.OVERLAP_REFUSED, f"task {task} to {overlap}")],
+        )
+    outcome.add(first.pedestrian_assignment_id, RaiseOverlap(rules.pool_id, task, overlap, if_refused=refused))
+
+
+def _kind_of(rules: ValidationRules) -> str:
+    return {"ValidationVisit": "visit", "ValidationQuality": "quality", "ValidationRelevance": "relevance"}.get(
+        rules.section, rules.section)
+
+
+def note_refusals(ledger: Ledger, kind: str, refused: Mapping[str, str], outcome: Outcome) -> None:
+    """This pool's tasks whose overlap Toloka would not raise are decided with the answers they have."""
+    for key, reason in refused.items():
+        if not key.startswith(OVERLAP_KEY):
+            continue
+        task = key[len(OVERLAP_KEY):].rsplit(":", 1)[0]
+        if task in ledger.ballots_of(kind):
+            ledger.exhausted.add(task)
+            outcome.warning(f"task {task}: overlap not raised ({reason}); deciding with the answers it has")
+        outcome.acknowledged.append(key)
+
+
+def _score_control(
+    ledger: Ledger,
+    kind: str,
+    task: Task,
+    worker: str,
+    output: Mapping[str, object],
+    rules: ValidationRules,
+    outcome: Outcome,
+) -> None:
+    """A control task's answer scores the checker; a control that does not use the pool's labels is skipped."""
+    known = {
+        str(s.get("output_values", {}).get(rules.answer_field))
+        for s in task.known_solutions
+        if isinstance(s, Mapping) and isinstance(s.get("output_values"), Mapping)
+    }
+    labels = {rules.accept_label, rules.reject_label}
+    if len(known) != 1 or not known <= labels:
+        if task.id and task.id not in ledger.odd_controls:
+            ledger.odd_controls.add(task.id)
+            outcome.warning(
+                f"{kind} control task {task.id}: known solution {rules.answer_field}={sorted(known)} is not one of "
+                f"{rules.accept_label!r}, {rules.reject_label!r}; its answers are ignored"
+            )
+        return
+    given = output.get(rules.answer_field)
+    if given not in labels:
+        return
+    learn_control(ledger.book(kind), worker, given == rules.accept_label, known == {rules.accept_label})
 
 
 def answer_rows(
     kind: str,
     rules: ValidationRules,
     done: Mapping[str, list[Ballot]],
-    results: Mapping[str, Aggregate],
+    results: Mapping[str, Finding],
     skills: Mapping[str, float],
     works: Mapping[str, Work],
     now: datetime,
@@ -124,6 +280,7 @@ def answer_rows(
                     "group": b.group,
                     "image_field": b.image_field,
                     "url": b.url,
+                    "confidence": results[task].confidence,
                 }
             )
     return {
@@ -141,10 +298,14 @@ def aggregate_new_answers(
     skills: Mapping[str, float],
     now: datetime,
     outcome: Outcome,
-) -> tuple[dict[str, list[Ballot]], dict[str, Aggregate]]:
-    """Collect, aggregate the tasks that completed, and log their answers: every pool's first step."""
+    *,
+    refused: Mapping[str, str] | None = None,
+    evidence: Callable[[Ballot], float] | None = None,
+) -> tuple[dict[str, list[Ballot]], dict[str, Finding]]:
+    """Collect, judge the tasks that are ready, and log their answers: every pool's first step."""
+    note_refusals(ledger, kind, refused or {}, outcome)
     collect(ledger, kind, stage, assignments, rules, outcome)
-    done, results = complete(ledger, kind, rules, skills)
+    done, results = complete(ledger, kind, rules, skills, outcome, now, evidence)
     for pa, rows in answer_rows(kind, rules, done, results, skills, ledger.works, now).items():
         outcome.add(pa, rows)
     return done, results
@@ -158,13 +319,17 @@ def judge_photos(
     skills: Mapping[str, float],
     now: datetime,
     outcome: Outcome,
+    refused: Mapping[str, str] | None = None,
 ) -> list[Work]:
-    """The photo pools' step: aggregate, record each verdict on its photo, return the works touched.
+    """The photo pools' step: judge, record each verdict on its photo, return the works touched.
 
     The verdict goes to ``photo.quality`` or ``photo.relevant`` (``stage`` says which); only
-    works still at ``stage`` are touched, so a late answer changes nothing.
+    works still at ``stage`` are touched, so a late answer changes nothing. A verdict too
+    unsure to act on under ``fallback = hold`` holds the whole work for a person.
     """
-    done, results = aggregate_new_answers(ledger, stage, stage, assignments, rules, skills, now, outcome)
+    done, results = aggregate_new_answers(
+        ledger, stage, stage, assignments, rules, skills, now, outcome, refused=refused
+    )
     touched: dict[str, Work] = {}
     for task_id, ballots in done.items():
         first = ballots[0]
@@ -173,13 +338,48 @@ def judge_photos(
         photo = group.photo(first.photo_id) if group else None
         if work is None or photo is None or work.stage != stage:
             continue
-        passed = results[task_id].label == rules.accept_label
+        verdict = passed(results[task_id], rules)
+        if verdict is None:
+            hold(ledger, outcome, work, stage, first.group, results[task_id], now)
+            touched.pop(work.assignment_id, None)
+            continue
         if stage == "quality":
-            photo.quality = passed
+            photo.quality = verdict
         else:
-            photo.relevant = passed
+            photo.relevant = verdict
+        if results[task_id].status == "unsure":
+            note_fallback(outcome, work, stage, first.group, photo.photo_id, results[task_id], now)
         touched[work.assignment_id] = work
     return list(touched.values())
+
+
+def note_fallback(outcome: Outcome, work: Work, handler: str, group: str, subject: str, finding: Finding,
+                  now: datetime) -> None:
+    """Record that a check passed only by the ``fallback = accept`` rule (the answers never became sure)."""
+    outcome.add(work.assignment_id, decisions(
+        f"{work.assignment_id}/{handler}/unsure/{finding.task_id}",
+        [decision_row(now, work, handler, group, flow.FALLBACK_ACCEPT, f"{subject}: {_unsure_text(finding)}")]))
+
+
+def _unsure_text(finding: Finding) -> str:
+    return f"unsure after all answers ({finding.label} {finding.confidence:.3f})"
+
+
+def hold(ledger: Ledger, outcome: Outcome, work: Work, handler: str, group: str, finding: Finding,
+         now: datetime) -> None:
+    """Keep a work for a person: nothing accepted or rejected; listed in ``held.tsv`` and on the status page."""
+    reason = f"{handler}: task {finding.task_id} {_unsure_text(finding)}"
+    ledger.held[work.assignment_id] = reason
+    outcome.add(
+        work.assignment_id,
+        AppendRows("held", work.assignment_id, ({
+            "date_time": stamp(now), "pedestrian_assignment_id": work.assignment_id, "worker_id": work.user_id,
+            "name": work.name, "address": work.address, "stage": handler, "reason": reason,
+        },)),
+        decisions(f"{work.assignment_id}/final", [decision_row(now, work, handler, group, flow.HOLD, reason)]),
+    )
+    outcome.warning(f"{work.assignment_id} held for a person: {reason}")
+    finish(ledger, outcome, work)
 
 
 def photo_task(work: Work, group: Group, photo: Photo, overlap: int) -> TaskSpec:

@@ -1,7 +1,10 @@
 """Visit pool: did the pedestrian really go there?
 
-Once a visit task has its answers: "no" rejects the pedestrian assignment
-("Incorrect object"); "yes" with verdict no_org accepts it and records the
+Once a visit task is judged: "no" rejects the pedestrian assignment
+("Incorrect object"); under the dynamic policy the distance between the
+worker's coordinates and the organization is evidence too (a "does not
+exist" sent from kilometres away is not believed); "yes" with verdict
+no_org accepts it and records the
 organization in ``no_org.tsv``; "yes" with verdict ok sends every photo to the
 quality pool, one task per photo, grouped as ``main`` plus one group per bonus
 field.
@@ -12,37 +15,61 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from aggregation.geo import DistanceCheck, check_distance
 from engine.actions import AppendRows, CreateTasks, operation_uuid
 from handlers import flow, quality, verification
 from handlers.base import Outcome, PedestrianRules, Rules, ValidationRules, decision_row, decisions, set_status
-from handlers.state import MAIN, Ledger, Work
+from handlers.state import MAIN, Ballot, Ledger, Work
 from toloka_client.records import Assignment
 
 HANDLER = "visit"
 
 
 def handle(
-    ledger: Ledger, assignments: Sequence[Assignment], rules: Rules, skills: Mapping[str, float], now: datetime
+    ledger: Ledger,
+    assignments: Sequence[Assignment],
+    rules: Rules,
+    skills: Mapping[str, float],
+    now: datetime,
+    refused: Mapping[str, str] | None = None,
 ) -> Outcome:
     """Aggregate completed visit tasks and move each pedestrian assignment on."""
     outcome = Outcome()
     visit = rules.visit
+
+    def distance(ballot: Ballot) -> float:
+        work = ledger.works.get(ballot.pedestrian_assignment_id)
+        return distance_of(work, rules.pedestrian).log_odds if work is not None else 0.0
+
     done, results = verification.aggregate_new_answers(
-        ledger, HANDLER, "visit", assignments, visit, skills, now, outcome
+        ledger, HANDLER, "visit", assignments, visit, skills, now, outcome, refused=refused, evidence=distance
     )
     for task_id, ballots in done.items():
         work = ledger.works.get(ballots[0].pedestrian_assignment_id)
         if work is None or work.stage != "visit":
             continue
         group = work.group_id(MAIN)
-        if results[task_id].label != visit.accept_label:
+        verdict = verification.passed(results[task_id], visit)
+        if verdict is None:
+            verification.hold(ledger, outcome, work, HANDLER, group, results[task_id], now)
+            continue
+        if not verdict:
             verification.reject(ledger, outcome, work, HANDLER, group, visit.reject_comment, now)
-        elif work.verdict == rules.pedestrian.verdict_no_org:
+            continue
+        if results[task_id].status == "unsure":
+            verification.note_fallback(outcome, work, HANDLER, group, task_id, results[task_id], now)
+        if work.verdict == rules.pedestrian.verdict_no_org:
             _accept_no_org(ledger, outcome, work, rules.pedestrian, visit.accept_comment, now)
         else:
             _to_quality(outcome, work, rules.quality, now)
             quality.settle(ledger, outcome, work, rules, now)  # a work with no photos is decided now
     return outcome
+
+
+def distance_of(work: Work, pedestrian: PedestrianRules) -> DistanceCheck:
+    """The automatic distance check of a work (evidence for the visit verdict under the dynamic policy)."""
+    return check_distance(work.org.get(pedestrian.org_coordinates_field), work.worker_coordinates,
+                          pedestrian.max_distance_m)
 
 
 def no_org_columns(pedestrian: PedestrianRules) -> tuple[str, ...]:

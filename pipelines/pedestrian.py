@@ -1,4 +1,4 @@
-"""The pedestrian pipeline, declared: four pools, four observers, five tables, a funnel.
+"""The pedestrian pipeline, declared: four pools, four observers, six tables, a funnel.
 
 pedestrian (submitted) -> visit -> quality -> relevance (each verification pool
 read as accepted by default). The handlers live in ``handlers/``, one module
@@ -42,15 +42,15 @@ def _on_submitted(ledger: Ledger, batch: Batch, ctx: Context[PedestrianConfig]) 
 
 
 def _on_visit(ledger: Ledger, batch: Batch, ctx: Context[PedestrianConfig]) -> Decision:
-    return visit.handle(ledger, batch.assignments, ctx.config, batch.skills, ctx.now)
+    return visit.handle(ledger, batch.assignments, ctx.config, batch.skills, ctx.now, ctx.refused)
 
 
 def _on_quality(ledger: Ledger, batch: Batch, ctx: Context[PedestrianConfig]) -> Decision:
-    return quality.handle(ledger, batch.assignments, ctx.config, batch.skills, ctx.now)
+    return quality.handle(ledger, batch.assignments, ctx.config, batch.skills, ctx.now, ctx.refused)
 
 
 def _on_relevance(ledger: Ledger, batch: Batch, ctx: Context[PedestrianConfig]) -> Decision:
-    return relevance.handle(ledger, batch.assignments, ctx.config, batch.skills, ctx.now)
+    return relevance.handle(ledger, batch.assignments, ctx.config, batch.skills, ctx.now, ctx.refused)
 
 
 def groups_waiting(ledger: Ledger, pool: str) -> int:
@@ -149,7 +149,7 @@ PEDESTRIAN: PipelineSpec[PedestrianConfig, Ledger] = PipelineSpec(
     ),
     new_state=Ledger,
     tables=pedestrian_tables,
-    state_packages=("handlers",),
+    state_packages=("handlers", "aggregation"),
     decision_log=DecisionLog(
         table="decisions", pool_column="handler", event_column="event",
         subject_column="pedestrian_assignment_id", label_column="name", comment_column="comment",

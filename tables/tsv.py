@@ -131,11 +131,46 @@ class TsvTable:
     def _check_header(self) -> None:
         with self.path.open("rb") as handle:
             first = handle.read(len(self._header))
+        if first == self._header:
+            return
+        older = self._older_columns(first)
+        if older is not None:
+            self._add_columns(older)
+            return
         if first != self._header:
             raise TableError(
                 f"{self.path} has other columns than expected ({', '.join(self.columns)}); "
                 "move it aside or restore the matching configuration"
             )
+
+    def _older_columns(self, first: bytes) -> tuple[str, ...] | None:
+        """The columns of a file written by an earlier release, if ours only add columns at the end."""
+        for n in range(len(self.columns) - 1, 0, -1):
+            older = self.columns[:n]
+            header = encode_records(older, [dict(zip(older, older, strict=True))])
+            if first.startswith(header):
+                return older
+        return None
+
+    def _add_columns(self, older: tuple[str, ...]) -> None:
+        """Rewrite a table from an earlier release with the new columns (empty in old rows); atomic."""
+        data = self.path.read_bytes()
+        data = data[: _complete_prefix(data)]
+        records = list(csv.reader(io.StringIO(data.decode("utf-8")), delimiter="\t", quotechar='"'))[1:]
+        rows = [dict(zip(older, record, strict=False)) for record in records]
+        temporary = self.path.with_name(self.path.name + ".upgrade")
+        with temporary.open("wb") as handle:
+            handle.write(self._header + encode_records(self.columns, rows))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.path)
+        directory = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        log.warning("%s: added the column(s) %s (empty in its %d earlier rows)",
+                    self.path, ", ".join(self.columns[len(older):]), len(rows))
 
     def _repair_torn_tail(self) -> None:
         """Cut a record that a power loss left half-written (never a whole one)."""

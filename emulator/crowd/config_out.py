@@ -159,6 +159,16 @@ def _render_find_items(
     return "\n".join(lines) + "\n"
 
 
+#: The recommended dynamic-overlap policy of a verification section (handlers/settings.py RECOMMENDED_POLICY).
+_DYNAMIC_POLICY = [
+    "min_overlap = 2",
+    "max_overlap = 7",
+    "confidence = 0.9",
+    "reject_confidence = 0.97",
+    "fallback = accept",
+]
+
+
 def render_ini(
     *,
     url: str,
@@ -177,16 +187,21 @@ def render_ini(
     auto_accept_warning_hours: int = 12,
     bonus_per_field: Decimal | str = "0.05",
     aggregation: str = "MajorityVote",
-    default_skill: int = 50,
+    default_skill: int | None = None,
     max_spend: Decimal | str | None = None,
     status_enabled: bool = False,
     status_port: int = 8787,
     comparison_aggregation: str = "BradleyTerry",
+    policy: str = "dynamic",
 ) -> str:
     """The text of a toloka.ini for this emulator (see :func:`write_ini`), chosen by the
     scenario's kind. ``bonus_per_field`` is for pedestrian scenarios only,
     ``comparison_aggregation`` for find_items only; ``aggregation`` and ``default_skill``
-    are the (verification) pools' of either."""
+    are the (verification) pools' of either. ``policy`` (pedestrian only): ``dynamic``
+    writes the recommended dynamic-overlap policy, ``fixed`` the scenario's fixed overlap
+    with ``aggregation``."""
+    if policy not in ("dynamic", "fixed"):
+        raise ValueError(f"policy must be 'dynamic' or 'fixed', not {policy!r}")
     common = _common_sections(
         url=url, definition="find_items" if isinstance(scenario, FindItemsScenario) else "pedestrian",
         period_seconds=period_seconds, cursor_lag_seconds=cursor_lag_seconds, timeout_seconds=timeout_seconds,
@@ -197,7 +212,10 @@ def render_ini(
     if isinstance(scenario, FindItemsScenario):
         return _render_find_items(setup_result=setup_result, scenario=scenario, common=common,
                                   aggregation=aggregation, comparison_aggregation=comparison_aggregation,
-                                  default_skill=default_skill)
+                                  default_skill=50 if default_skill is None else default_skill)
+    dynamic = policy == "dynamic"
+    if default_skill is None:  # under the policy: the prior accuracy (%) of a checker Toloka has no skill for
+        default_skill = 70 if dynamic else 50
     toloka_pipeline, status, file_store = common
     pools = setup_result["pools"]
     skills = setup_result["skills"]
@@ -247,6 +265,8 @@ def render_ini(
         f"bonus_flags = {_names(f.bonus_flags)}",
         f"bonus_flag_yes = {_value(f.bonus_flag_yes)}",
         f"bonus_per_field = {Decimal(str(bonus_per_field))}",
+        "org_coordinates_field = coordinates",
+        "max_distance_m = 500",
     ]
     for kind, (section, reject_comment, accept_comment) in _VALIDATION.items():
         labels = f.labels(kind)
@@ -256,7 +276,7 @@ def render_ini(
             f"pool_id = {pools[kind]}",
             f"skill_id = {skills[kind]}",
             "event = accepted",
-            f"overlap = {scenario.pools[kind].overlap}",
+            *(_DYNAMIC_POLICY if dynamic else [f"overlap = {scenario.pools[kind].overlap}"]),
             f"answer_field = {_value(labels.answer_field)}",
             f"accept_label = {_value(labels.accept_label)}",
             f"reject_label = {_value(labels.reject_label)}",

@@ -17,6 +17,7 @@ from engine.config import (
     parse_settings,
     read_ini,
 )
+from handlers.settings import RECOMMENDED_POLICY
 from pipelines import load_settings
 from pipelines.pedestrian import PEDESTRIAN
 from engine_helpers import EXAMPLE_INI
@@ -55,7 +56,8 @@ def test_example_file_loads_into_typed_settings(tmp_path: Path) -> None:
     assert settings.config.pedestrian.required_fields == ("imgs_facade", "name_business", "imgs_name_address")
     assert settings.config.pedestrian.bonus_flag_of("imgs_menu") == "can_take_menu"
     assert settings.config.pedestrian.extra_fields == ("segment", "phone", "website")
-    assert settings.config.visit.overlap == 3 and settings.config.visit.aggregation == "MajorityVote"
+    assert settings.config.visit.overlap == 2 and settings.config.visit.aggregation == "MajorityVote"
+    assert settings.config.visit.policy == RECOMMENDED_POLICY
     assert settings.config.relevance.accept_comment == "Good job" and settings.config.visit.accept_comment == "Good job"  # [ValidationRelevance]'s, as v1 used it
     assert settings.pools() == {"pedestrian": "1", "visit": "2", "quality": "3", "relevance": "4"}
 
@@ -97,8 +99,8 @@ def test_environment_maps_to_base_url(environment: str, base_url: str) -> None:
         ({("Pipeline", "log_level"): "VERBOSE"}, "Pipeline", "log_level", "one of DEBUG, INFO, WARNING, ERROR", "VERBOSE"),
         ({("Pipeline", "stop_when_pools_closed"): "maybe"}, "Pipeline", "stop_when_pools_closed", "true or false", "maybe"),
         ({("Pipeline", "concurrency"): "0"}, "Pipeline", "concurrency", "an integer from 1 to 256", "0"),
-        ({("ValidationVisit", "overlap"): "0"}, "ValidationVisit", "overlap", "an integer >= 1", "0"),
-        ({("ValidationQuality", "overlap"): "three"}, "ValidationQuality", "overlap", "an integer >= 1", "three"),
+        ({("ValidationVisit", "min_overlap"): "0"}, "ValidationVisit", "min_overlap", "an integer from 1", "0"),
+        ({("ValidationQuality", "max_overlap"): "three"}, "ValidationQuality", "max_overlap", "an integer", "three"),
         ({("ValidationRelevance", "aggregation"): "GLAD"}, "ValidationRelevance", "aggregation",
          "one of MajorityVote, DawidSkene, Wawa", "GLAD"),
         ({("ValidationVisit", "event"): "created"}, "ValidationVisit", "event", "one of submitted, accepted", "created"),

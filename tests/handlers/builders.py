@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from aggregation.evidence import Policy
 from engine.actions import Action, AppendRows, CreateTasks
 from toloka_client.records import Assignment
 
@@ -31,6 +32,8 @@ class Pedestrian:
     bonus_flags: tuple[str, ...] = ("can_take_interior", "can_take_menu")
     bonus_flag_yes: str = "yes"
     bonus_per_field: Decimal = Decimal("0.05")
+    org_coordinates_field: str = "coordinates"
+    max_distance_m: float = 500.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class Check:
     aggregation: str = "MajorityVote"
     default_skill: float = 50.0
     accept_comment: str = "Good job"
+    section: str = "ValidationCheck"
+    policy: Policy | None = None
 
 
 @dataclass(frozen=True)

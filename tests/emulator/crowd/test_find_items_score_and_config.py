@@ -144,7 +144,7 @@ def test_find_items_ini_has_exactly_the_agreed_sections_and_keys(tmp_path: Path)
 
 
 def test_the_pedestrian_ini_is_byte_for_byte_what_it_was() -> None:
-    """The pedestrian file as before the second pipeline, plus the line naming its definition."""
+    """The pedestrian file as committed (a change to the generated ini shows up in review as a fixture diff)."""
     text = render_ini(url="http://127.0.0.1:8765", setup_result=PED_SETUP, scenario=load_scenario_file("demo"))
     assert text == (HERE / "data" / "pedestrian_demo.ini").read_text(encoding="utf-8")
     assert "\n[Pipeline]\ndefinition = pedestrian\n" in text
