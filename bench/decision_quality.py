@@ -65,9 +65,15 @@ from pipelines.pedestrian import PEDESTRIAN  # noqa: E402
 # aggregation = MajorityVote in every [Validation*] section).
 Overrides = Mapping[str, Mapping[str, str | None]]
 
+# The dynamic policy's keys, removed for a fixed overlap (the daemon refuses overlap next to them,
+# and a toloka.ini written by a newer write_ini may carry them).
+NO_DYNAMIC: dict[str, str | None] = dict.fromkeys(
+    ("min_overlap", "max_overlap", "confidence", "reject_confidence", "fallback"))
+
 POLICIES: dict[str, Overrides] = {
-    "fixed3": {"Validation*": {"overlap": "3", "aggregation": "MajorityVote"}},
-    "fixed5": {"Validation*": {"overlap": "5", "aggregation": "MajorityVote"}},
+    # Note: a daemon that knows [PedestrianProject] max_distance_m applies its default to these too.
+    "fixed3": {"Validation*": {**NO_DYNAMIC, "overlap": "3", "aggregation": "MajorityVote"}},
+    "fixed5": {"Validation*": {**NO_DYNAMIC, "overlap": "5", "aggregation": "MajorityVote"}},
     # The adaptive policy (being added): tasks start with min_overlap answers, more are bought (up to
     # max_overlap) until the evidence says accept with `confidence` or reject with `reject_confidence`,
     # else `fallback` (accept, or hold for a person); a fixed overlap next to these keys is refused, so
@@ -654,7 +660,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"command: {command_line(args)}")
     print(f"code: {REPO} at {_git_head()}; {len(args.policy_list) * len(args.seed_list)} runs, {args.jobs} at a time")
     for name in args.policy_list:
-        print(f"policy {name}: {json.dumps(POLICIES[name])}")
+        print(f"policy {name}: " + "; ".join(
+            f"[{section}] " + ", ".join(f"{k} = {v}" if v is not None else f"no {k}" for k, v in keys.items())
+            for section, keys in POLICIES[name].items()))
     policies = []
     for name in args.policy_list:
         problem = check_policy(args.scenario, name)
