@@ -1,4 +1,4 @@
-"""User bonuses, user skills and user restrictions."""
+"""User bonuses and user skills (user restrictions: :mod:`emulator.api.restrictions`)."""
 
 from __future__ import annotations
 
@@ -22,17 +22,12 @@ USER_SKILLS = Resource(exact={"user_id": "user_id", "skill_id": "skill_id"},
                        ranges={"id": ID, "created": TIME, "modified": TIME},
                        sorts=frozenset({"id", "created", "modified"}),
                        default_limit=50, max_limit=1000)
-RESTRICTIONS = Resource(exact={"scope": "scope", "user_id": "user_id",
-                               "project_id": "project_id", "pool_id": "pool_id"},
-                        ranges={"id": ID, "created": TIME}, sorts=frozenset({"id", "created"}),
-                        default_limit=50, max_limit=1000)
 
 BONUS_BATCH = BatchKind(op_type="USER_BONUS.BATCH_CREATE", create_log="USER_BONUS_PERSIST",
                         validate_log="USER_BONUS_VALIDATE", output_key="user_bonus_id",
                         max_sync=100)
 MIN_BONUS = Decimal("0.005")
 MAX_BONUS = Decimal("100")
-SCOPES = ("POOL", "PROJECT", "ALL_PROJECTS", "SYSTEM")
 
 
 def _amount(value: Any) -> Decimal | None:
@@ -153,47 +148,4 @@ async def find_user_skills(request: web.Request) -> web.Response:
 async def delete_user_skill(request: web.Request) -> web.Response:
     if not store(request).delete_user_skill(request.match_info["id"]):
         raise not_found("User skill", request.match_info["id"])
-    return web.Response(status=204)
-
-
-# ------------------------------------------------------------------ user restrictions
-
-@routes.put("/user-restrictions")
-async def set_user_restriction(request: web.Request) -> web.Response:
-    st = store(request)
-    body = await body_json(request)
-    if not isinstance(body, dict):
-        raise validation({"": field_error("VALUE_REQUIRED", "An object is required")})
-    errors: Errors = {}
-    scope = body.get("scope")
-    if scope not in SCOPES:
-        errors["scope"] = field_error("UNKNOWN_ENUM_VALUE", f"scope must be one of {SCOPES}")
-    if not body.get("user_id"):
-        errors["user_id"] = field_error("VALUE_REQUIRED", "user_id is required")
-    if scope == "POOL" and str(body.get("pool_id")) not in st.pools:
-        errors["pool_id"] = field_error("ENTITY_DOES_NOT_EXIST", "pool_id names no pool")
-    if scope == "PROJECT" and str(body.get("project_id")) not in st.projects:
-        errors["project_id"] = field_error("ENTITY_DOES_NOT_EXIST", "project_id names no project")
-    if errors:
-        raise validation(errors)
-    return respond(st.set_restriction(body, now()), 201)
-
-
-@routes.get("/user-restrictions/{id}")
-async def get_user_restriction(request: web.Request) -> web.Response:
-    doc = store(request).restrictions.get(request.match_info["id"])
-    if doc is None:
-        raise not_found("User restriction", request.match_info["id"])
-    return respond(doc)
-
-
-@routes.get("/user-restrictions")
-async def find_user_restrictions(request: web.Request) -> web.Response:
-    return search_response(request, RESTRICTIONS, list(store(request).restrictions.values()))
-
-
-@routes.delete("/user-restrictions/{id}")
-async def delete_user_restriction(request: web.Request) -> web.Response:
-    if not store(request).delete_restriction(request.match_info["id"]):
-        raise not_found("User restriction", request.match_info["id"])
     return web.Response(status=204)
