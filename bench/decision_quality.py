@@ -61,8 +61,9 @@ from pipelines.pedestrian import PEDESTRIAN  # noqa: E402
 # ---------------------------------------------------------------------------------------------------- policies
 
 # Section pattern (fnmatch) -> key -> value; None removes the key. Applied to the toloka.ini that
-# write_ini produces for the scenario (which has overlap = the scenario pool's overlap and
-# aggregation = MajorityVote in every [Validation*] section).
+# render_ini/write_ini produces for the scenario: an older one writes the scenario pool's fixed
+# overlap in every [Validation*] section, a newer one the recommended dynamic policy; each policy
+# below sets or removes every key it depends on, so it means the same with either.
 Overrides = Mapping[str, Mapping[str, str | None]]
 
 # The dynamic policy's keys, removed for a fixed overlap (the daemon refuses overlap next to them,
@@ -71,23 +72,37 @@ NO_DYNAMIC: dict[str, str | None] = dict.fromkeys(
     ("min_overlap", "max_overlap", "confidence", "reject_confidence", "fallback"))
 
 POLICIES: dict[str, Overrides] = {
-    # Note: a daemon that knows [PedestrianProject] max_distance_m applies its default to these too.
-    "fixed3": {"Validation*": {**NO_DYNAMIC, "overlap": "3", "aggregation": "MajorityVote"}},
-    "fixed5": {"Validation*": {**NO_DYNAMIC, "overlap": "5", "aggregation": "MajorityVote"}},
-    # The adaptive policy (being added): tasks start with min_overlap answers, more are bought (up to
-    # max_overlap) until the evidence says accept with `confidence` or reject with `reject_confidence`,
-    # else `fallback` (accept, or hold for a person); a fixed overlap next to these keys is refused, so
-    # it is removed (None). max_distance_m: worker coordinates farther away count against a visit.
-    # The values are the RECOMMENDED_POLICY of handlers/settings.py as it is being written.
+    # The old rule: a fixed overlap, the majority label decides (default_skill as write_ini's fixed policy).
+    # A daemon that knows [PedestrianProject] max_distance_m keeps it, but only the dynamic policy uses it.
+    "fixed3": {"Validation*": {**NO_DYNAMIC, "overlap": "3", "aggregation": "MajorityVote", "default_skill": "50"}},
+    "fixed5": {"Validation*": {**NO_DYNAMIC, "overlap": "5", "aggregation": "MajorityVote", "default_skill": "50"}},
+    # The dynamic policy: tasks start with min_overlap answers, one more is bought (up to max_overlap)
+    # while the verdict is less sure than confidence (fine) and reject_confidence (not fine); still
+    # unsure at max_overlap: fallback (accept, or hold = keep the work for a person). A fixed overlap
+    # next to these keys is refused, so it is removed. max_distance_m: worker coordinates farther from
+    # the organization count against the visit. Values: handlers/settings.py RECOMMENDED_POLICY, as
+    # write_ini(policy="dynamic") writes them.
     "new": {
         "Validation*": {
             "overlap": None, "min_overlap": "2", "max_overlap": "7", "confidence": "0.9",
-            "reject_confidence": "0.97", "fallback": "accept", "aggregation": "MajorityVote",
+            "reject_confidence": "0.97", "fallback": "accept", "aggregation": "MajorityVote", "default_skill": "70",
+        },
+        "PedestrianProject": {"max_distance_m": "500"},
+    },
+    # The same, holding unsure work for a person instead of accepting it.
+    "new_hold": {
+        "Validation*": {
+            "overlap": None, "min_overlap": "2", "max_overlap": "7", "confidence": "0.9",
+            "reject_confidence": "0.97", "fallback": "hold", "aggregation": "MajorityVote", "default_skill": "70",
         },
         "PedestrianProject": {"max_distance_m": "500"},
     },
 }
+DEFAULT_POLICIES = "fixed3,fixed5,new"
 
+# Events of the dynamic policy (handlers/flow.py); spelt out for checkouts that predate them.
+HOLD_EVENT: str = getattr(flow, "HOLD", "HOLD for a person")
+FALLBACK_EVENT: str = getattr(flow, "FALLBACK_ACCEPT", "unsure, accepted (fallback)")
 VERIFICATION_POOLS = ("visit", "quality", "relevance")
 TOKEN = "decision-quality-bench-token"
 RESULT_FILE = "result.json"
@@ -169,6 +184,8 @@ class DecisionMetrics:
     bonus_right: int = 0  # ... that the truth says deserved it
     bonus_deserved: int = 0  # bonus fields the truth says deserve a bonus
     bonus_unpaid: int = 0  # ... that were not paid
+    fallback_accepted: int = 0  # accepted work with a check still unsure at max_overlap (fallback accept)
+    fallback_bad: int = 0  # ... whose expected is reject
     held: int = 0  # work the daemon held for a person
     undecided: int = 0  # neither decided nor held when the run stopped
     unknown_ids: int = 0  # decisions about assignments the truth does not know
@@ -191,9 +208,12 @@ def score_decisions(
     ``truth_assignments`` is ``truth()["assignments"]`` (id -> kind, expected, bonus_fields);
     ``decision_rows`` the rows of decisions.tsv, ``bonus_rows`` those of bonus_tasks.tsv;
     ``reject_comments`` pool -> the reject comment its INI section sets; ``held`` the ids of
-    pedestrian assignments held for a person.
+    pedestrian assignments held for a person (besides those with a HOLD row).
     """
-    made = final_decisions(decision_rows)
+    rows = list(decision_rows)
+    made = final_decisions(rows)
+    held = {*held, *(r.get("pedestrian_assignment_id", "") for r in rows if r.get("event") == HOLD_EVENT)}
+    unsure = {r.get("pedestrian_assignment_id", "") for r in rows if r.get("event") == FALLBACK_EVENT}
     m = DecisionMetrics(submitted=len(truth_assignments), unknown_ids=len(set(made) - set(truth_assignments)))
     for aid, truth in truth_assignments.items():
         expected, kind = str(truth.get("expected")), str(truth.get("kind"))
@@ -215,6 +235,9 @@ def score_decisions(
                 _bump(m.good_rejected_by_reason, reason_of(final, reject_comments))
             continue
         m.accepted += 1
+        if aid in unsure:
+            m.fallback_accepted += 1
+            m.fallback_bad += expected == "reject"
         if expected == "reject":
             m.bad_accepted += 1
             _bump(m.bad_accepted_by_kind, kind)
@@ -486,6 +509,8 @@ def decision_columns(reasons: Sequence[str], *, runs: bool) -> list[Column]:
         ("bad accepted", lambda r: _pct(r.get("bad_accepted", 0), r.get("accepted", 0))),
         ("cheat", _key("bad_kind.cheat")), ("sloppy", _key("bad_kind.sloppy")), ("honest", _key("bad_kind.honest")),
         ("photographed", _key("bad_how.photographed")), ("no_org", _key("bad_how.no_org")),
+        ("fallback accepted (bad)", lambda r: f"{_num(r.get('fallback_accepted', 0))} "
+                                              f"({_num(r.get('fallback_bad', 0))})"),
         ("held", _key("held")), ("undecided", _key("undecided")), ("timed out", _key("timed_out")),
     ]
     return cols
@@ -618,7 +643,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--scenario", default="realistic", help="built-in scenario (default: %(default)s)")
     parser.add_argument("--seeds", default="1,2,3", help="comma list (default: %(default)s)")
-    parser.add_argument("--policies", default=",".join(POLICIES), help="comma list of %(default)s")
+    parser.add_argument("--policies", default=DEFAULT_POLICIES,
+                        help=f"comma list of {', '.join(POLICIES)} (default: %(default)s)")
     parser.add_argument("--speed", type=float, default=60.0, help="emulator speed (default: %(default)g)")
     parser.add_argument("--period", type=int, default=2, help="daemon tick period, s (default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (default: %(default)s)")

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from bench.decision_quality import (
+    FALLBACK_EVENT,
+    HOLD_EVENT,
     POLICIES,
     apply_policy,
     figures,
@@ -83,6 +85,25 @@ def test_score_counts_right_good_rejected_by_reason_and_bad_accepted_by_kind_and
     assert m.bad_accepted_by_kind == {"cheat": 1, "sloppy": 1}
     assert m.bad_accepted_by_how == {"no_org": 1, "photographed": 1}
     assert m.correct_accepts == 1
+
+
+def test_hold_rows_count_as_held_and_fallback_accepts_are_counted() -> None:
+    truth = {
+        "a": {"kind": "honest", "expected": "accept"},
+        "b": {"kind": "sloppy", "expected": "reject"},
+        "c": {"kind": "cheat", "expected": "reject"},
+    }
+    rows = [
+        row("a", "quality", FALLBACK_EVENT, "imgs_facade/0: unsure"),
+        row("a", "quality", FALLBACK_EVENT, "imgs_facade/1: unsure"),
+        row("a", "relevance", flow.ACCEPT, "Good job"),
+        row("b", "relevance", FALLBACK_EVENT, "unsure"),
+        row("b", "relevance", flow.ACCEPT, "Good job"),
+        row("c", "visit", HOLD_EVENT, "visit: task 7 unsure after all answers"),
+    ]
+    m = score_decisions(truth, rows, [], reject_comments=COMMENTS)
+    assert (m.decided, m.held, m.undecided) == (2, 1, 0)
+    assert (m.fallback_accepted, m.fallback_bad, m.bad_accepted) == (2, 1, 1)
 
 
 def test_a_reject_comment_no_pool_configures_is_its_own_reason() -> None:
