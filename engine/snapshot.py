@@ -18,6 +18,7 @@ from typing import Any
 from engine import reviews as review_rules
 from engine.accounting import PoolStats
 from engine.actions import CreateTasks, PayBonus
+from engine.spec import Outage
 from engine.ticker import Engine, Event
 
 
@@ -31,7 +32,7 @@ def money(value: Decimal | None) -> str | None:
 
 
 def take_snapshot(engine: Engine[Any, Any], now: datetime) -> dict[str, Any]:
-    """The whole status: ticks, per-pool counters, funnel, money, recent decisions and errors."""
+    """The whole status: ticks, per-pool counters, funnel, money, the photo store, recent decisions and errors."""
     stats = engine.state.stats
     spec = engine.spec
     pools = engine.settings.pools()
@@ -94,6 +95,8 @@ def take_snapshot(engine: Engine[Any, Any], now: datetime) -> dict[str, Any]:
             "tasks_created": stats.tasks_created,
             "errors": stats.errors,
         },
+        "photo_store": _photo_store(engine),
+        "outages": [_outage(o) for o in reversed(engine.state.outages)],
         "recent_decisions": [_event(e) for e in reversed(engine.recent_decisions)],
         "recent_errors": [_event(e) for e in reversed(engine.recent_errors)],
     }
@@ -115,6 +118,35 @@ def _pool(
         "near_auto_accept": near,
         "rewards": money(stats.rewards),
     }
+
+
+def _photo_store(engine: Engine[Any, Any]) -> dict[str, Any]:
+    """Do photo links open for checkers? From the store probe's outage windows (engine/probe.py).
+
+    ``ok`` is False while an outage window is open; ``since`` is then its start,
+    else the end of the last window (None: none in memory); ``checked`` is the
+    last probe's time (None: not probed yet, or ``probed`` False: no file store).
+    """
+    outages = engine.state.outages
+    current = outages[-1] if outages and outages[-1].end is None else None
+    last = engine.last_probe
+    since: datetime | None
+    if current is not None:
+        since, detail = current.start, current.detail
+    else:
+        since = outages[-1].end if outages else None
+        detail = last.detail if last is not None else ("not probed yet" if engine.probe else "no file store to probe")
+    return {
+        "probed": engine.probe is not None,
+        "ok": current is None,
+        "since": stamp(since),
+        "detail": detail,
+        "checked": stamp(last.at) if last is not None else None,
+    }
+
+
+def _outage(outage: Outage) -> Mapping[str, Any]:
+    return {"start": stamp(outage.start), "end": stamp(outage.end), "detail": outage.detail}
 
 
 def _event(event: Event) -> Mapping[str, Any]:

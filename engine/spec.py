@@ -25,7 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 
-from engine.actions import Action, Step
+from engine.actions import Action, AppendRows, Step
 from toloka_client.records import Assignment
 
 EventKind = Literal["submitted", "accepted", "rejected", "skipped", "expired", "created"]
@@ -110,6 +110,25 @@ class Batch:
     skills: Mapping[str, float] = field(default_factory=dict)  # empty unless the observer names a skill
 
 
+@dataclass(frozen=True)
+class Outage:
+    """A time when photo links may not have opened for checkers (found by the engine's store probe).
+
+    ``start`` is the last successful probe before the failure (links may have
+    failed any time after it); ``end`` is the first successful probe after it,
+    None while the outage goes on. Naive UTC. A negative answer given inside a
+    window may be a checker who could not see the photo, not a bad photo.
+    """
+
+    start: datetime
+    end: datetime | None
+    detail: str  # why the probe failed (never a link's query string)
+
+    def covers(self, at: datetime) -> bool:
+        """Whether ``at`` falls inside the window (an open window has no end yet)."""
+        return self.start <= at and (self.end is None or at <= self.end)
+
+
 @dataclass(frozen=True, slots=True)
 class Context(Generic[C]):
     """What a handler may know besides its state and batch."""
@@ -118,6 +137,9 @@ class Context(Generic[C]):
     pools: Mapping[str, str]  # pool name -> pool id, in flow order
     now: datetime  # naive UTC, the tick's time
     refused: Mapping[str, str] = field(default_factory=dict)  # effects Toloka refused: action key -> reason
+    # Photo store outage windows of the last 24 hours (at most 50), oldest first; only the last may be
+    # open (end None). Probed this tick, before the handlers decide.
+    outages: tuple[Outage, ...] = ()
 
 
 Handler = Callable[[S, Batch, Context[C]], Decision]
@@ -310,6 +332,8 @@ class PipelineSpec(Generic[C, S]):
     outcomes: tuple[Outcome, ...] = ()
     answer_log: AnswerLog | None = None
     report_charts: tuple[CountChart, ...] = ()
+    # The decision-log row of ``pipeline.py unrestrict`` (now, pool name, pool id, worker); None: no row.
+    unrestrict_row: Callable[[datetime, str, str, str], AppendRows] | None = None
 
     def reviewed_pools(self, config: C) -> frozenset[str]:
         """Pools whose submitted work the pipeline accepts or rejects itself (their rewards count at accept)."""

@@ -28,7 +28,7 @@ from engine.accounting import Stats
 from engine.checkpoint import CheckpointStore
 from engine.cursor import CursorState
 from engine.journal import JournalSnapshot
-from engine.spec import PipelineSpec, Review, V1Checkpoint
+from engine.spec import Outage, PipelineSpec, Review, V1Checkpoint
 
 STATE_VERSION = 2
 S = TypeVar("S")
@@ -48,6 +48,8 @@ class EngineState(Evolving, Generic[S]):
     ``refused`` holds effects Toloka refused for good that the pipeline wants
     to hear of (action key -> reason); they are handed to the handlers in
     :class:`~engine.spec.Context` until a handler acknowledges them.
+    ``outages`` are the photo store's outage windows (kept 24 hours, at most 50),
+    handed to the handlers too (``Context.outages``).
     """
 
     pipeline: str  # the definition that wrote it: another one refuses to resume it
@@ -58,6 +60,10 @@ class EngineState(Evolving, Generic[S]):
     stats: Stats = field(default_factory=Stats)
     reviews: dict[str, Review] = field(default_factory=dict)  # assignment id -> work under review
     refused: dict[str, str] = field(default_factory=dict)  # action key -> why Toloka refused it
+    # Photo store outage windows (engine.probe), oldest first, the last may be open; and the last
+    # probe whose link served, where the next window starts.
+    outages: list[Outage] = field(default_factory=list)
+    probe_ok_at: datetime | None = None
 
 
 class V1DaemonState:

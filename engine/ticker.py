@@ -48,9 +48,11 @@ from engine.cursor import AssignmentCursor, CursorBatch
 from engine.executor import ChainResult, Executor
 from engine.journal import Journal
 from engine.logs import pool_logger
+from engine.probe import ProbeResult, StoreProbe, record_probe
 from engine.skills import SkillCache
 from engine.spec import Batch, Context, Decision, Handler, PipelineSpec, funnel_entries
 from engine.state import EngineState
+from file_store.base import FileStore
 from tables.tsv import TableError, TsvTable
 from toloka_client.client import TolokaClient
 from toloka_client.errors import TolokaError
@@ -174,6 +176,11 @@ class Engine(Generic[C, S]):
         # The last checkpoint's bytes: the state to go back to when a handler fails (encoded once
         # here, then kept from every checkpoint; nothing is copied on the way of a normal tick).
         self._saved = checkpoints.encode(state)
+        # The photo store probe (engine.probe): skipped when there is no file store to probe.
+        store = getattr(executor, "store", None)
+        self.probe: StoreProbe | None = StoreProbe(store) if isinstance(store, FileStore) else None
+        self.last_probe: ProbeResult | None = None
+        self._outage_reported: datetime | None = None  # start of the open outage already logged by this process
 
     # -- start-up -------------------------------------------------------------------
 
@@ -223,7 +230,11 @@ class Engine(Generic[C, S]):
         started = self.monotonic()
         now = self.clock()
         summary = TickSummary()
-        fetched = await asyncio.gather(*(self._fetch(o, now) for o in self.observers), return_exceptions=True)
+        # The photo store is probed while the observers fetch, so handlers see the current outage in ctx.
+        fetched, summary.errors = await asyncio.gather(
+            asyncio.gather(*(self._fetch(o, now) for o in self.observers), return_exceptions=True),
+            self._probe_store(now),
+        )
         batches: dict[str, tuple[CursorBatch, Batch]] = {}
         for observer, result in zip(self.observers, fetched, strict=True):
             if isinstance(result, BaseException):
@@ -282,7 +293,8 @@ class Engine(Generic[C, S]):
         failed: set[str] = set()
         while True:
             # Refused effects go to every handler (even one with nothing new) until one acknowledges them.
-            ctx = Context(self.settings.config, self.settings.pools(), now, dict(self.state.refused))
+            ctx = Context(self.settings.config, self.settings.pools(), now, dict(self.state.refused),
+                          outages=tuple(self.state.outages))
             decisions: dict[str, Decision] = {}
             for observer in self.observers:
                 if observer.key not in batches or observer.key in failed:
@@ -361,6 +373,33 @@ class Engine(Generic[C, S]):
             reviews = (r for r in self.state.reviews.values() if r.pool == pool)
             for line in review_rules.due_warnings(reviews, self.auto_accept, warning, now):
                 pool_logger(pool, self.settings.pools()[pool]).warning("%s", line)
+
+    async def _probe_store(self, now: datetime) -> int:
+        """Probe the photo store and keep its outage windows; 1 when an outage is reported now, else 0.
+
+        An open window is logged once (ERROR, error.log, the page's errors) per
+        window start by this process; its close gets a WARNING.
+        """
+        if self.probe is None:
+            return 0
+        result = await self.probe.check(now)
+        self.last_probe = result
+        change = record_probe(self.state.outages, self.state.probe_ok_at, result)
+        self.state.outages, self.state.probe_ok_at = change.outages, change.ok_at
+        if change.closed is not None:
+            self._outage_reported = None
+            log.warning("photo store: links serve again since %s (they did not from %s: %s)",
+                        f"{result.at:%Y-%m-%d %H:%M:%S}", f"{change.closed.start:%Y-%m-%d %H:%M:%S}",
+                        change.closed.detail)
+        current = self.state.outages[-1] if self.state.outages and self.state.outages[-1].end is None else None
+        if current is None or current.start == self._outage_reported:
+            return 0
+        self._outage_reported = current.start
+        text = (f"photo store: links do not serve since {current.start:%Y-%m-%d %H:%M:%S}: {current.detail}; "
+                f"negative answers from this window will be voided and asked again")
+        log.error("%s", text)
+        self._error(now, "files", "photo store outage", text)
+        return 1
 
     def _error(self, now: datetime, pool: str, kind: str, text: str) -> None:
         self.state.stats.pool(pool).errors += 1

@@ -2,10 +2,14 @@
 
 It fetches ``status`` (relative to itself, so it works behind a path prefix)
 every ``refresh_seconds`` and draws the pipeline's funnel (as the snapshot lists
-its stages), the pools, money, recent decisions and errors. A
+its stages), the pools, money, the photo store, recent decisions and errors. A
 ``?token=...`` in the page's address is sent on as a Bearer header. The
 server's Content-Security-Policy forbids every other origin, so the page
 cannot fetch anything from the internet even by mistake.
+
+The banner is red (never "Healthy") while the photo store is out (photo links
+do not open for checkers, see engine/probe.py) or the spending limit holds
+work; amber for work close to Toloka's auto-accept or errors in the last tick.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ _PAGE = """<!doctype html>
   <div class="card"><h2>Money</h2><table id="money"></table></div>
 </div>
 <div class="card"><h2>Pools</h2><table id="pools"></table></div>
+<div class="card"><h2>Photo store</h2><div id="store"></div><div class="scroll"><table id="outages"></table></div></div>
 <div class="row">
   <div class="card"><h2>Recent decisions</h2><div class="scroll"><table id="decisions"></table></div></div>
   <div class="card"><h2>Errors</h2><div class="scroll"><table id="errors"></table></div></div>
@@ -88,7 +93,12 @@ function draw(s) {
   document.getElementById("title").textContent = s.pipeline + " pipeline";
   const banner = document.getElementById("banner");
   const errors = Object.values(s.pools).reduce((n, p) => n + p.errors, 0);
-  if (s.money.over_budget) {
+  const store = s.photo_store || {ok: true, probed: false, detail: "", since: null, checked: null};
+  if (!store.ok) {
+    banner.className = "banner bad";
+    banner.textContent = "Photo store outage: photo links do not open for checkers since " + when(store.since) +
+      " (" + store.detail + "). Negative answers from this window will be voided and asked again.";
+  } else if (s.money.over_budget) {
     banner.className = "banner bad";
     banner.textContent = "Spending limit reached: " + s.money.spent + " of " + s.money.max_spend + "; held " +
       s.money.held_tasks + " task creations and " + s.money.held_bonuses + " bonuses. Raise [Pipeline] max_spend " +
@@ -122,6 +132,15 @@ function draw(s) {
     ["rewards", m.rewards], ["bonuses (" + m.bonuses_paid + ")", m.bonuses], ["spent", m.spent],
     ["max_spend", m.max_spend === null ? "no limit" : m.max_spend],
   ], [false, true]);
+  const storeLine = document.getElementById("store");
+  storeLine.className = store.ok ? "" : "banner bad";
+  storeLine.textContent = !store.probed ? "not probed: " + store.detail
+    : (store.ok ? "links open" + (store.since ? " again since " + when(store.since) : "") : "OUTAGE since " +
+       when(store.since)) + " | last probe " + when(store.checked) + (store.ok ? " | " + store.detail : "");
+  const outages = s.outages || [];
+  fill(document.getElementById("outages"), ["outage from (UTC)", "to", "why"],
+    outages.length ? outages.map(o => [when(o.start), o.end ? when(o.end) : "still out", o.detail])
+                   : [["-", "", "no outage in the last 24 hours"]]);
   const names = Object.keys(s.pools);
   fill(document.getElementById("pools"),
     ["pool", "id", "status", "fetched", "answers waiting", "groups waiting", "decisions", "errors", "pending effects",

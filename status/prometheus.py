@@ -93,4 +93,8 @@ def render(snapshot: Mapping[str, Any]) -> str:
     out.metric("pipeline_held_effects", "gauge", "Paid effects held back by max_spend.", [
         ({"kind": "tasks"}, m["held_tasks"]), ({"kind": "bonuses"}, m["held_bonuses"]),
     ])
+    store = snapshot["photo_store"]
+    out.metric("pipeline_photo_store_ok", "gauge",
+               "1 while photo links open (the store probe's link serves), 0 during a photo store outage.",
+               [({}, 1.0 if store["ok"] else 0.0)])
     return "\n".join(out.lines) + "\n"
