@@ -25,8 +25,9 @@ finish in one tick.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 Fallback = Literal["accept", "hold"]
@@ -40,9 +41,9 @@ PRIOR_STRENGTH = 4.0
 #: A verdict this sure teaches the workers who answered it (and the class prior).
 LEARN_FROM = 0.97
 #: Rates never reach 0 or 1: one answer can never be infinitely strong.
-_RATE_BOUNDS = (0.02, 0.98)
+_RATE_BOUNDS = (0.05, 0.95)
 #: The learned share of positive tasks is kept in here, so the prior cannot outvote the checkers.
-_CLASS_BOUNDS = (0.1, 0.95)
+_CLASS_BOUNDS = (0.1, 0.9)
 
 
 @dataclass
@@ -56,6 +57,7 @@ class WorkerRecord:
     controls: int = 0  # control tasks answered (known solutions)
     controls_right: int = 0
     ignored: bool = False  # restricted from the pool: their answers weigh nothing
+    restricted_at: datetime | None = None  # when the daemon restricted them (an answer taken later: lifted)
 
 
 @dataclass
@@ -65,6 +67,12 @@ class PoolBook:
     workers: dict[str, WorkerRecord] = field(default_factory=dict)
     positives: float = 0.0
     verdicts: float = 0.0
+    # whose work the tasks judge (e.g. the pedestrian) -> [positive verdicts, verdicts]: a sloppy
+    # author's next photo is more likely bad than the pool's average one
+    authors: dict[str, list[float]] = field(default_factory=dict)
+    recent: list[bool] = field(default_factory=list)  # the last RECENT verdicts: True = negative
+    usual_negative: float = 0.0  # the slow average share of negative verdicts (the pool's own level)
+    judged: int = 0  # verdicts behind usual_negative
 
     def record(self, worker: str) -> WorkerRecord:
         return self.workers.setdefault(worker, WorkerRecord())
@@ -109,6 +117,29 @@ class Rates:
         return (self.sensitivity + self.specificity) / 2
 
 
+def worker_rows(kind: str, book: PoolBook, prior: float) -> list[dict[str, object]]:
+    """One row per checker of the pool: the learned rates (for the status page, the report, workers.tsv).
+
+    ``prior`` stands for a checker's skill, which the book does not keep; the rows
+    show what the answers taught, around that prior. Sorted worst first.
+    """
+    rows: list[dict[str, object]] = []
+    for worker, rec in book.workers.items():
+        r = rates(book, worker, prior)
+        rows.append({
+            "pool": kind, "worker": worker, "accuracy": round(r.accuracy, 3),
+            "sensitivity": round(r.sensitivity, 3), "specificity": round(r.specificity, 3),
+            "scored": int(rec.positive_seen + rec.negative_seen), "controls": rec.controls,
+            "controls_right": rec.controls_right, "restricted": "yes" if rec.ignored else "",
+        })
+    rows.sort(key=lambda row: (str(row["restricted"]) == "", float(str(row["accuracy"]))))
+    return rows
+
+
+WORKER_COLUMNS = ("pool", "worker", "accuracy", "sensitivity", "specificity", "scored", "controls",
+                  "controls_right", "restricted")
+
+
 def prior_accuracy(skill: float | None, default_skill: float) -> float:
     """A worker's accuracy before any answer is scored: their skill (0-100) or the pool's default."""
     value = default_skill if skill is None else skill
@@ -128,9 +159,22 @@ def rates(book: PoolBook, worker: str, prior: float) -> Rates:
     return Rates(_clip(sens, _RATE_BOUNDS), _clip(spec, _RATE_BOUNDS))
 
 
-def class_prior(book: PoolBook) -> float:
-    """The pool's learned share of positive tasks (0.5 before any confident verdict)."""
-    return _clip((1.0 + book.positives) / (2.0 + book.verdicts), _CLASS_BOUNDS)
+#: Verdicts the pool's share is worth in an author's own share.
+AUTHOR_PRIOR_STRENGTH = 5.0
+
+
+def class_prior(book: PoolBook, author: str | None = None) -> float:
+    """The prior share of positive tasks: the pool's learned one, refined by the author's record.
+
+    0.5 before any confident verdict. An author (the worker whose work is being
+    judged) with a record of bad work starts each new check more likely bad.
+    """
+    pool = _clip((1.0 + book.positives) / (2.0 + book.verdicts), _CLASS_BOUNDS)
+    record = book.authors.get(author) if author is not None else None
+    if record is None:
+        return pool
+    positives, verdicts = record
+    return _clip((AUTHOR_PRIOR_STRENGTH * pool + positives) / (AUTHOR_PRIOR_STRENGTH + verdicts), _CLASS_BOUNDS)
 
 
 def log_odds(
@@ -139,9 +183,10 @@ def log_odds(
     priors: Mapping[str, float],
     *,
     extra: float = 0.0,
+    author: str | None = None,
 ) -> float:
     """log P(positive | answers) / P(negative | answers); ``priors`` holds each worker's prior accuracy."""
-    pi = class_prior(book)
+    pi = class_prior(book, author)
     total = math.log(pi / (1.0 - pi)) + extra
     for answer in answers:
         r = rates(book, answer.worker_id, priors[answer.worker_id])
@@ -184,27 +229,107 @@ def learn_control(book: PoolBook, worker: str, said_positive: bool, truth_positi
     _count(rec, said_positive, truth_positive)
 
 
-def learn_verdict(book: PoolBook, answers: Iterable[Answer], p_positive: float) -> bool:
-    """A confident verdict scores the workers who gave it and counts towards the class prior.
+def learn_verdict(
+    book: PoolBook,
+    answers: Sequence[Answer],
+    priors: Mapping[str, float],
+    *,
+    extra: float = 0.0,
+    author: str | None = None,
+) -> int:
+    """Score each checker of a finished task against the verdict of the *other* answers.
 
-    Returns whether it was confident enough to learn from.
+    Leave-one-out: a checker's own answer never counts as the truth they are
+    scored against, or every error that swung a verdict would be booked as a
+    right answer and the rates would inflate themselves. Only a verdict of the
+    others at least ``LEARN_FROM`` sure teaches; a task sure as a whole also
+    counts towards the class prior. Returns how many checkers were scored.
     """
-    if max(p_positive, 1.0 - p_positive) < LEARN_FROM:
+    scored = 0
+    for n, answer in enumerate(answers):
+        others = [a for k, a in enumerate(answers) if k != n]
+        p = probability(log_odds(others, book, priors, extra=extra))
+        if max(p, 1.0 - p) >= LEARN_FROM:
+            _count(book.record(answer.worker_id), answer.positive, p >= 0.5)
+            scored += 1
+    # The pool's and the author's shares learn from the answers alone (not from the shares themselves).
+    p_all = probability(log_odds(answers, PoolBook(workers=book.workers, positives=1.0, verdicts=2.0), priors,
+                                 extra=extra))
+    if max(p_all, 1.0 - p_all) >= LEARN_FROM:
+        positive = float(p_all >= 0.5)
+        book.verdicts += 1.0
+        book.positives += positive
+        if book.verdicts > MEMORY:
+            book.positives *= MEMORY / book.verdicts
+            book.verdicts = MEMORY
+        if author is not None:
+            record = book.authors.setdefault(author, [0.0, 0.0])
+            record[0] += positive
+            record[1] += 1.0
+            if record[1] > MEMORY:
+                record[0] *= MEMORY / record[1]
+                record[1] = MEMORY
+    return scored
+
+
+#: How many of the latest verdicts the surge check looks at, and how many it needs.
+RECENT = 30
+_SURGE_MIN_RECENT = 15
+_SURGE_MIN_HISTORY = 30  # verdicts behind the usual level (older than the recent window)
+_USUAL_WEIGHT = 0.005  # each verdict moves the usual level by 0.5%: it follows a change over ~200 verdicts
+
+
+def note_verdict(book: PoolBook, negative: bool) -> None:
+    """Keep the pool's recent verdicts and its usual share of negative ones (bounded: RECENT flags).
+
+    A verdict joins the usual level only when it leaves the recent window, and not
+    during a surge: what is being compared never leaks into what it is compared with.
+    """
+    book.recent.append(negative)
+    if len(book.recent) <= RECENT:
+        return
+    leaving = book.recent.pop(0)
+    if book.judged >= _SURGE_MIN_HISTORY and surge(book) is not None:
+        return
+    book.judged += 1
+    weight = max(_USUAL_WEIGHT, 1.0 / book.judged)
+    book.usual_negative += weight * (float(leaving) - book.usual_negative)
+
+
+def surge(book: PoolBook) -> str | None:
+    """Why the pool's negative verdicts are far above its own usual level, or None.
+
+    Far above: at least 80% of the last RECENT verdicts, and 40 points more than
+    the usual share (a run of sloppy work from a few authors stays under it). A
+    photo store that stops serving makes every checker answer "bad"; so does a
+    broken task interface. Rejections wait then.
+    """
+    if book.judged < _SURGE_MIN_HISTORY or len(book.recent) < _SURGE_MIN_RECENT:
+        return None
+    share = sum(book.recent) / len(book.recent)
+    usual = book.usual_negative
+    if share >= 0.8 and share >= usual + 0.4:
+        return (f"{share:.0%} of the last {len(book.recent)} verdicts negative, against a usual {usual:.0%}: "
+                "rejections wait until the level returns or a person looks")
+    return None
+
+
+def forget_worker(book: PoolBook, worker: str, now: datetime) -> None:
+    """Make a worker's answers weigh nothing from now on: they were restricted from the pool."""
+    rec = book.record(worker)
+    rec.ignored, rec.restricted_at = True, now
+
+
+def lifted(book: PoolBook, worker: str, taken: datetime | None) -> bool:
+    """A restricted worker took a task after the restriction: a person lifted it. Start them afresh.
+
+    Their old record is dropped (the prior comes back), so they are judged on new answers only.
+    """
+    rec = book.workers.get(worker)
+    if rec is None or not rec.ignored or rec.restricted_at is None or taken is None or taken <= rec.restricted_at:
         return False
-    truth = p_positive >= 0.5
-    for answer in answers:
-        _count(book.record(answer.worker_id), answer.positive, truth)
-    book.verdicts += 1.0
-    book.positives += truth
-    if book.verdicts > MEMORY:
-        book.positives *= MEMORY / book.verdicts
-        book.verdicts = MEMORY
+    book.workers[worker] = WorkerRecord()
     return True
-
-
-def forget_worker(book: PoolBook, worker: str, *, ignored: bool = True) -> None:
-    """Make a worker's answers weigh nothing from now on (restricted from the pool), or count again (undone)."""
-    book.record(worker).ignored = ignored
 
 
 def _count(rec: WorkerRecord, said_positive: bool, truth_positive: bool) -> None:

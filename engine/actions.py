@@ -151,7 +151,26 @@ class RaiseOverlap:
         return f"overlap:{self.task_id}:{self.overlap}"
 
 
-Action: TypeAlias = StorePhoto | CopyPhoto | CreateTasks | SetStatus | PayBonus | AppendRows | RaiseOverlap
+@dataclass(frozen=True)
+class RestrictWorker:
+    """Bar ``user_id`` from new tasks of ``pool_id`` (a Toloka user restriction, scope POOL).
+
+    Idempotent: an existing restriction of that worker on that pool counts as done.
+    Undone by ``python pipeline.py unrestrict``.
+    """
+
+    pool_id: str
+    user_id: str
+    private_comment: str
+
+    @property
+    def key(self) -> str:
+        return f"restrict:{self.pool_id}:{self.user_id}"
+
+
+Action: TypeAlias = (
+    StorePhoto | CopyPhoto | CreateTasks | SetStatus | PayBonus | AppendRows | RaiseOverlap | RestrictWorker
+)
 
 
 @dataclass(frozen=True)

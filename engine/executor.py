@@ -26,6 +26,7 @@ from engine.actions import (
     LinkTo,
     PayBonus,
     RaiseOverlap,
+    RestrictWorker,
     SetStatus,
     StorePhoto,
 )
@@ -148,6 +149,8 @@ class Executor:
                 await self._append_rows(action)
             elif isinstance(action, RaiseOverlap):
                 return await self._raise_overlap(action)
+            elif isinstance(action, RestrictWorker):
+                await self._restrict(action)
             else:  # pragma: no cover - the Action union is closed
                 raise TypeError(f"unknown action {action!r}")
         except ActionFailed:
@@ -159,7 +162,7 @@ class Executor:
             raise ActionFailed(action, str(exc), permanent=not exc.retryable) from None
         return None
 
-    # -- the seven kinds -----------------------------------------------------------
+    # -- the eight kinds -----------------------------------------------------------
 
     async def _store_photo(self, action: StorePhoto) -> None:
         if await self.store.exists(action.dst_key):
@@ -225,6 +228,13 @@ class Executor:
                 await self._append_rows(action.if_refused)
             return reason or "refused"
         return None
+
+    async def _restrict(self, action: RestrictWorker) -> None:
+        existing = await self.client.find_user_restrictions(user_id=action.user_id, pool_id=action.pool_id)
+        if any(r.scope == "POOL" for r in existing):
+            return  # restricted before a crash (or by a person): once is enough
+        await self.client.restrict_user(user_id=action.user_id, scope="POOL", pool_id=action.pool_id,
+                                        private_comment=action.private_comment[:499])
 
     async def _pay_bonus(self, action: PayBonus) -> None:
         paid = await self.client.bonuses_for_assignment(action.assignment_id)

@@ -41,7 +41,16 @@ from typing import Any, Generic, TypeVar
 from common.errors import ConfigError, PipelineError, StateError
 from engine import reviews as review_rules
 from engine.accounting import Stats
-from engine.actions import Action, AppendRows, CreateTasks, PayBonus, RaiseOverlap, SetStatus, StorePhoto
+from engine.actions import (
+    Action,
+    AppendRows,
+    CreateTasks,
+    PayBonus,
+    RaiseOverlap,
+    RestrictWorker,
+    SetStatus,
+    StorePhoto,
+)
 from engine.checkpoint import CheckpointStore
 from engine.config import Settings, read_max_spend
 from engine.cursor import AssignmentCursor, CursorBatch
@@ -463,7 +472,7 @@ class Engine(Generic[C, S]):
         Tasks belong to the pool they are created in; accepts, rejects, bonuses and
         attachment downloads act on the reviewed pool of the assignment.
         """
-        if isinstance(action, (CreateTasks, RaiseOverlap)):
+        if isinstance(action, (CreateTasks, RaiseOverlap, RestrictWorker)):
             return next((name for name, pid in self.settings.pools().items() if pid == action.pool_id), "files")
         if isinstance(action, (SetStatus, PayBonus, StorePhoto)):
             review = self.state.reviews.get(getattr(action, "assignment_id", ""))

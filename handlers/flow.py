@@ -22,6 +22,9 @@ DISTANCE = "distance check"
 OVERLAP_REFUSED = "overlap not raised"
 FALLBACK_ACCEPT = "unsure, accepted (fallback)"
 HOLD = "HOLD for a person"
+REJECT_WAITS = "rejection waits"
+RESTRICT = "RESTRICT worker"
+UNRESTRICT = "UNRESTRICT worker"
 
 # The final decisions on a pedestrian assignment.
 FINAL = (ACCEPT, REJECT)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from engine.actions import CreateTasks, operation_uuid
+from engine.spec import Outage
 from handlers import flow, verification
 from handlers.base import Outcome, Rules, decision_row, decisions
 from handlers.state import MAIN, Group, Ledger, Work
@@ -28,11 +29,12 @@ def handle(
     skills: Mapping[str, float],
     now: datetime,
     refused: Mapping[str, str] | None = None,
+    outages: Sequence[Outage] = (),
 ) -> Outcome:
     """Aggregate completed quality tasks, decide groups, and send good photos on."""
     outcome = Outcome()
     for work in verification.judge_photos(
-        ledger, "quality", assignments, rules.quality, skills, now, outcome, refused
+        ledger, "quality", assignments, rules.quality, skills, now, outcome, refused, outages
     ):
         settle(ledger, outcome, work, rules, now)
     return outcome

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from engine.actions import Action, AppendRows, CopyPhoto, LinkTo, PayBonus, operation_uuid
+from engine.spec import Outage
 from file_store.keys import make_key
 from handlers import flow, verification
 from handlers.base import Outcome, PedestrianRules, Rules, decision_row, decisions, set_status
@@ -30,11 +31,12 @@ def handle(
     skills: Mapping[str, float],
     now: datetime,
     refused: Mapping[str, str] | None = None,
+    outages: Sequence[Outage] = (),
 ) -> Outcome:
     """Aggregate completed relevance tasks and finish each pedestrian assignment."""
     outcome = Outcome()
     for work in verification.judge_photos(
-        ledger, "relevance", assignments, rules.relevance, skills, now, outcome, refused
+        ledger, "relevance", assignments, rules.relevance, skills, now, outcome, refused, outages
     ):
         settle(ledger, outcome, work, rules, now)
     return outcome

@@ -40,17 +40,19 @@ DEFAULT_ACCEPT_COMMENT = "Good job"
 VALIDATION_SECTIONS = ("ValidationVisit", "ValidationQuality", "ValidationRelevance")
 #: The dynamic-overlap policy's keys; any of them switches a pool from fixed ``overlap`` to the policy.
 POLICY_KEYS = ("min_overlap", "max_overlap", "confidence", "reject_confidence", "fallback")
+RESTRICT_KEYS = ("restrict_below", "restrict_after_controls")
 #: The recommended policy (what ``toloka.ini`` and the emulator's ``--config-out`` write).
 RECOMMENDED_POLICY = Policy(min_overlap=2, max_overlap=7, confidence=0.9, reject_confidence=0.97, fallback="accept")
 _VALIDATION_KEYS = frozenset({
     "pool_id", "skill_id", "event", "overlap", "answer_field", "accept_label", "reject_label",
-    "aggregation", "default_skill", "reject_comment", "accept_comment", *POLICY_KEYS,
+    "aggregation", "default_skill", "reject_comment", "accept_comment", *POLICY_KEYS, *RESTRICT_KEYS,
 })
 SECTIONS: dict[str, frozenset[str]] = {
     "PedestrianProject": frozenset({
         "pool_id", "event", "org_fields", "extra_fields", "verdict_field", "verdict_ok", "verdict_no_org",
         "worker_coordinates_field", "comment_field", "main_fields", "required_fields", "bonus_fields",
         "bonus_flags", "bonus_flag_yes", "bonus_per_field", "org_coordinates_field", "max_distance_m",
+        "restrict_after_rejections",
     }),
     **dict.fromkeys(VALIDATION_SECTIONS, _VALIDATION_KEYS),
 }
@@ -77,6 +79,7 @@ class PedestrianSettings:
     bonus_per_field: Decimal
     org_coordinates_field: str = "coordinates"  # the task input with the organization's "lat,lon"
     max_distance_m: float = 500.0  # worker coordinates beyond this count against a visit (0: no check)
+    restrict_after_rejections: int = 0  # "Incorrect object" rejections that bar a pedestrian (0: never)
 
     def bonus_flag_of(self, bonus_field: str) -> str:
         """The flag output (e.g. ``can_take_menu``) that enables ``bonus_field``."""
@@ -100,6 +103,8 @@ class ValidationSettings:
     reject_comment: str
     accept_comment: str
     policy: Policy | None = None  # None: fixed overlap, the aggregation method's label decides
+    restrict_below: float | None = None  # learned accuracy under which a checker is barred (None: never)
+    restrict_after_controls: int = 10  # ... once they answered at least this many control tasks
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +161,7 @@ def parse_pedestrian(cfg: configparser.ConfigParser) -> PedestrianSettings:
         bonus_per_field=ini.get_decimal(cfg, s, "bonus_per_field", minimum=Decimal(0)),
         org_coordinates_field=ini.get_str(cfg, s, "org_coordinates_field", "coordinates"),
         max_distance_m=ini.get_float(cfg, s, "max_distance_m", 500.0, minimum=0.0),
+        restrict_after_rejections=ini.get_int(cfg, s, "restrict_after_rejections", 0, minimum=0),
     )
     _check_pedestrian(cfg, settings)
     return settings
@@ -216,6 +222,8 @@ def parse_validation(cfg: configparser.ConfigParser, section: str, accept_commen
         reject_comment=ini.get_str(cfg, section, "reject_comment"),
         accept_comment=optional_str(cfg, section, "accept_comment") or accept_comment,
         policy=policy,
+        restrict_below=ini.get_float(cfg, section, "restrict_below", None, minimum=0.0, maximum=1.0),
+        restrict_after_controls=ini.get_int(cfg, section, "restrict_after_controls", 10, minimum=1),
     )
 
 

@@ -84,6 +84,17 @@ class Ballot:
     photo_id: str
     image_field: str
     url: str
+    submitted: datetime | None = None  # when the checker sent it (an answer from a photo-store outage is void)
+
+
+@dataclass
+class DeferredReject:
+    """A rejection decided while its pool's negative verdicts surged: carried out once they calm down."""
+
+    handler: str
+    group: str
+    comment: str
+    reason: str
 
 
 @dataclass
@@ -108,6 +119,12 @@ class Ledger(Evolving):
     exhausted: set[str] = field(default_factory=set)
     # control tasks already warned about (their known solution is not one of the pool's labels)
     odd_controls: set[str] = field(default_factory=set)
+    # pedestrian user id -> confident "Incorrect object" rejections (for restrict_after_rejections)
+    rejections: dict[str, int] = field(default_factory=dict)
+    # task id -> negative answers voided (given while photo links did not serve); asked again
+    voided: dict[str, int] = field(default_factory=dict)
+    # pedestrian assignment id -> a rejection waiting while its pool's negative verdicts surge
+    deferred: dict[str, DeferredReject] = field(default_factory=dict)
 
     def ballots_of(self, kind: str) -> dict[str, list[Ballot]]:
         return self.ballots.setdefault(kind, {})

@@ -25,12 +25,25 @@ from datetime import datetime
 from typing import Literal
 
 from aggregation.classification import Vote, aggregate
-from aggregation.evidence import Answer, learn_control, learn_verdict, log_odds, prior_accuracy, probability
+from aggregation.evidence import (
+    Answer,
+    forget_worker,
+    learn_control,
+    learn_verdict,
+    lifted,
+    log_odds,
+    note_verdict,
+    prior_accuracy,
+    probability,
+    rates,
+    surge,
+)
 from aggregation.evidence import judge as judge_task
-from engine.actions import AppendRows, LinkTo, RaiseOverlap, TaskSpec
+from engine.actions import AppendRows, LinkTo, RaiseOverlap, RestrictWorker, TaskSpec
+from engine.spec import Outage
 from handlers import flow
 from handlers.base import Outcome, ValidationRules, decision_row, decisions, set_status, stamp
-from handlers.state import Ballot, Group, Ledger, Photo, Stage, Work
+from handlers.state import Ballot, DeferredReject, Group, Ledger, Photo, Stage, Work
 from toloka_client.records import Assignment, Task
 
 PEDESTRIAN_ID = "pedestrian_assignment_id"
@@ -67,19 +80,24 @@ def collect(
     assignments: Sequence[Assignment],
     rules: ValidationRules,
     outcome: Outcome,
+    now: datetime,
+    skills: Mapping[str, float],
 ) -> None:
-    """File every relevant answer of ``assignments`` as a ballot of its task."""
+    """File every relevant answer of ``assignments`` as a ballot of its task; control answers score the checker."""
     box = ledger.ballots_of(kind)
     for assignment in assignments:
         if not assignment.id or not assignment.user_id:
             outcome.warning(f"{kind} assignment {assignment.id!r} without id or user ignored")
             continue
+        if rules.policy is not None and lifted(ledger.book(kind), assignment.user_id, assignment.created):
+            outcome.info(f"{kind}: checker {assignment.user_id} works again (their restriction was lifted)")
         for task, solution in assignment.pairs():
             if not task.id or solution is None:
                 continue
             if task.is_golden:
                 if rules.policy is not None:
                     _score_control(ledger, kind, task, assignment.user_id, solution.output_values, rules, outcome)
+                    _restrict_if_poor(ledger, kind, assignment.user_id, rules, skills, outcome, now)
                 continue
             values = task.input_values
             work = ledger.works.get(str(values.get(PEDESTRIAN_ID, "")))
@@ -108,6 +126,7 @@ def collect(
                     photo_id=photo_id,
                     image_field=str(values.get("image_field", "")),
                     url=str(values.get("image", "")),
+                    submitted=assignment.submitted,
                 )
             )
 
@@ -120,6 +139,7 @@ def complete(
     outcome: Outcome,
     now: datetime,
     evidence: Callable[[Ballot], float] | None = None,
+    outages: Sequence[Outage] = (),
 ) -> tuple[dict[str, list[Ballot]], dict[str, Finding]]:
     """Take the tasks that are ready out of the ledger and judge them.
 
@@ -129,13 +149,16 @@ def complete(
     (an action of its pedestrian assignment's chain). ``evidence`` gives the
     automatic checks' log-odds for a task (e.g. the distance of the visit).
     Ballots of work decided meanwhile (by another group or pool) are dropped
-    here, in one pass, rather than searched for whenever a work finishes.
+    here, in one pass, rather than searched for whenever a work finishes. A
+    negative answer sent while photo links did not serve (``outages``) is void:
+    the checker may not have seen the photo; the task asks for another answer.
     """
     box = ledger.ballots_of(kind)
     for task in [t for t, ballots in box.items() if ballots[0].pedestrian_assignment_id not in ledger.works]:
         del box[task]
-        ledger.requested.pop(task, None)
-        ledger.exhausted.discard(task)
+        _forget_task(ledger, task)
+    if outages:
+        _void_outage_answers(ledger, box, rules, outages, outcome, now)
     if rules.policy is None:
         return _complete_fixed(box, rules, skills)
     policy = rules.policy
@@ -143,27 +166,67 @@ def complete(
     done: dict[str, list[Ballot]] = {}
     results: dict[str, Finding] = {}
     for task, ballots in box.items():
-        asked = ledger.requested.get(task, rules.overlap)
+        asked = ledger.requested.get(task, rules.overlap) - ledger.voided.get(task, 0)
         exhausted = task in ledger.exhausted
         if len(ballots) < asked and not exhausted:
             continue  # the answers asked for are still coming
         answers = [Answer(b.worker_id, b.label == rules.accept_label) for b in ballots]
         priors = {a.worker_id: prior_accuracy(skills.get(a.worker_id), rules.default_skill) for a in answers}
         extra = evidence(ballots[0]) if evidence is not None else 0.0
-        p = probability(log_odds(answers, book, priors, extra=extra))
+        work = ledger.works.get(ballots[0].pedestrian_assignment_id)
+        author = work.user_id if work is not None else None
+        p = probability(log_odds(answers, book, priors, extra=extra, author=author))
         verdict = judge_task(p, len(answers), policy, exhausted=exhausted)
         if verdict == "more":
-            _raise_overlap(ledger, outcome, rules, task, ballots[0], len(answers) + 1, now)
+            total = len(answers) + ledger.voided.get(task, 0) + 1  # Toloka counts the voided answers too
+            _raise_overlap(ledger, outcome, rules, task, ballots[0], total, now)
             continue
-        learn_verdict(book, answers, p)
+        learn_verdict(book, answers, priors, extra=extra, author=author)
+        note_verdict(book, verdict == "negative")
         done[task] = ballots
         label = rules.accept_label if p >= 0.5 else rules.reject_label
         results[task] = Finding(task, label, round(max(p, 1.0 - p), 6), verdict)
     for task in done:
         del box[task]
-        ledger.requested.pop(task, None)
-        ledger.exhausted.discard(task)
+        _forget_task(ledger, task)
     return done, results
+
+
+def _forget_task(ledger: Ledger, task: str) -> None:
+    ledger.requested.pop(task, None)
+    ledger.exhausted.discard(task)
+    ledger.voided.pop(task, None)
+
+
+def _void_outage_answers(
+    ledger: Ledger,
+    box: dict[str, list[Ballot]],
+    rules: ValidationRules,
+    outages: Sequence[Outage],
+    outcome: Outcome,
+    now: datetime,
+) -> None:
+    """Drop negative answers sent during a photo-store outage and ask Toloka for as many new ones."""
+    for task, ballots in list(box.items()):
+        void = [b for b in ballots if b.label == rules.reject_label and b.submitted is not None
+                and any(o.covers(b.submitted) for o in outages)]
+        if not void:
+            continue
+        kept = [b for b in ballots if b not in void]
+        if kept:
+            box[task] = kept
+        else:
+            del box[task]
+        ledger.voided[task] = ledger.voided.get(task, 0) + len(void)
+        asked = ledger.requested.get(task, rules.overlap) + len(void)
+        first = void[0]
+        outcome.warning(f"task {task}: {len(void)} negative answer(s) sent while photo links did not serve are "
+                        f"void; asking for {len(void)} more")
+        if kept:
+            _raise_overlap(ledger, outcome, rules, task, first, asked, now)
+        else:
+            ledger.requested[task] = asked  # the task leaves the box; keep what was asked for its next ballots
+            outcome.add(first.pedestrian_assignment_id, RaiseOverlap(rules.pool_id, task, asked))
 
 
 def _complete_fixed(
@@ -218,6 +281,47 @@ def note_refusals(ledger: Ledger, kind: str, refused: Mapping[str, str], outcome
             ledger.exhausted.add(task)
             outcome.warning(f"task {task}: overlap not raised ({reason}); deciding with the answers it has")
         outcome.acknowledged.append(key)
+
+
+def _restrict_if_poor(
+    ledger: Ledger,
+    kind: str,
+    worker: str,
+    rules: ValidationRules,
+    skills: Mapping[str, float],
+    outcome: Outcome,
+    now: datetime,
+) -> None:
+    """Bar a checker whose learned accuracy stays under ``restrict_below`` after enough control answers.
+
+    From then on their answers weigh nothing, also those to tasks still open; the
+    restriction is logged in ``decisions.tsv`` and undone with ``pipeline.py unrestrict``.
+    """
+    floor = rules.restrict_below
+    book = ledger.book(kind)
+    rec = book.workers.get(worker)
+    if floor is None or rec is None or rec.ignored or rec.controls < rules.restrict_after_controls:
+        return
+    accuracy = rates(book, worker, prior_accuracy(skills.get(worker), rules.default_skill)).accuracy
+    if accuracy >= floor:
+        return
+    forget_worker(book, worker, now)
+    reason = (f"learned accuracy {accuracy:.2f} < restrict_below {floor:g} after {rec.controls} control answers "
+              f"({rec.controls_right} right)")
+    outcome.add(
+        f"worker:{worker}",
+        RestrictWorker(rules.pool_id, worker, f"{kind}: {reason}"),
+        restriction_row(now, kind, worker, rules.pool_id, reason),
+    )
+    outcome.warning(f"{kind}: checker {worker} restricted from pool {rules.pool_id}: {reason}")
+
+
+def restriction_row(now: datetime, handler: str, worker: str, pool_id: str, reason: str) -> AppendRows:
+    """The ``decisions.tsv`` row of a restriction (its group names the worker, there is no assignment)."""
+    return decisions(f"restrict/{pool_id}/{worker}", [{
+        "date_time": stamp(now), "name": "", "address": "", "pedestrian_assignment_id": "",
+        "handler": handler, "group": f"worker {worker}", "event": flow.RESTRICT, "comment": f"pool {pool_id}: {reason}",
+    }])
 
 
 def _score_control(
@@ -301,11 +405,13 @@ def aggregate_new_answers(
     *,
     refused: Mapping[str, str] | None = None,
     evidence: Callable[[Ballot], float] | None = None,
+    outages: Sequence[Outage] = (),
 ) -> tuple[dict[str, list[Ballot]], dict[str, Finding]]:
     """Collect, judge the tasks that are ready, and log their answers: every pool's first step."""
     note_refusals(ledger, kind, refused or {}, outcome)
-    collect(ledger, kind, stage, assignments, rules, outcome)
-    done, results = complete(ledger, kind, rules, skills, outcome, now, evidence)
+    release_deferred(ledger, kind, outcome, now)
+    collect(ledger, kind, stage, assignments, rules, outcome, now, skills)
+    done, results = complete(ledger, kind, rules, skills, outcome, now, evidence, outages)
     for pa, rows in answer_rows(kind, rules, done, results, skills, ledger.works, now).items():
         outcome.add(pa, rows)
     return done, results
@@ -320,6 +426,7 @@ def judge_photos(
     now: datetime,
     outcome: Outcome,
     refused: Mapping[str, str] | None = None,
+    outages: Sequence[Outage] = (),
 ) -> list[Work]:
     """The photo pools' step: judge, record each verdict on its photo, return the works touched.
 
@@ -328,7 +435,7 @@ def judge_photos(
     unsure to act on under ``fallback = hold`` holds the whole work for a person.
     """
     done, results = aggregate_new_answers(
-        ledger, stage, stage, assignments, rules, skills, now, outcome, refused=refused
+        ledger, stage, stage, assignments, rules, skills, now, outcome, refused=refused, outages=outages
     )
     touched: dict[str, Work] = {}
     for task_id, ballots in done.items():
@@ -400,7 +507,23 @@ def photo_task(work: Work, group: Group, photo: Photo, overlap: int) -> TaskSpec
 
 
 def reject(ledger: Ledger, outcome: Outcome, work: Work, handler: str, group: str, comment: str, now: datetime) -> None:
-    """Reject the pedestrian assignment and drop its work from the ledger."""
+    """Reject the pedestrian assignment and drop its work from the ledger.
+
+    While the pool's negative verdicts surge far above their usual level (see
+    :func:`aggregation.evidence.surge`) the rejection waits instead, with its
+    reason in the decision log; :func:`release_deferred` carries it out later.
+    """
+    book = ledger.books.get(handler)
+    why = surge(book) if book is not None else None
+    if why is not None:
+        if work.assignment_id not in ledger.deferred:
+            ledger.deferred[work.assignment_id] = DeferredReject(handler, group, comment, why)
+            outcome.add(work.assignment_id, decisions(
+                f"{work.assignment_id}/deferred/{handler}",
+                [decision_row(now, work, handler, group, flow.REJECT_WAITS, f"{comment}: {why}")]))
+            outcome.warning(f"{work.assignment_id}: rejection ({comment}) waits: {handler} pool: {why}")
+        return
+    ledger.deferred.pop(work.assignment_id, None)
     outcome.add(
         work.assignment_id,
         set_status(now, work, handler, group, "REJECTED", comment),
@@ -410,9 +533,25 @@ def reject(ledger: Ledger, outcome: Outcome, work: Work, handler: str, group: st
     finish(ledger, outcome, work)
 
 
+def release_deferred(ledger: Ledger, kind: str, outcome: Outcome, now: datetime) -> None:
+    """Carry out the rejections of ``kind``'s pool that waited, once its verdicts are back to their usual level."""
+    book = ledger.books.get(kind)
+    if not ledger.deferred or book is None or surge(book) is not None:
+        return
+    for pa, wait in list(ledger.deferred.items()):
+        work = ledger.works.get(pa)
+        if wait.handler != kind:
+            continue
+        if work is None:
+            del ledger.deferred[pa]
+            continue
+        reject(ledger, outcome, work, wait.handler, wait.group, wait.comment, now)
+
+
 def finish(ledger: Ledger, outcome: Outcome, work: Work) -> None:
     """Forget a decided work; its waiting ballots go at the next :func:`complete` of their pool."""
     ledger.works.pop(work.assignment_id, None)
+    ledger.deferred.pop(work.assignment_id, None)
     outcome.decided += 1
 
 

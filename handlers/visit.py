@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from aggregation.geo import DistanceCheck, check_distance
-from engine.actions import AppendRows, CreateTasks, operation_uuid
+from engine.actions import AppendRows, CreateTasks, RestrictWorker, operation_uuid
+from engine.spec import Outage
 from handlers import flow, quality, verification
 from handlers.base import Outcome, PedestrianRules, Rules, ValidationRules, decision_row, decisions, set_status
 from handlers.state import MAIN, Ballot, Ledger, Work
@@ -32,6 +33,7 @@ def handle(
     skills: Mapping[str, float],
     now: datetime,
     refused: Mapping[str, str] | None = None,
+    outages: Sequence[Outage] = (),
 ) -> Outcome:
     """Aggregate completed visit tasks and move each pedestrian assignment on."""
     outcome = Outcome()
@@ -42,7 +44,8 @@ def handle(
         return distance_of(work, rules.pedestrian).log_odds if work is not None else 0.0
 
     done, results = verification.aggregate_new_answers(
-        ledger, HANDLER, "visit", assignments, visit, skills, now, outcome, refused=refused, evidence=distance
+        ledger, HANDLER, "visit", assignments, visit, skills, now, outcome, refused=refused, evidence=distance,
+        outages=outages,
     )
     for task_id, ballots in done.items():
         work = ledger.works.get(ballots[0].pedestrian_assignment_id)
@@ -55,6 +58,7 @@ def handle(
             continue
         if not verdict:
             verification.reject(ledger, outcome, work, HANDLER, group, visit.reject_comment, now)
+            _count_rejection(ledger, outcome, work, rules.pedestrian, now)
             continue
         if results[task_id].status == "unsure":
             verification.note_fallback(outcome, work, HANDLER, group, task_id, results[task_id], now)
@@ -64,6 +68,25 @@ def handle(
             _to_quality(outcome, work, rules.quality, now)
             quality.settle(ledger, outcome, work, rules, now)  # a work with no photos is decided now
     return outcome
+
+
+def _count_rejection(ledger: Ledger, outcome: Outcome, work: Work, pedestrian: PedestrianRules,
+                     now: datetime) -> None:
+    """A pedestrian with ``restrict_after_rejections`` confident "Incorrect object" rejections is barred."""
+    limit = pedestrian.restrict_after_rejections
+    if limit <= 0:
+        return
+    count = ledger.rejections.get(work.user_id, 0) + 1
+    ledger.rejections[work.user_id] = count
+    if count != limit:
+        return
+    reason = f"{count} visits judged not made (last: {work.assignment_id})"
+    outcome.add(
+        f"worker:{work.user_id}",
+        RestrictWorker(pedestrian.pool_id, work.user_id, f"pedestrian: {reason}"),
+        verification.restriction_row(now, "pedestrian", work.user_id, pedestrian.pool_id, reason),
+    )
+    outcome.warning(f"pedestrian {work.user_id} restricted from pool {pedestrian.pool_id}: {reason}")
 
 
 def distance_of(work: Work, pedestrian: PedestrianRules) -> DistanceCheck:

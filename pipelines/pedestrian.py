@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from engine.actions import SetStatus, Step
+from engine.actions import AppendRows, SetStatus, Step
 from engine.spec import (
     AnswerLog,
     Batch,
@@ -28,7 +28,7 @@ from engine.spec import (
     Review,
     V1Checkpoint,
 )
-from handlers import flow, pedestrian, quality, relevance, visit
+from handlers import flow, pedestrian, quality, relevance, verification, visit
 from handlers.base import decisions, stamp
 from handlers.settings import SECTIONS, PedestrianConfig, parse
 from handlers.state import Ledger
@@ -42,15 +42,18 @@ def _on_submitted(ledger: Ledger, batch: Batch, ctx: Context[PedestrianConfig]) 
 
 
 def _on_visit(ledger: Ledger, batch: Batch, ctx: Context[PedestrianConfig]) -> Decision:
-    return visit.handle(ledger, batch.assignments, ctx.config, batch.skills, ctx.now, ctx.refused)
+    return visit.handle(ledger, batch.assignments, ctx.config, batch.skills, ctx.now, ctx.refused,
+                       ctx.outages)
 
 
 def _on_quality(ledger: Ledger, batch: Batch, ctx: Context[PedestrianConfig]) -> Decision:
-    return quality.handle(ledger, batch.assignments, ctx.config, batch.skills, ctx.now, ctx.refused)
+    return quality.handle(ledger, batch.assignments, ctx.config, batch.skills, ctx.now, ctx.refused,
+                       ctx.outages)
 
 
 def _on_relevance(ledger: Ledger, batch: Batch, ctx: Context[PedestrianConfig]) -> Decision:
-    return relevance.handle(ledger, batch.assignments, ctx.config, batch.skills, ctx.now, ctx.refused)
+    return relevance.handle(ledger, batch.assignments, ctx.config, batch.skills, ctx.now, ctx.refused,
+                       ctx.outages)
 
 
 def groups_waiting(ledger: Ledger, pool: str) -> int:
@@ -123,6 +126,12 @@ def _check_section(name: str) -> ObserverSpec[PedestrianConfig, Ledger]:
     )
 
 
+def _unrestrict_row(now: datetime, pool: str, pool_id: str, worker: str) -> AppendRows:
+    row = verification.restriction_row(now, pool, worker, pool_id, "lifted by a person (pipeline.py unrestrict)")
+    return AppendRows(row.table, f"unrestrict/{pool_id}/{worker}/{stamp(now)}",
+                      tuple({**r, "event": flow.UNRESTRICT} for r in row.rows))
+
+
 def _pools(config: PedestrianConfig) -> Mapping[str, str]:
     return config.pools()
 
@@ -180,6 +189,7 @@ PEDESTRIAN: PipelineSpec[PedestrianConfig, Ledger] = PipelineSpec(
                    unique_by=("pedestrian_assignment_id", "bonus_field"), unit="accepted assignments",
                    money_column="bonus_amount", money_label="bonus money owed for them"),
     ),
+    unrestrict_row=_unrestrict_row,
 )
 
 __all__ = ["PEDESTRIAN", "POOLS", "gauges", "groups_waiting", "migrate_v1"]

@@ -166,6 +166,8 @@ _DYNAMIC_POLICY = [
     "confidence = 0.9",
     "reject_confidence = 0.97",
     "fallback = accept",
+    "restrict_below = 0.55",
+    "restrict_after_controls = 10",
 ]
 
 
@@ -267,6 +269,8 @@ def render_ini(
         f"bonus_per_field = {Decimal(str(bonus_per_field))}",
         "org_coordinates_field = coordinates",
         "max_distance_m = 500",
+        # Off here: a barred pedestrian leaves their organizations unvisited and the rehearsal unfinished.
+        "restrict_after_rejections = 0",
     ]
     for kind, (section, reject_comment, accept_comment) in _VALIDATION.items():
         labels = f.labels(kind)

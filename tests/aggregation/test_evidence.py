@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 import pandas as pd
 import pytest
@@ -11,17 +12,20 @@ from crowdkit.aggregation import DawidSkene
 from aggregation.evidence import (
     MEMORY,
     Answer,
-    PoolBook,
     Policy,
+    PoolBook,
     class_prior,
     forget_worker,
     judge,
     learn_control,
     learn_verdict,
+    lifted,
     log_odds,
+    note_verdict,
     prior_accuracy,
     probability,
     rates,
+    surge,
 )
 from aggregation.geo import check_distance, distance_m, parse_point
 
@@ -67,21 +71,27 @@ def test_more_answers_are_bought_only_while_the_verdict_is_unsure() -> None:
     assert judge(0.99, 1, POLICY, exhausted=True) == "positive"
 
 
-def test_confident_verdicts_teach_the_workers_and_the_class_prior_weak_ones_do_not() -> None:
+def test_a_checker_is_scored_against_the_others_never_against_their_own_answer() -> None:
     book = PoolBook()
-    answers = [Answer("a", True), Answer("b", True), Answer("c", False)]
-    assert not learn_verdict(book, answers, 0.9)
-    assert book.workers == {}
-    assert learn_verdict(book, answers, 0.99)
-    assert book.workers["c"].positive_seen == 1 and book.workers["c"].said_positive == 0
-    assert class_prior(book) > 0.5
+    priors = dict.fromkeys("abcde", 0.9)
+    # Four "yes" and one "no": the "no" is scored wrong, each "yes" right (the other four still agree).
+    answers = [Answer("a", True), Answer("b", True), Answer("c", True), Answer("e", True), Answer("d", False)]
+    assert learn_verdict(book, answers, priors) == 5
+    # Two "yes" and one "no": a "yes" is not scored (the other two disagree); the "no" is.
+    assert learn_verdict(PoolBook(), answers[:2] + answers[-1:], priors) == 1
+    assert book.workers["d"].positive_seen == 1 and book.workers["d"].said_positive == 0
+    assert book.workers["a"].said_positive == 1 and class_prior(book) > 0.5
+    # Two answers that disagree: neither is judged by the other alone.
+    book2 = PoolBook()
+    assert learn_verdict(book2, [Answer("a", True), Answer("b", False)], priors) == 0
+    assert book2.workers == {} and book2.verdicts == 0
 
 
 def test_counts_stay_bounded_however_long_the_run() -> None:
     book = PoolBook()
     for _ in range(5000):
         learn_control(book, "w", True, True)
-        learn_verdict(book, [Answer("w", True)], 0.999)
+        learn_verdict(book, [Answer(x, True) for x in "wxyz"], dict.fromkeys("wxyz", 0.95))
     rec = book.workers["w"]
     assert rec.positive_seen <= MEMORY and book.verdicts <= MEMORY
 
@@ -91,8 +101,11 @@ def test_a_forgotten_worker_weighs_nothing() -> None:
     for _ in range(30):
         learn_control(book, "w", True, True)
         learn_control(book, "w", False, False)
-    forget_worker(book, "w")
+    forget_worker(book, "w", datetime(2026, 11, 30, 12))
     assert log_odds([Answer("w", False)], book, {"w": 0.9}) == pytest.approx(log_odds([], book, {}))
+    assert not lifted(book, "w", datetime(2026, 11, 30, 11))  # taken before the restriction: still ignored
+    assert lifted(book, "w", datetime(2026, 11, 30, 13))  # taken after: a person lifted it
+    assert not book.workers["w"].ignored and book.workers["w"].controls == 0
 
 
 def test_the_posterior_is_dawid_skene_for_fixed_confusion_matrices() -> None:
@@ -137,3 +150,45 @@ def test_points_parse_strictly() -> None:
     for bad in ("", "1", "91,0", "0,181", "nan,1", "a,b", None, 5):
         assert parse_point(bad) is None
     assert distance_m((0.0, 0.0), (0.0, 1.0)) == pytest.approx(111195, rel=1e-3)
+
+
+def test_a_surge_of_negative_verdicts_is_told_from_the_pools_usual_level() -> None:
+    book = PoolBook()
+    for n in range(70):  # a pool where one verdict in five is negative
+        note_verdict(book, n % 5 == 0)
+    assert surge(book) is None and 0.15 < book.usual_negative < 0.25
+    for _ in range(10):  # a run of sloppy work: half the verdicts negative for a while
+        note_verdict(book, True)
+        note_verdict(book, False)
+    assert surge(book) is None
+    for _ in range(30):  # the photo store stops serving: every checker says "bad"
+        note_verdict(book, True)
+    why = surge(book)
+    assert why is not None and "usual 2" in why
+    assert book.usual_negative < 0.25  # a surge does not become the usual level
+    for _ in range(30):
+        note_verdict(book, False)
+    assert surge(book) is None
+    assert len(book.recent) == 30  # bounded
+
+
+def test_a_young_pool_never_reports_a_surge() -> None:
+    book = PoolBook()
+    for _ in range(20):
+        note_verdict(book, True)
+    assert surge(book) is None
+
+
+def test_an_authors_record_of_bad_work_makes_their_next_photo_more_likely_bad() -> None:
+    book = PoolBook()
+    priors = dict.fromkeys("abcd", 0.9)
+    sure_yes = [Answer(w, True) for w in "abcd"]
+    sure_no = [Answer(w, False) for w in "abcd"]
+    for n in range(10):
+        learn_verdict(book, sure_yes, priors, author="careful")
+        learn_verdict(book, sure_no if n % 3 else sure_yes, priors, author="sloppy")
+    assert class_prior(book, "careful") > class_prior(book) > class_prior(book, "sloppy")
+    assert class_prior(book, "stranger") == class_prior(book)  # no record: the pool's share
+    split = [Answer("a", True), Answer("b", False)]
+    assert probability(log_odds(split, book, priors, author="sloppy")) < 0.5 < probability(
+        log_odds(split, book, priors, author="careful"))

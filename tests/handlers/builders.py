@@ -34,6 +34,7 @@ class Pedestrian:
     bonus_per_field: Decimal = Decimal("0.05")
     org_coordinates_field: str = "coordinates"
     max_distance_m: float = 500.0
+    restrict_after_rejections: int = 0
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class Check:
     accept_comment: str = "Good job"
     section: str = "ValidationCheck"
     policy: Policy | None = None
+    restrict_below: float | None = None
+    restrict_after_controls: int = 10
 
 
 @dataclass(frozen=True)

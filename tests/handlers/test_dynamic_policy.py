@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from datetime import timedelta
 
 from aggregation.evidence import Policy
-from engine.actions import CreateTasks, RaiseOverlap, SetStatus
+from engine.actions import CreateTasks, RaiseOverlap, RestrictWorker, SetStatus
 from handlers import flow, pedestrian, quality, visit
 from handlers.state import Ledger
 from tests.handlers.builders import NOW, RULES, Rules, answer, created_tasks, events, pedestrian_assignment, rows
@@ -128,7 +129,7 @@ def test_a_nearby_no_org_claim_confirmed_by_the_checkers_is_accepted() -> None:
 
 def test_control_answers_score_the_checkers_and_are_not_ballots() -> None:
     ledger = Ledger()
-    (task,) = submit(ledger)
+    submit(ledger)
     control = {"_id": "2:control:1", "name": "x"}
     batch = [answer("2", "w1", [(control, "yes")], golden=True)]
     visit.handle(ledger, batch, DYNAMIC, SKILLS, NOW)
@@ -184,3 +185,64 @@ def test_an_old_file_without_the_policy_keeps_the_fixed_overlap() -> None:
     assert not out.actions  # waits for the third answer; never raises
     out = answers(visit, ledger, RULES, task, {"w3": "no"})
     assert [a.status for a in out.actions if isinstance(a, SetStatus)] == ["REJECTED"]
+
+
+def test_a_checker_failing_control_tasks_is_restricted_once_and_weighs_nothing_after() -> None:
+    rules = Rules(visit=dataclasses.replace(DYNAMIC.visit, restrict_below=0.55, restrict_after_controls=6),
+                  quality=DYNAMIC.quality, relevance=DYNAMIC.relevance)
+    ledger = Ledger()
+    submit(ledger, rules)
+    restricted = []
+    for n in range(8):  # a spammer: "yes" to every control, half of which are "no"
+        control = {"_id": f"2:control:{n}", "name": "x"}
+        truth = "yes" if n % 2 else "no"
+        batch = [answer("2", "spam", [(control, truth)], golden=True)]
+        batch[0] = dataclasses.replace(batch[0], solutions=tuple(
+            dataclasses.replace(s, output_values={"result": "yes"}) for s in batch[0].solutions))
+        out = visit.handle(ledger, batch, rules, SKILLS, NOW)
+        restricted += [a for a in out.actions if isinstance(a, RestrictWorker)]
+        if restricted:
+            assert flow.RESTRICT in events(out.actions)
+            break
+    (action,) = restricted
+    assert (action.pool_id, action.user_id) == ("2", "spam") and "learned accuracy" in action.private_comment
+    record = ledger.books["visit"].workers["spam"]
+    assert record.ignored and record.controls >= 6
+    # A task taken after the restriction means a person lifted it: the worker starts afresh.
+    later = dataclasses.replace(answer("2", "spam", [({"_id": "2:control:x", "name": "x"}, "yes")], golden=True),
+                                created=NOW + timedelta(hours=1))
+    visit.handle(ledger, [later], rules, SKILLS, NOW + timedelta(hours=1))
+    assert not ledger.books["visit"].workers["spam"].ignored
+
+
+def test_a_pedestrian_with_repeated_incorrect_object_rejections_is_restricted() -> None:
+    rules = Rules(pedestrian=dataclasses.replace(RULES.pedestrian, restrict_after_rejections=2),
+                  visit=DYNAMIC.visit, quality=DYNAMIC.quality, relevance=DYNAMIC.relevance)
+    ledger = Ledger()
+    found = []
+    for n in range(3):
+        (task,) = submit(ledger, rules, assignment_id=f"000000000{n}--pa{n}")
+        out = answers(visit, ledger, rules, task, {f"w{k}": "no" for k in range(4)})
+        found += [a for a in out.actions if isinstance(a, RestrictWorker)]
+    (action,) = found  # once, at the second rejection
+    assert (action.pool_id, action.user_id) == ("1", "walker")
+
+
+def test_negative_answers_sent_during_a_photo_store_outage_are_void_and_asked_again() -> None:
+    from engine.spec import Outage
+
+    outage = (Outage(NOW - timedelta(minutes=10), NOW - timedelta(minutes=2), "links time out"),)
+    for rules in (DYNAMIC, RULES):  # the dynamic policy and an old fixed-overlap file alike
+        ledger = Ledger()
+        (task,) = submit(ledger, rules)
+        during, after = NOW - timedelta(minutes=5), NOW - timedelta(minutes=1)
+        batch = [dataclasses.replace(answer("2", w, [(task, label)]), submitted=at)
+                 for w, label, at in (("w1", "no", during), ("w2", "yes", during), ("w3", "no", during))]
+        out = visit.handle(ledger, batch, rules, SKILLS, NOW, None, outage)
+        assert not [a for a in out.actions if isinstance(a, SetStatus)]  # nobody is rejected on blind answers
+        (raise_,) = [a for a in out.actions if isinstance(a, RaiseOverlap)]
+        assert raise_.overlap == rules.visit.overlap + 2  # two answers voided: two more asked for
+        assert [b.worker_id for b in ledger.ballots_of("visit")[task["_id"]]] == ["w2"]
+        later = [dataclasses.replace(answer("2", w, [(task, "yes")]), submitted=after) for w in ("w4", "w5")]
+        out = visit.handle(ledger, later, rules, SKILLS, NOW, None, outage)
+        assert flow.TO_QUALITY in events(out.actions), rules

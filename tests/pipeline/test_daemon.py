@@ -20,10 +20,10 @@ from tools.harness import (
 
 def test_a_config_mistake_stops_start_up_with_section_key_expected_found(tmp_path: Path) -> None:
     config = tmp_path / "toloka.ini"
-    config.write_text((REPO / "toloka.ini").read_text().replace("overlap = 3", "overlap = three", 1))
+    config.write_text((REPO / "toloka.ini").read_text().replace("min_overlap = 2", "min_overlap = three", 1))
     result = run_pipeline(tmp_path, "--config", str(config))
     assert result.returncode == 2
-    assert "[ValidationVisit] overlap" in result.stderr and "'three'" in result.stderr
+    assert "[ValidationVisit] min_overlap" in result.stderr and "'three'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -186,3 +186,29 @@ async def test_one_failing_pool_is_logged_and_the_others_go_on(tmp_path: Path) -
     finally:
         keyring.set_keyring(previous)
         os.environ.pop("XDG_DATA_HOME", None)
+
+
+def test_unrestrict_lifts_the_daemons_restriction_and_logs_it(served: tuple[Path, str]) -> None:
+    import json
+    import urllib.request as request
+
+    folder, url = served
+    settings = load_settings(folder / "toloka.ini")
+    visit_pool = settings.pools()["visit"]
+    body = json.dumps({"scope": "POOL", "user_id": "poor-checker", "pool_id": visit_pool,
+                       "private_comment": "visit: learned accuracy 0.41"}).encode()
+    put = request.Request(f"{url}/api/v1/user-restrictions", data=body, method="PUT",
+                          headers={"Authorization": f"OAuth {TOKEN}", "Content-Type": "application/json"})
+    with request.urlopen(put) as response:
+        restriction = json.loads(response.read())
+    result = run_pipeline(folder, "unrestrict", "poor-checker", "--config", str(folder / "toloka.ini"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"lifted restriction {restriction['id']} of poor-checker on pool visit" in result.stdout
+    search = request.Request(f"{url}/api/v1/user-restrictions?user_id=poor-checker",
+                             headers={"Authorization": f"OAuth {TOKEN}"})
+    with request.urlopen(search) as response:
+        assert json.loads(response.read())["items"] == []
+    decisions = (folder / "logs" / "decisions.tsv").read_text()
+    assert "UNRESTRICT worker" in decisions and "worker poor-checker" in decisions
+    again = run_pipeline(folder, "unrestrict", "poor-checker", "--config", str(folder / "toloka.ini"))
+    assert again.returncode == 0 and "has no restriction" in again.stdout

@@ -184,3 +184,32 @@ async def test_a_failing_chain_stops_alone(world: World) -> None:
     assert ended == {"bad": (0, True), "good": (2, False)}
     assert (world.folder / "photos" / "main/good/0.jpg").exists()
     assert not (world.folder / "photos" / "main/bad/0.jpg").exists()
+
+
+async def test_an_overlap_is_raised_idempotently_and_a_refusal_is_an_answer(world: World) -> None:
+    from engine.actions import RaiseOverlap
+
+    (task,) = world.emu.store.create_tasks(world.check_pool, [{"input_values": {"x": 1}, "overlap": 2}], now())
+    action = RaiseOverlap(world.check_pool, task["id"], 3)
+    assert await world.executor.run(action) is None
+    assert await world.executor.run(action) is None  # a replay sets the same overlap
+    assert world.emu.store.tasks[task["id"]]["overlap"] == 3
+    row = {"date_time": "x", "event": "overlap not raised", "pedestrian_assignment_id": "pa"}
+    gone = RaiseOverlap(world.check_pool, "0000000000--nosuchtask0000000000", 3,
+                        if_refused=AppendRows("decisions", "pa/overlap", (row,)))
+    reason = await world.executor.run(gone)  # Toloka says 404: decided with the answers it has, not parked
+    assert reason is not None and "DOES_NOT_EXIST" in reason, reason
+    written = pd.read_csv(world.folder / "decisions.tsv", sep="\t", dtype=str)
+    assert list(written["event"]) == ["overlap not raised"]
+
+
+async def test_a_worker_is_restricted_once_however_often_the_effect_runs(world: World) -> None:
+    from engine.actions import RestrictWorker
+
+    action = RestrictWorker(world.check_pool, "bad-checker", "visit: learned accuracy 0.41")
+    await world.executor.run(action)
+    await world.executor.run(action)  # a replay after a crash
+    found = await world.client.find_user_restrictions(user_id="bad-checker", pool_id=world.check_pool)
+    assert [(r.scope, r.pool_id, r.private_comment) for r in found] == [
+        ("POOL", world.check_pool, "visit: learned accuracy 0.41")]
+    assert await world.requests("PUT /api/v1/user-restrictions") == 1
