@@ -126,6 +126,7 @@ async def rehearse(
         print(f"demo: Toloka emulator at {emu.url} (scenario {scenario}, seed {seed}, speed x{speed:g})")
         assert emu.setup_result is not None  # start_emulator(scenario=...) sets it up before it yields
         config = folder / "toloka.ini"
+        policy = _policy_of(config) or policy  # a resumed run keeps the policy it was started with
         write_ini(
             config, url=emu.url, setup_result=emu.setup_result, scenario=load_scenario_file(scenario),
             period_seconds=int(period_s), cursor_lag_seconds=1, local_folder=str(folder / "photos"),
@@ -146,6 +147,17 @@ async def rehearse(
         if code != 0:
             return None
         return _report(emu, folder / "results", folder / "logs")
+
+
+def _policy_of(config: Path) -> str | None:
+    """``fixed`` or ``dynamic``: the verification policy an existing toloka.ini uses (None: no file)."""
+    if not config.exists():
+        return None
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(config, encoding="utf-8")
+    return "fixed" if cfg.has_option("ValidationVisit", "overlap") else "dynamic"
 
 
 def _all_decided(emu: EmulatorState, daemon: Engine[Any, Any]) -> bool:

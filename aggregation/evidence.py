@@ -36,8 +36,8 @@ Verdict = Literal["positive", "negative", "unsure", "more"]
 
 #: A worker's counts are scaled down once they have seen this many tasks of one class.
 MEMORY = 200.0
-#: Pseudo-answers the prior is worth: a few real answers outweigh it.
-PRIOR_STRENGTH = 4.0
+#: Pseudo-answers the prior is worth: a dozen real answers outweigh it (a few answers are mostly noise).
+PRIOR_STRENGTH = 10.0
 #: A verdict this sure teaches the workers who answered it (and the class prior).
 LEARN_FROM = 0.97
 #: Rates never reach 0 or 1: one answer can never be infinitely strong.

@@ -21,6 +21,9 @@ from engine.actions import CreateTasks, PayBonus
 from engine.spec import Outage
 from engine.ticker import Engine, Event
 
+#: The status shows this many workers (worst first); logs/workers.tsv has them all.
+WORKERS_SHOWN = 30
+
 
 def stamp(value: datetime | None) -> str | None:
     """ISO 8601 UTC text (naive UTC datetimes in, ``...Z`` out)."""
@@ -95,6 +98,9 @@ def take_snapshot(engine: Engine[Any, Any], now: datetime) -> dict[str, Any]:
             "tasks_created": stats.tasks_created,
             "errors": stats.errors,
         },
+        "alarms": list(spec.alarms(engine.state.state)),
+        "held": [dict(row) for row in spec.held(engine.state.state)],
+        "workers": [dict(row) for row in list(spec.workers(engine.state.state))[:WORKERS_SHOWN]],
         "photo_store": _photo_store(engine),
         "outages": [_outage(o) for o in reversed(engine.state.outages)],
         "recent_decisions": [_event(e) for e in reversed(engine.recent_decisions)],

@@ -171,11 +171,16 @@ class ObserverSpec(Generic[C, S]):
 
 @dataclass(frozen=True, slots=True)
 class TableSpec:
-    """A TSV table the pipeline writes: in the logs or the results folder."""
+    """A TSV table the pipeline writes: in the logs or the results folder.
+
+    ``rare``: a table that gets rows only now and then (e.g. work held for a
+    person); while it does not exist, the report shows no rows instead of a note.
+    """
 
     folder: Literal["logs", "results"]
     filename: str
     columns: tuple[str, ...]
+    rare: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +311,14 @@ def _zero(state: Any) -> int:
     return 0
 
 
+def _no_lines(state: Any) -> Sequence[str]:
+    return ()
+
+
+def _no_rows(state: Any) -> Sequence[Mapping[str, object]]:
+    return ()
+
+
 @dataclass(frozen=True)
 class PipelineSpec(Generic[C, S]):
     """A pipeline, declared. See docs/engine.md for a worked example."""
@@ -332,6 +345,12 @@ class PipelineSpec(Generic[C, S]):
     outcomes: tuple[Outcome, ...] = ()
     answer_log: AnswerLog | None = None
     report_charts: tuple[CountChart, ...] = ()
+    # What a person must see (the status page turns red): e.g. a pool whose negative verdicts surge.
+    alarms: Callable[[S], Sequence[str]] = _no_lines
+    # The learned quality of each worker (rows of plain values, worst first): the page, logs/workers.tsv.
+    workers: Callable[[S], Sequence[Mapping[str, object]]] = _no_rows
+    # Work held for a person, one row each (at least "id" and "reason").
+    held: Callable[[S], Sequence[Mapping[str, object]]] = _no_rows
     # The decision-log row of ``pipeline.py unrestrict`` (now, pool name, pool id, worker); None: no row.
     unrestrict_row: Callable[[datetime, str, str, str], AppendRows] | None = None
 

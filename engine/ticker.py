@@ -30,12 +30,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from common.errors import ConfigError, PipelineError, StateError
@@ -62,7 +64,7 @@ from engine.skills import SkillCache
 from engine.spec import Batch, Context, Decision, Handler, PipelineSpec, funnel_entries
 from engine.state import EngineState
 from file_store.base import FileStore
-from tables.tsv import TableError, TsvTable
+from tables.tsv import TableError, TsvTable, encode_records
 from toloka_client.client import TolokaClient
 from toloka_client.errors import TolokaError
 
@@ -71,6 +73,13 @@ log = logging.getLogger("pipeline")
 C = TypeVar("C")
 S = TypeVar("S")
 Clock = Callable[[], datetime]
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
 
 
 def spend_columns(pools: Sequence[str]) -> tuple[str, ...]:
@@ -189,6 +198,7 @@ class Engine(Generic[C, S]):
         store = getattr(executor, "store", None)
         self.probe: StoreProbe | None = StoreProbe(store) if isinstance(store, FileStore) else None
         self.last_probe: ProbeResult | None = None
+        self._workers_written: bytes | None = None  # what logs/workers.tsv holds (written when it changes)
         self._outage_reported: datetime | None = None  # start of the open outage already logged by this process
 
     # -- start-up -------------------------------------------------------------------
@@ -283,6 +293,7 @@ class Engine(Generic[C, S]):
         summary.created = created
         summary.errors += failures
         await self.checkpoint()
+        await self._write_workers()
         stats = self.state.stats
         stats.ticks += 1
         stats.fetched += summary.fetched
@@ -294,6 +305,26 @@ class Engine(Generic[C, S]):
         summary.duration_s = self.monotonic() - started
         self.last_tick, self.last_tick_at = summary, now
         return summary
+
+    async def _write_workers(self) -> None:
+        """``logs/workers.tsv``: the pipeline's learned worker quality, replaced whole when it changed.
+
+        A view for people and the report, rebuilt from the checkpoint every tick, so it
+        is written atomically (temporary file, rename) and never journalled.
+        """
+        rows = list(self.spec.workers(self.state.state))
+        if not rows:
+            return
+        data = encode_records(tuple(rows[0]), [dict(zip(rows[0], rows[0], strict=True)), *rows])
+        if data == self._workers_written:
+            return
+        path = self.settings.pipeline.logs_folder / "workers.tsv"
+        try:
+            await asyncio.to_thread(_replace_file, path, data)
+        except OSError as exc:
+            log.warning("could not write %s: %s", path, exc)
+            return
+        self._workers_written = data
 
     def _decide_all(
         self, batches: Mapping[str, tuple[CursorBatch, Batch]], now: datetime

@@ -17,7 +17,7 @@ def pedestrian_tables(config: PedestrianConfig) -> Mapping[str, TableSpec]:
     return {
         "decisions": TableSpec("logs", "decisions.tsv", DECISION_COLUMNS),
         "answers": TableSpec("logs", "answers.tsv", ANSWER_COLUMNS),
-        "held": TableSpec("results", "held.tsv", HELD_COLUMNS),
+        "held": TableSpec("results", "held.tsv", HELD_COLUMNS, rare=True),
         "no_org": TableSpec("results", "no_org.tsv", no_org_columns(p)),
         "main_tasks": TableSpec("results", "main_tasks.tsv", main_columns(p)),
         "bonus_tasks": TableSpec("results", "bonus_tasks.tsv", bonus_columns(p)),

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
+from aggregation.evidence import surge, worker_rows
 from engine.actions import AppendRows, SetStatus, Step
 from engine.spec import (
     AnswerLog,
@@ -35,6 +36,8 @@ from handlers.state import Ledger
 from handlers.tables import pedestrian_tables
 
 POOLS = ("pedestrian", "visit", "quality", "relevance")
+#: The prior accuracy the worker table shows rates around (the book keeps no skills).
+NEUTRAL_PRIOR = 0.7
 
 
 def _on_submitted(ledger: Ledger, batch: Batch, ctx: Context[PedestrianConfig]) -> Decision:
@@ -132,6 +135,27 @@ def _unrestrict_row(now: datetime, pool: str, pool_id: str, worker: str) -> Appe
                       tuple({**r, "event": flow.UNRESTRICT} for r in row.rows))
 
 
+def _alarms(ledger: Ledger) -> list[str]:
+    """Pools whose negative verdicts surge (their rejections wait), for the status page."""
+    lines = []
+    for kind, book in sorted(ledger.books.items()):
+        why = surge(book)
+        if why is not None:
+            waiting = sum(1 for d in ledger.deferred.values() if d.handler == kind)
+            lines.append(f"{kind} pool: {why} ({waiting} rejections waiting)")
+    return lines
+
+
+def _workers(ledger: Ledger) -> list[dict[str, object]]:
+    rows = [row for kind, book in sorted(ledger.books.items()) for row in worker_rows(kind, book, NEUTRAL_PRIOR)]
+    rows.sort(key=lambda row: (row["restricted"] == "", float(str(row["accuracy"]))))
+    return rows
+
+
+def _held_rows(ledger: Ledger) -> list[dict[str, object]]:
+    return [{"id": aid, "reason": reason} for aid, reason in ledger.held.items()]
+
+
 def _pools(config: PedestrianConfig) -> Mapping[str, str]:
     return config.pools()
 
@@ -190,6 +214,9 @@ PEDESTRIAN: PipelineSpec[PedestrianConfig, Ledger] = PipelineSpec(
                    money_column="bonus_amount", money_label="bonus money owed for them"),
     ),
     unrestrict_row=_unrestrict_row,
+    alarms=_alarms,
+    workers=_workers,
+    held=_held_rows,
 )
 
 __all__ = ["PEDESTRIAN", "POOLS", "gauges", "groups_waiting", "migrate_v1"]

@@ -54,7 +54,7 @@ def build_report(logs: Path, results: Path, out: Path, spec: PipelineSpec[Any, A
     """
     out.mkdir(parents=True, exist_ok=True)
     p = plan(spec, config)
-    inputs = load(logs, results, p.tables)
+    inputs = load(logs, results, p.tables, p.rare)
     drawn: dict[str, Path] = {}
     sections: list[Section] = []
 
@@ -116,6 +116,10 @@ def build_report(logs: Path, results: Path, out: Path, spec: PipelineSpec[Any, A
                         f"{r.agreement:.2f} of {r.answers} answers - far below the rest")
                        for r in flagged.itertuples()] or [("workers far below the rest", "none")])
 
+    learned = _learned_workers(logs / WORKERS)
+    if learned is not None:
+        sections.append(Section("Checkers' learned quality (worst first; logs/workers.tsv)", rows=learned))
+
     spend_log = inputs[SPEND]
     spend = numbers.spend_over_time(spend_log)
     limit = _max_spend(spend_log)
@@ -142,6 +146,25 @@ def _count_chart(chart: Callable[..., None], inputs: Inputs, count: CountChart) 
         rows.append((count.money_label, str(numbers.money_total(frame, count.money_column))))
     chart(count.key, count.title, _why(inputs, count.table) if values.empty else None,
           lambda path: charts.count_chart(values, path, title=count.title, unit=count.unit), lambda: rows)
+
+
+#: The daemon's table of learned worker quality (rewritten every tick), if the pipeline keeps one.
+WORKERS = "workers.tsv"
+WORKERS_LISTED = 25
+
+
+def _learned_workers(path: Path) -> list[tuple[str, str]] | None:
+    """The worst checkers as the daemon learned them, or None when there is no such table."""
+    if not path.exists():
+        return None
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    rows = []
+    for row in table.head(WORKERS_LISTED).itertuples():
+        restricted = " - restricted" if getattr(row, "restricted", "") else ""
+        rows.append((f"{row.pool}: worker {row.worker}",
+                     f"accuracy {row.accuracy} (sensitivity {row.sensitivity}, specificity {row.specificity}), "
+                     f"controls {row.controls_right}/{row.controls}{restricted}"))
+    return rows or [("checkers scored", "none yet")]
 
 
 def _or(words: Sequence[str]) -> str:
@@ -198,10 +221,11 @@ def _html(p: ReportPlan, inputs: Inputs, sections: list[Section], counts: dict[s
     parts.append("</table>")
     for section in sections:
         parts.append(f"<h2>{e(section.title)}</h2>")
-        if section.image is None:
-            parts.append(f"<p class=\"missing\">No chart: {e(section.missing or '')}</p>")
+        if section.image is None and section.missing is not None:
+            parts.append(f"<p class=\"missing\">No chart: {e(section.missing)}</p>")
             continue
-        parts.append(f"<img src=\"{e(section.image)}\" alt=\"{e(section.title)}\">")
+        if section.image is not None:
+            parts.append(f"<img src=\"{e(section.image)}\" alt=\"{e(section.title)}\">")
         if section.rows:
             parts.append("<table>")
             parts += [f"<tr><td>{e(k)}</td><td class=\"n\">{e(v)}</td></tr>" for k, v in section.rows]

@@ -8,7 +8,7 @@ that has just started is still a report.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,14 +57,20 @@ def read_table(path: Path) -> tuple[pd.DataFrame, str | None]:
     return frame, note
 
 
-def load(logs: Path, results: Path, tables: Mapping[str, tuple[str, str]]) -> Inputs:
-    """Every table in ``tables`` (name -> (folder, file name); folder ``logs`` or ``results``)."""
+def load(logs: Path, results: Path, tables: Mapping[str, tuple[str, str]],
+         rare: Collection[str] = ()) -> Inputs:
+    """Every table in ``tables`` (name -> (folder, file name); folder ``logs`` or ``results``).
+
+    A ``rare`` table that does not exist yet is read as no rows, without a note.
+    """
     folders = {"logs": logs, "results": results}
     paths = {name: folders[where] / filename for name, (where, filename) in tables.items()}
     inputs = Inputs(paths=paths, frames={})
     for name, path in paths.items():
         frame, note = read_table(path)
         inputs.frames[name] = frame
+        if note and name in rare and not path.exists():
+            continue
         if note:
             inputs.notes.append(note)
     return inputs

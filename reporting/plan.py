@@ -40,6 +40,7 @@ class ReportPlan:
     charts: tuple[CountChart, ...]
     pools: tuple[str, ...]  # in flow order
     tables: dict[str, Location]  # the pipeline's tables; the engine's spend log under SPEND
+    rare: frozenset[str] = frozenset()  # tables that may well not exist yet (no note when missing)
 
     def outcome_of(self, pool: str, event: str) -> str:
         """The outcome a final row names."""
@@ -106,8 +107,10 @@ def plan(spec: PipelineSpec[Any, Any], config: Any = None) -> ReportPlan:
     charts: tuple[CountChart, ...] = tuple(_field(spec, "report_charts", tuple))
 
     tables: dict[str, Location]
+    rare: frozenset[str] = frozenset()
     if config is not None:
         tables = {name: _location(t) for name, t in spec.tables(config).items()}
+        rare = frozenset(name for name, t in spec.tables(config).items() if getattr(t, "rare", False))
         pools = tuple(spec.pools(config))
         known = True
     else:
@@ -134,5 +137,5 @@ def plan(spec: PipelineSpec[Any, Any], config: Any = None) -> ReportPlan:
         name=spec.name, title=spec.title, log=log, time_column=time_column, subject_noun=subject_noun,
         funnel=funnel, start_event=start_event, final_events=final_events, outcomes=outcomes,
         timeline_events=timeline, answer_log=answer_log if answer_log and answer_log.table in tables else None,
-        charts=tuple(c for c in charts if c.table in tables), pools=pools, tables=tables,
+        charts=tuple(c for c in charts if c.table in tables), pools=pools, tables=tables, rare=rare,
     )

@@ -56,6 +56,11 @@ _PAGE = """<!doctype html>
 <div class="card"><h2>Pools</h2><table id="pools"></table></div>
 <div class="card"><h2>Photo store</h2><div id="store"></div><div class="scroll"><table id="outages"></table></div></div>
 <div class="row">
+  <div class="card"><h2>Checkers (learned quality, worst first)</h2>
+    <div class="scroll"><table id="workers"></table></div></div>
+  <div class="card"><h2>Held for a person</h2><div class="scroll"><table id="held"></table></div></div>
+</div>
+<div class="row">
   <div class="card"><h2>Recent decisions</h2><div class="scroll"><table id="decisions"></table></div></div>
   <div class="card"><h2>Errors</h2><div class="scroll"><table id="errors"></table></div></div>
 </div>
@@ -98,6 +103,9 @@ function draw(s) {
     banner.className = "banner bad";
     banner.textContent = "Photo store outage: photo links do not open for checkers since " + when(store.since) +
       " (" + store.detail + "). Negative answers from this window will be voided and asked again.";
+  } else if ((s.alarms || []).length) {
+    banner.className = "banner bad";
+    banner.textContent = "Alarm: " + s.alarms.join("; ");
   } else if (s.money.over_budget) {
     banner.className = "banner bad";
     banner.textContent = "Spending limit reached: " + s.money.spent + " of " + s.money.max_spend + "; held " +
@@ -141,6 +149,14 @@ function draw(s) {
   fill(document.getElementById("outages"), ["outage from (UTC)", "to", "why"],
     outages.length ? outages.map(o => [when(o.start), o.end ? when(o.end) : "still out", o.detail])
                    : [["-", "", "no outage in the last 24 hours"]]);
+  fill(document.getElementById("workers"),
+    ["pool", "worker", "accuracy", "sensitivity", "specificity", "scored", "controls right", "restricted"],
+    (s.workers || []).length ? s.workers.map(w => [w.pool, w.worker, w.accuracy, w.sensitivity, w.specificity,
+                                                  w.scored, w.controls_right + "/" + w.controls, w.restricted])
+                             : [["-", "no checker scored yet", "", "", "", "", "", ""]],
+    [false, false, true, true, true, true, true, false]);
+  fill(document.getElementById("held"), ["assignment", "why"],
+    (s.held || []).length ? s.held.map(h => [h.id, h.reason]) : [["-", "nothing held"]]);
   const names = Object.keys(s.pools);
   fill(document.getElementById("pools"),
     ["pool", "id", "status", "fetched", "answers waiting", "groups waiting", "decisions", "errors", "pending effects",

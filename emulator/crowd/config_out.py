@@ -162,9 +162,9 @@ def _render_find_items(
 #: The recommended dynamic-overlap policy of a verification section (handlers/settings.py RECOMMENDED_POLICY).
 _DYNAMIC_POLICY = [
     "min_overlap = 2",
-    "max_overlap = 7",
-    "confidence = 0.9",
-    "reject_confidence = 0.97",
+    "max_overlap = 13",
+    "confidence = 0.97",
+    "reject_confidence = 0.98",
     "fallback = accept",
     "restrict_below = 0.55",
     "restrict_after_controls = 10",

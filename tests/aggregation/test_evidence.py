@@ -52,13 +52,13 @@ def test_skill_zero_or_hundred_never_gives_an_infinite_weight() -> None:
 
 def test_a_spammer_who_always_says_yes_ends_up_weighing_nothing() -> None:
     book = PoolBook()
-    for n in range(40):  # control tasks: half positive, half negative; the spammer says yes to all
+    for n in range(100):  # control tasks: half positive, half negative; the spammer says yes to all
         learn_control(book, "spammer", True, n % 2 == 0)
         learn_control(book, "good", n % 2 == 0, n % 2 == 0)
     spam = log_odds([Answer("spammer", True)], book, {"spammer": 0.9}) - log_odds([], book, {})
     good = log_odds([Answer("good", True)], book, {"good": 0.9}) - log_odds([], book, {})
     assert abs(spam) < 0.15 < 2.0 < good
-    assert book.workers["spammer"].controls == 40 and book.workers["spammer"].controls_right == 20
+    assert book.workers["spammer"].controls == 100 and book.workers["spammer"].controls_right == 50
 
 
 def test_more_answers_are_bought_only_while_the_verdict_is_unsure() -> None:
