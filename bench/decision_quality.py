@@ -56,6 +56,7 @@ from engine.config import load_settings  # noqa: E402
 from engine.runner import RunOptions, run  # noqa: E402
 from engine.ticker import Engine  # noqa: E402
 from handlers import flow  # noqa: E402
+from handlers.settings import RECOMMENDED_POLICY  # noqa: E402
 from pipelines.pedestrian import PEDESTRIAN  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------------- policies
@@ -71,32 +72,28 @@ Overrides = Mapping[str, Mapping[str, str | None]]
 NO_DYNAMIC: dict[str, str | None] = dict.fromkeys(
     ("min_overlap", "max_overlap", "confidence", "reject_confidence", "fallback"))
 
+def _recommended(fallback: str) -> dict[str, str | None]:
+    r = RECOMMENDED_POLICY
+    return {
+        "overlap": None, "min_overlap": str(r.min_overlap), "max_overlap": str(r.max_overlap),
+        "confidence": f"{r.confidence:g}", "reject_confidence": f"{r.reject_confidence:g}", "fallback": fallback,
+        "aggregation": "MajorityVote", "default_skill": "70",
+    }
+
+
 POLICIES: dict[str, Overrides] = {
     # The old rule: a fixed overlap, the majority label decides (default_skill as write_ini's fixed policy).
     # A daemon that knows [PedestrianProject] max_distance_m keeps it, but only the dynamic policy uses it.
     "fixed3": {"Validation*": {**NO_DYNAMIC, "overlap": "3", "aggregation": "MajorityVote", "default_skill": "50"}},
     "fixed5": {"Validation*": {**NO_DYNAMIC, "overlap": "5", "aggregation": "MajorityVote", "default_skill": "50"}},
-    # The dynamic policy: tasks start with min_overlap answers, one more is bought (up to max_overlap)
-    # while the verdict is less sure than confidence (fine) and reject_confidence (not fine); still
-    # unsure at max_overlap: fallback (accept, or hold = keep the work for a person). A fixed overlap
-    # next to these keys is refused, so it is removed. max_distance_m: worker coordinates farther from
-    # the organization count against the visit. Values: handlers/settings.py RECOMMENDED_POLICY, as
-    # write_ini(policy="dynamic") writes them.
-    "new": {
-        "Validation*": {
-            "overlap": None, "min_overlap": "2", "max_overlap": "7", "confidence": "0.9",
-            "reject_confidence": "0.97", "fallback": "accept", "aggregation": "MajorityVote", "default_skill": "70",
-        },
-        "PedestrianProject": {"max_distance_m": "500"},
-    },
+    # The dynamic policy exactly as the example toloka.ini and write_ini(policy="dynamic") write it
+    # (handlers/settings.py RECOMMENDED_POLICY): tasks start with min_overlap answers, one more is
+    # bought (up to max_overlap) while the verdict is less sure than confidence (fine) and
+    # reject_confidence (not fine); still unsure at max_overlap: fallback. max_distance_m: worker
+    # coordinates farther from the organization count against the visit.
+    "new": {"Validation*": _recommended("accept"), "PedestrianProject": {"max_distance_m": "500"}},
     # The same, holding unsure work for a person instead of accepting it.
-    "new_hold": {
-        "Validation*": {
-            "overlap": None, "min_overlap": "2", "max_overlap": "7", "confidence": "0.9",
-            "reject_confidence": "0.97", "fallback": "hold", "aggregation": "MajorityVote", "default_skill": "70",
-        },
-        "PedestrianProject": {"max_distance_m": "500"},
-    },
+    "new_hold": {"Validation*": _recommended("hold"), "PedestrianProject": {"max_distance_m": "500"}},
 }
 DEFAULT_POLICIES = "fixed3,fixed5,new"
 
