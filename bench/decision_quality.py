@@ -72,12 +72,13 @@ Overrides = Mapping[str, Mapping[str, str | None]]
 NO_DYNAMIC: dict[str, str | None] = dict.fromkeys(
     ("min_overlap", "max_overlap", "confidence", "reject_confidence", "fallback"))
 
-def _recommended(fallback: str, *, confidence: float | None = None) -> dict[str, str | None]:
+def _recommended(fallback: str, *, confidence: float | None = None,
+                 reject_confidence: float | None = None) -> dict[str, str | None]:
     r = RECOMMENDED_POLICY
-    sure = confidence or r.confidence
     return {
         "overlap": None, "min_overlap": str(r.min_overlap), "max_overlap": str(r.max_overlap),
-        "confidence": f"{sure:g}", "reject_confidence": f"{max(sure, r.reject_confidence):g}", "fallback": fallback,
+        "confidence": f"{confidence or r.confidence:g}",
+        "reject_confidence": f"{reject_confidence or r.reject_confidence:g}", "fallback": fallback,
         "aggregation": "MajorityVote", "default_skill": "70",
     }
 
@@ -95,9 +96,9 @@ POLICIES: dict[str, Overrides] = {
     "new": {"Validation*": _recommended("accept"), "PedestrianProject": {"max_distance_m": "500"}},
     # The same, holding unsure work for a person instead of accepting it.
     "new_hold": {"Validation*": _recommended("hold"), "PedestrianProject": {"max_distance_m": "500"}},
-    # The same, with 99% needed both to pass and to fail a check: fewer mistakes, more answers bought.
-    "new_strict": {"Validation*": _recommended("accept", confidence=0.99),
-                   "PedestrianProject": {"max_distance_m": "500"}},
+    # The same with 97% to pass and 98% to fail a check: fewer answers bought, more bad work accepted.
+    "new_97": {"Validation*": _recommended("accept", confidence=0.97, reject_confidence=0.98),
+               "PedestrianProject": {"max_distance_m": "500"}},
 }
 DEFAULT_POLICIES = "fixed3,fixed5,new"
 

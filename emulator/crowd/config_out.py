@@ -163,8 +163,8 @@ def _render_find_items(
 _DYNAMIC_POLICY = [
     "min_overlap = 2",
     "max_overlap = 13",
-    "confidence = 0.97",
-    "reject_confidence = 0.98",
+    "confidence = 0.99",
+    "reject_confidence = 0.99",
     "fallback = accept",
     "restrict_below = 0.55",
     "restrict_after_controls = 10",
