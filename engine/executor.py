@@ -1,7 +1,8 @@
 """The one place where decided actions touch the world.
 
 Every method is idempotent, because the journal may hand the same action over
-again after a crash: photos already stored are not downloaded again, copies
+again after a crash: photos already stored are not downloaded again (nor
+measured: see :mod:`engine.photo_facts`), copies
 overwrite with the same bytes, task and bonus creation reuse their
 deterministic ``operation_id`` (and a bonus is looked up by assignment before
 paying), a status already set counts as done, and table rows are appended once.
@@ -30,6 +31,7 @@ from engine.actions import (
     SetStatus,
     StorePhoto,
 )
+from engine.photo_facts import measure_photo
 from file_store.base import FileStore
 from tables.tsv import TsvTable
 from toloka_client.client import TolokaClient
@@ -61,7 +63,9 @@ class ChainResult:
     ``overtaken`` maps the key of a done :class:`SetStatus` whose assignment
     ended in another status (Toloka accepted it before the wanted reject) to
     that status; ``refused`` maps the key of a done :class:`RaiseOverlap` that
-    Toloka refused to the reason.
+    Toloka refused to the reason; ``facts`` maps the key of a done
+    :class:`StorePhoto` that downloaded its photo to the photo's measurements
+    (:func:`engine.photo_facts.measure_photo`; none for a photo stored before a crash).
     """
 
     done: list[Action] = field(default_factory=list)
@@ -69,6 +73,7 @@ class ChainResult:
     held: bool = False  # stopped by the gate before an action
     overtaken: dict[str, str] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
+    facts: dict[str, str] = field(default_factory=dict)
 
 
 class Executor:
@@ -120,7 +125,8 @@ class Executor:
                         break
                     result.done.append(action)
                     if outcome is not None:
-                        side = result.refused if isinstance(action, RaiseOverlap) else result.overtaken
+                        side = (result.refused if isinstance(action, RaiseOverlap)
+                                else result.facts if isinstance(action, StorePhoto) else result.overtaken)
                         side[action.key] = outcome
             await on_chain_end(chain, result)
             return chain, result
@@ -132,11 +138,12 @@ class Executor:
         """Perform one action; raise :class:`ActionFailed` (never a vendor error).
 
         Returns the status an assignment really ended in when a :class:`SetStatus`
-        was overtaken by Toloka, or why a :class:`RaiseOverlap` was refused (None otherwise).
+        was overtaken by Toloka, why a :class:`RaiseOverlap` was refused, or the
+        facts of the photo a :class:`StorePhoto` downloaded (None otherwise).
         """
         try:
             if isinstance(action, StorePhoto):
-                await self._store_photo(action)
+                return await self._store_photo(action)
             elif isinstance(action, CopyPhoto):
                 await self.store.copy(action.src_key, action.dst_key)
             elif isinstance(action, CreateTasks):
@@ -164,14 +171,20 @@ class Executor:
 
     # -- the eight kinds -----------------------------------------------------------
 
-    async def _store_photo(self, action: StorePhoto) -> None:
+    async def _store_photo(self, action: StorePhoto) -> str | None:
+        """Download and store the photo; return its facts (None when it was stored before a crash)."""
         if await self.store.exists(action.dst_key):
-            return  # stored before a crash: the bytes are the attachment's
+            return None  # stored before a crash: the bytes are the attachment's; its checks stay neutral
         data = await self.client.download_attachment(action.attachment_id, max_bytes=self.max_photo_bytes)
         content_type = next((kind for magic, kind in _IMAGE_MAGIC if data.startswith(magic)), None)
         if content_type is None:
             raise ActionFailed(action, f"attachment {action.attachment_id} is not an image", permanent=True)
         await self.store.put(action.dst_key, data, content_type)
+        try:
+            return await asyncio.to_thread(measure_photo, data)  # a decode is CPU work: off the loop
+        except Exception:  # a measuring bug must never stop storing: the photo just goes unchecked
+            log.exception("%s: photo stored but not measured", action.key)
+            return None
 
     async def _create_tasks(self, action: CreateTasks) -> None:
         tasks = [

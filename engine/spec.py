@@ -69,15 +69,15 @@ class Decision:
     work holds up only its own chain. ``reviewing`` lists the submitted
     assignments the handler took in for review; ``decided`` counts final
     decisions, for the tick line; ``acknowledged`` names the refused effects
-    (``Context.refused``) the handler has taken into account, so the engine
-    forgets them.
+    (``Context.refused``) and the photo facts (``Context.facts``) the handler
+    has taken into account, so the engine forgets them.
     """
 
     chains: dict[str, list[Action]] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)
     decided: int = 0
     reviewing: list[Review] = field(default_factory=list)
-    acknowledged: list[str] = field(default_factory=list)  # keys of ``Context.refused`` dealt with
+    acknowledged: list[str] = field(default_factory=list)  # keys of ``Context.refused``/``facts`` dealt with
 
     def add(self, chain: str, *actions: Action) -> None:
         self.chains.setdefault(chain, []).extend(actions)
@@ -140,6 +140,9 @@ class Context(Generic[C]):
     # Photo store outage windows of the last 24 hours (at most 50), oldest first; only the last may be
     # open (end None). Probed this tick, before the handlers decide.
     outages: tuple[Outage, ...] = ()
+    # Measurements of photos the executor stored (StorePhoto key "store:<dst_key>" -> engine.photo_facts text),
+    # until a handler acknowledges them; a photo stored before a crash has none.
+    facts: Mapping[str, str] = field(default_factory=dict)
 
 
 Handler = Callable[[S, Batch, Context[C]], Decision]

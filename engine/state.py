@@ -32,6 +32,8 @@ from engine.spec import Outage, PipelineSpec, Review, V1Checkpoint
 
 STATE_VERSION = 2
 S = TypeVar("S")
+#: Photo facts kept while no handler has taken them (more than a large tick stores); the oldest go first.
+MAX_FACTS = 10_000
 
 # Where v1 pickled the classes that moved.
 V1_ALIASES = {
@@ -49,7 +51,10 @@ class EngineState(Evolving, Generic[S]):
     to hear of (action key -> reason); they are handed to the handlers in
     :class:`~engine.spec.Context` until a handler acknowledges them.
     ``outages`` are the photo store's outage windows (kept 24 hours, at most 50),
-    handed to the handlers too (``Context.outages``).
+    handed to the handlers too (``Context.outages``). ``facts`` holds the
+    measurements of photos the executor stored (``StorePhoto`` key -> text, at
+    most ``MAX_FACTS``), handed to the handlers (``Context.facts``) until one
+    acknowledges them.
     """
 
     pipeline: str  # the definition that wrote it: another one refuses to resume it
@@ -60,6 +65,7 @@ class EngineState(Evolving, Generic[S]):
     stats: Stats = field(default_factory=Stats)
     reviews: dict[str, Review] = field(default_factory=dict)  # assignment id -> work under review
     refused: dict[str, str] = field(default_factory=dict)  # action key -> why Toloka refused it
+    facts: dict[str, str] = field(default_factory=dict)  # StorePhoto key -> the stored photo's facts, oldest first
     # Photo store outage windows (engine.probe), oldest first, the last may be open; and the last
     # probe whose link served, where the next window starts.
     outages: list[Outage] = field(default_factory=list)

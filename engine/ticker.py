@@ -62,7 +62,7 @@ from engine.logs import pool_logger
 from engine.probe import ProbeResult, StoreProbe, record_probe
 from engine.skills import SkillCache
 from engine.spec import Batch, Context, Decision, Handler, PipelineSpec, funnel_entries
-from engine.state import EngineState
+from engine.state import MAX_FACTS, EngineState
 from file_store.base import FileStore
 from tables.tsv import TableError, TsvTable, encode_records
 from toloka_client.client import TolokaClient
@@ -332,15 +332,16 @@ class Engine(Generic[C, S]):
         """Every observer's decision, in order; a failing handler is left out and the others decide again."""
         failed: set[str] = set()
         while True:
-            # Refused effects go to every handler (even one with nothing new) until one acknowledges them.
+            # Refused effects and photo facts go to every handler (even one with nothing new) until one
+            # acknowledges them.
             ctx = Context(self.settings.config, self.settings.pools(), now, dict(self.state.refused),
-                          outages=tuple(self.state.outages))
+                          outages=tuple(self.state.outages), facts=dict(self.state.facts))
             decisions: dict[str, Decision] = {}
             for observer in self.observers:
                 if observer.key not in batches or observer.key in failed:
                     continue
                 batch = batches[observer.key][1]
-                if not batch.assignments and not ctx.refused:
+                if not batch.assignments and not ctx.refused and not ctx.facts:
                     decisions[observer.key] = Decision()
                     continue
                 try:
@@ -357,6 +358,7 @@ class Engine(Generic[C, S]):
                 for decision in decisions.values():
                     for key in decision.acknowledged:
                         self.state.refused.pop(key, None)
+                        self.state.facts.pop(key, None)
                 return decisions, failed
 
     def _restore(self) -> None:
@@ -475,6 +477,7 @@ class Engine(Generic[C, S]):
                 created += sum(len(a.tasks) for a in done if isinstance(a, CreateTasks))
                 self._count(done, result.overtaken)
                 self.state.refused.update(result.refused)
+                self._keep_facts(result.facts)
             error = result.error
             if error is not None:
                 self._in_flight.pop(error.action.key, None)
@@ -496,6 +499,20 @@ class Engine(Generic[C, S]):
                 self.settings.source,
             )
         return created, failures
+
+    def _keep_facts(self, facts: Mapping[str, str]) -> None:
+        """Keep stored photos' facts for the handlers, at most ``MAX_FACTS`` (the oldest unread ones go)."""
+        if not facts:
+            return
+        kept = self.state.facts
+        kept.update(facts)
+        dropped = 0
+        while len(kept) > MAX_FACTS:
+            del kept[next(iter(kept))]
+            dropped += 1
+        if dropped:
+            log.warning("photo facts: %d left unread were dropped (at most %d are kept); those photos go "
+                        "without automatic checks", dropped, MAX_FACTS)
 
     def pool_acted_on(self, action: Action) -> str:
         """The pool an action acts on ("files" for photo copies and tables).

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from engine.actions import CreateTasks, operation_uuid
 from engine.spec import Outage
-from handlers import flow, verification
+from handlers import flow, photo_checks, verification
 from handlers.base import Outcome, Rules, decision_row, decisions
 from handlers.state import MAIN, Group, Ledger, Work
 from toloka_client.records import Assignment
@@ -30,11 +30,18 @@ def handle(
     now: datetime,
     refused: Mapping[str, str] | None = None,
     outages: Sequence[Outage] = (),
+    facts: Mapping[str, str] | None = None,
 ) -> Outcome:
-    """Aggregate completed quality tasks, decide groups, and send good photos on."""
+    """Aggregate completed quality tasks, decide groups, and send good photos on.
+
+    ``facts`` are stored photos' measurements (``Context.facts``); under the dynamic
+    policy an unreadable, tiny or blank photo counts against "usable" as evidence.
+    """
     outcome = Outcome()
+    evidence = photo_checks.quality_evidence(ledger) if rules.quality.policy is not None else None
     for work in verification.judge_photos(
-        ledger, "quality", assignments, rules.quality, skills, now, outcome, refused, outages
+        ledger, "quality", assignments, rules.quality, skills, now, outcome, refused, outages,
+        evidence=evidence, facts=facts,
     ):
         settle(ledger, outcome, work, rules, now)
     return outcome

@@ -16,7 +16,7 @@ from datetime import datetime
 from engine.actions import Action, AppendRows, CopyPhoto, LinkTo, PayBonus, operation_uuid
 from engine.spec import Outage
 from file_store.keys import make_key
-from handlers import flow, verification
+from handlers import flow, photo_checks, verification
 from handlers.base import Outcome, PedestrianRules, Rules, decision_row, decisions, set_status
 from handlers.state import MAIN, Group, Ledger, Photo, Work
 from toloka_client.records import Assignment
@@ -32,11 +32,18 @@ def handle(
     now: datetime,
     refused: Mapping[str, str] | None = None,
     outages: Sequence[Outage] = (),
+    facts: Mapping[str, str] | None = None,
 ) -> Outcome:
-    """Aggregate completed relevance tasks and finish each pedestrian assignment."""
+    """Aggregate completed relevance tasks and finish each pedestrian assignment.
+
+    ``facts`` are stored photos' measurements (``Context.facts``); under the dynamic
+    policy a photo repeated from another assignment counts against its relevance.
+    """
     outcome = Outcome()
+    evidence = photo_checks.relevance_evidence(ledger) if rules.relevance.policy is not None else None
     for work in verification.judge_photos(
-        ledger, "relevance", assignments, rules.relevance, skills, now, outcome, refused, outages
+        ledger, "relevance", assignments, rules.relevance, skills, now, outcome, refused, outages,
+        evidence=evidence, facts=facts,
     ):
         settle(ledger, outcome, work, rules, now)
     return outcome

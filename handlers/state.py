@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 from aggregation.evidence import PoolBook
+from aggregation.photo_checks import Duplicate, PhotoIndex
 from common.evolving import Evolving
 
 Stage = Literal["visit", "quality", "relevance"]
@@ -22,7 +23,14 @@ MAIN = "main"
 
 @dataclass
 class Photo:
-    """One photo of a pedestrian assignment, as stored under ``tmp/``."""
+    """One photo of a pedestrian assignment, as stored under ``tmp/``.
+
+    ``facts`` are its measurements (:mod:`engine.photo_facts` text) once the
+    executor has stored it, and ``duplicate`` the photo of another assignment it
+    repeats, if any (:mod:`aggregation.photo_checks`); both stay None for a
+    photo stored before a crash: its automatic checks are then neutral. New
+    fields have defaults: photos pickled before them load with None.
+    """
 
     photo_id: str  # "<field>/<n>": stable across replays
     field: str
@@ -30,6 +38,8 @@ class Photo:
     key: str
     quality: bool | None = None
     relevant: bool | None = None
+    facts: str | None = None
+    duplicate: Duplicate | None = None
 
 
 @dataclass
@@ -125,6 +135,8 @@ class Ledger(Evolving):
     voided: dict[str, int] = field(default_factory=dict)
     # pedestrian assignment id -> a rejection waiting while its pool's negative verdicts surge
     deferred: dict[str, DeferredReject] = field(default_factory=dict)
+    # the photos seen lately (bounded), to find a photo repeated from another assignment
+    photo_index: PhotoIndex = field(default_factory=PhotoIndex)
 
     def ballots_of(self, kind: str) -> dict[str, list[Ballot]]:
         return self.ballots.setdefault(kind, {})

@@ -41,7 +41,7 @@ from aggregation.evidence import (
 from aggregation.evidence import judge as judge_task
 from engine.actions import AppendRows, LinkTo, RaiseOverlap, RestrictWorker, TaskSpec
 from engine.spec import Outage
-from handlers import flow
+from handlers import flow, photo_checks
 from handlers.base import Outcome, ValidationRules, decision_row, decisions, set_status, stamp
 from handlers.state import Ballot, DeferredReject, Group, Ledger, Photo, Stage, Work
 from toloka_client.records import Assignment, Task
@@ -406,8 +406,17 @@ def aggregate_new_answers(
     refused: Mapping[str, str] | None = None,
     evidence: Callable[[Ballot], float] | None = None,
     outages: Sequence[Outage] = (),
+    facts: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, list[Ballot]], dict[str, Finding]]:
-    """Collect, judge the tasks that are ready, and log their answers: every pool's first step."""
+    """Collect, judge the tasks that are ready, and log their answers: every pool's first step.
+
+    Stored photos' ``facts`` are filed first (:func:`handlers.photo_checks.absorb`), so
+    their evidence counts in this very call. Under the dynamic policy the visit's
+    evidence also counts a photo whose exact bytes another organization's work sent.
+    """
+    photo_checks.absorb(ledger, facts, outcome, now, record=rules.policy is not None)
+    if stage == "visit" and rules.policy is not None:
+        evidence = photo_checks.visit_evidence(ledger, evidence)
     note_refusals(ledger, kind, refused or {}, outcome)
     release_deferred(ledger, kind, outcome, now)
     collect(ledger, kind, stage, assignments, rules, outcome, now, skills)
@@ -427,15 +436,20 @@ def judge_photos(
     outcome: Outcome,
     refused: Mapping[str, str] | None = None,
     outages: Sequence[Outage] = (),
+    *,
+    evidence: Callable[[Ballot], float] | None = None,
+    facts: Mapping[str, str] | None = None,
 ) -> list[Work]:
     """The photo pools' step: judge, record each verdict on its photo, return the works touched.
 
     The verdict goes to ``photo.quality`` or ``photo.relevant`` (``stage`` says which); only
     works still at ``stage`` are touched, so a late answer changes nothing. A verdict too
     unsure to act on under ``fallback = hold`` holds the whole work for a person.
+    ``evidence`` is the automatic photo checks' log-odds for a task (dynamic policy only).
     """
     done, results = aggregate_new_answers(
-        ledger, stage, stage, assignments, rules, skills, now, outcome, refused=refused, outages=outages
+        ledger, stage, stage, assignments, rules, skills, now, outcome, refused=refused, evidence=evidence,
+        outages=outages, facts=facts,
     )
     touched: dict[str, Work] = {}
     for task_id, ballots in done.items():

@@ -51,12 +51,12 @@ def _on_visit(ledger: Ledger, batch: Batch, ctx: Context[PedestrianConfig]) -> D
 
 def _on_quality(ledger: Ledger, batch: Batch, ctx: Context[PedestrianConfig]) -> Decision:
     return quality.handle(ledger, batch.assignments, ctx.config, batch.skills, ctx.now, ctx.refused,
-                       ctx.outages)
+                       ctx.outages, ctx.facts)
 
 
 def _on_relevance(ledger: Ledger, batch: Batch, ctx: Context[PedestrianConfig]) -> Decision:
     return relevance.handle(ledger, batch.assignments, ctx.config, batch.skills, ctx.now, ctx.refused,
-                       ctx.outages)
+                       ctx.outages, ctx.facts)
 
 
 def groups_waiting(ledger: Ledger, pool: str) -> int:

@@ -213,3 +213,33 @@ async def test_a_worker_is_restricted_once_however_often_the_effect_runs(world: 
     assert [(r.scope, r.pool_id, r.private_comment) for r in found] == [
         ("POOL", world.check_pool, "visit: learned accuracy 0.41")]
     assert await world.requests("PUT /api/v1/user-restrictions") == 1
+
+
+async def test_a_stored_photo_reports_its_facts_and_a_replay_reports_none(world: World) -> None:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from engine.photo_facts import from_text
+
+    image = Image.new("RGB", (320, 240), (90, 140, 200))
+    ImageDraw.Draw(image).rectangle([40, 60, 200, 220], fill=(230, 200, 40))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    photo = buffer.getvalue()
+    _, (good, broken) = world.submitted(files={"a.jpg": photo, "b.jpg": JPEG})
+    store = StorePhoto(good, "tmp/facts/a/imgs_facade/0.jpg")
+    ended: dict[str, ChainResult] = {}
+
+    async def on_end(chain: str, result: ChainResult) -> None:
+        ended[chain] = result
+
+    await world.executor.run_chains({"pa": [store, StorePhoto(broken, "tmp/facts/a/imgs_facade/1.jpg")]}, on_end)
+    facts = ended["pa"].facts
+    assert sorted(facts) == ["store:tmp/facts/a/imgs_facade/0.jpg", "store:tmp/facts/a/imgs_facade/1.jpg"]
+    measured = from_text(facts[store.key])
+    assert measured.readable and (measured.width, measured.height) == (320, 240) and measured.stddev > 20
+    assert not from_text(facts["store:tmp/facts/a/imgs_facade/1.jpg"]).readable  # JPEG magic, no picture: stored
+    assert ended["pa"].overtaken == {} and ended["pa"].refused == {}
+    assert await world.executor.run(store) is None  # stored before a crash: not downloaded, not measured
+    assert await world.requests("GET /api/v1/attachments/{id}/download") == 2

@@ -1,0 +1,179 @@
+"""The automatic photo checks: evidence from a photo's own measurements, before any paid check.
+
+The executor measures every photo it stores (:mod:`engine.photo_facts`,
+re-exported here). Two checks read those facts, and each gives evidence,
+log-odds added to a task's posterior like the distance check of
+:mod:`aggregation.geo`, never a verdict of its own on a borderline value:
+
+- quality: an unreadable photo, one under ``TINY_PX`` on a side or nearly
+  uniform (grey-level spread under ``UNIFORM_STDDEV``: a black frame, a lens
+  cap, a blank wall) is strong evidence against "usable"; a small or flat one
+  (under ``SMALL_PX``, ``FLAT_STDDEV``) a mild one;
+- duplicates: a photo whose bytes (``exact``) or 8x8 average hash (``near``:
+  re-encoded, resized) repeat a photo of *another* assignment is evidence
+  against its relevance (a photo taken somewhere else, or before); the exact
+  bytes of another organization's photo are evidence against the visit too.
+
+Pure and deterministic. :class:`PhotoIndex` is the bounded memory of photos
+seen (plain data: it is pickled with the handlers' state).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+from engine.photo_facts import PhotoFacts, from_text, photo_facts, to_text
+
+__all__ = [
+    "Duplicate", "DuplicateKind", "PhotoFacts", "PhotoIndex", "Seen", "duplicate_log_odds", "from_text", "hamming",
+    "photo_facts", "quality_log_odds", "to_text", "visit_log_odds",
+]
+
+#: Under this many pixels on the short side a photo shows nothing a checker can judge (a thumbnail, an icon).
+TINY_PX = 64
+#: Under this many a photo is small for a storefront or a sign: borderline.
+SMALL_PX = 200
+#: Grey-level spread (0-255) under which a photo is blank: sensor noise alone gives more.
+UNIFORM_STDDEV = 2.0
+#: Under this a photo is very flat (dark, fogged): borderline.
+FLAT_STDDEV = 6.0
+#: Log-odds against "usable" of an unreadable, tiny or blank photo: about 55:1, as strong as three fair checkers.
+STRONG = -4.0
+#: Log-odds of each borderline finding: about one weak checker's answer.
+MILD = -1.0
+
+#: Average hashes this many bits apart (of 64) or fewer are the same picture (re-encoding flips 0-3).
+NEAR_BITS = 4
+#: Log-odds against relevance of a repeated photo (and against the visit: exact bytes of another organization).
+EXACT_LOG_ODDS = -3.0
+NEAR_LOG_ODDS = -1.5
+#: Photos the index remembers; the oldest go first (a bound on the checkpoint: about 150 bytes each).
+INDEX_SIZE = 5000
+
+DuplicateKind = Literal["exact", "near"]
+
+
+def quality_log_odds(facts: PhotoFacts | None) -> tuple[float, str]:
+    """Evidence for "the photo is usable" from its measurements, and a note; 0 for a normal photo or no facts."""
+    if facts is None:
+        return 0.0, "not measured"
+    if not facts.readable:
+        return STRONG, "unreadable: not a decodable image"
+    short = min(facts.width, facts.height)
+    size = f"{facts.width}x{facts.height} px"
+    if short < TINY_PX:
+        return STRONG, f"tiny: {size}"
+    if facts.stddev < UNIFORM_STDDEV:
+        return STRONG, f"nearly uniform: grey spread {facts.stddev:.1f}"
+    odds, notes = 0.0, []
+    if short < SMALL_PX:
+        odds += MILD
+        notes.append(f"small: {size}")
+    if facts.stddev < FLAT_STDDEV:
+        odds += MILD
+        notes.append(f"flat: grey spread {facts.stddev:.1f}")
+    return odds, "; ".join(notes) or f"{size}, grey spread {facts.stddev:.1f}"
+
+
+def hamming(a: int, b: int) -> int:
+    """How many bits of two hashes differ."""
+    return (a ^ b).bit_count()
+
+
+class Seen(NamedTuple):
+    """A photo in the index: its assignment, its organization's key and its average hash (None: exact only)."""
+
+    assignment: str
+    organization: str
+    ahash: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A photo that repeats a photo of another assignment: how (``bits`` of the hash differ), and whose."""
+
+    kind: DuplicateKind
+    assignment: str  # the assignment whose photo this one repeats
+    same_organization: bool
+    bits: int = 0
+
+    def note(self) -> str:
+        how = "exact duplicate" if self.kind == "exact" else f"near duplicate ({self.bits} of 64 hash bits differ)"
+        whose = "the same organization" if self.same_organization else "another organization"
+        return f"{how} of a photo of assignment {self.assignment} ({whose})"
+
+
+def duplicate_log_odds(duplicate: Duplicate | None) -> tuple[float, str]:
+    """Evidence for "the photo is relevant" (taken there, for this task): a repeated photo was not."""
+    if duplicate is None:
+        return 0.0, "no duplicate"
+    return (EXACT_LOG_ODDS if duplicate.kind == "exact" else NEAR_LOG_ODDS), duplicate.note()
+
+
+def visit_log_odds(duplicate: Duplicate | None) -> tuple[float, str]:
+    """Evidence for "the worker was there": only the exact bytes of another organization's photo count.
+
+    A visit verdict decides the whole work, and a near match can be two
+    look-alike places (two shops of one chain, one sign template: the
+    emulator's photos of one kind are all alike, and counting near matches
+    there rejected honest visits); equal bytes never happen by chance.
+    """
+    if duplicate is None or duplicate.same_organization or duplicate.kind != "exact":
+        return 0.0, "no exact duplicate of another organization"
+    return duplicate_log_odds(duplicate)
+
+
+def _near_eligible(facts: PhotoFacts) -> bool:
+    """Blank and flat photos all hash alike: only their exact bytes are compared."""
+    return facts.ahash is not None and facts.stddev >= FLAT_STDDEV
+
+
+@dataclass
+class PhotoIndex:
+    """The photos seen lately (sha256 -> :class:`Seen`), at most ``limit``, oldest dropped first.
+
+    Exact duplicates are found by the sha256, near ones by scanning the average
+    hashes (a few thousand XORs: well under a millisecond per photo at ``INDEX_SIZE``).
+    """
+
+    limit: int = INDEX_SIZE
+    seen: dict[str, Seen] = field(default_factory=dict)
+
+    def match(self, facts: PhotoFacts, assignment: str, organization: str) -> Duplicate | None:
+        """The photo of another assignment this one repeats, or None; photos of the same assignment never count.
+
+        An exact duplicate always counts. A near one counts only when every near
+        photo belongs to one *other* organization: near photos of the same
+        organization are two visits seeing the same storefront alike, and near
+        photos of several organizations mean a picture with nothing particular
+        in it (a template sign, a dark street), where the hash tells nothing.
+        """
+        exact = self.seen.get(facts.sha256)
+        if exact is not None and exact.assignment != assignment:
+            return Duplicate("exact", exact.assignment, exact.organization == organization)
+        if facts.ahash is None or not _near_eligible(facts):
+            return None
+        best: tuple[int, str] | None = None
+        organizations: set[str] = set()
+        for seen in self.seen.values():
+            if seen.ahash is None or seen.assignment == assignment:
+                continue
+            bits = hamming(seen.ahash, facts.ahash)
+            if bits > NEAR_BITS:
+                continue
+            organizations.add(seen.organization)
+            if best is None or bits < best[0]:
+                best = (bits, seen.assignment)
+        if best is None or len(organizations) != 1 or organization in organizations:
+            return None
+        return Duplicate("near", best[1], False, best[0])
+
+    def add(self, facts: PhotoFacts, assignment: str, organization: str) -> None:
+        """Remember a photo (the first assignment that sent these bytes keeps them); drop the oldest past ``limit``."""
+        if facts.sha256 in self.seen:
+            return
+        ahash = facts.ahash if _near_eligible(facts) else None
+        self.seen[facts.sha256] = Seen(assignment, organization, ahash)
+        while len(self.seen) > self.limit:
+            del self.seen[next(iter(self.seen))]

@@ -1,0 +1,105 @@
+"""Photo facts through the engine: ChainResult.facts -> EngineState.facts -> Context.facts -> acknowledged.
+
+An offline engine (tests/engine/probe_world.py: real checkpoint and journal, no
+Toloka) with an executor stand-in that reports what a real StorePhoto reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from probe_world import Clock, offline_engine, spec
+
+from engine import ticker
+from engine.actions import Action, AppendRows, Step, StorePhoto
+from engine.executor import ChainResult
+from engine.spec import Batch, Context, Decision
+from engine.state import checkpoint_store, load_state
+
+T0 = datetime(2026, 5, 1, 12, 0, 0)
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "v2-before-outages" / "checkpoint.pkl"
+
+
+class StoringExecutor:
+    """Runs every chain to its end; a StorePhoto reports facts ``facts:<key>``, as a first download would."""
+
+    store = None
+
+    async def run_chains(self, chains: Mapping[str, Sequence[Action]],
+                         on_chain_end: Callable[[str, ChainResult], Awaitable[None]],
+                         *, gate: Callable[[Action], bool] | None = None) -> dict[str, ChainResult]:
+        results = {}
+        for chain, actions in chains.items():
+            result = ChainResult(done=list(actions),
+                                 facts={a.key: f"facts:{a.dst_key}" for a in actions if isinstance(a, StorePhoto)})
+            await on_chain_end(chain, result)
+            results[chain] = result
+        return results
+
+
+def recording(seen: list[Context[None]], acknowledge: Callable[[Context[None]], list[str]]) -> Any:
+    def handler(state: dict[str, Any], batch: Batch, ctx: Context[None]) -> Decision:
+        seen.append(ctx)
+        return Decision(acknowledged=acknowledge(ctx))
+
+    return handler
+
+
+async def test_facts_of_stored_photos_are_kept_checkpointed_and_handed_on_until_acknowledged(tmp_path: Path) -> None:
+    seen: list[Context[None]] = []
+    pipeline = spec(recording(seen, lambda ctx: [k for k in ctx.facts if k.endswith("a.jpg")]))
+    engine = offline_engine(tmp_path, None, Clock(T0), pipeline)
+    engine.executor = StoringExecutor()  # type: ignore[assignment]
+    engine.journal.stage([Step("pa1", StorePhoto("att-a", "tmp/a.jpg")), Step("pa1", StorePhoto("att-b", "tmp/b.jpg")),
+                          Step("pa1", AppendRows("decisions", "pa1/x", ({"event": "x"},)))])
+    await engine.execute_pending()
+    assert engine.state.facts == {"store:tmp/a.jpg": "facts:tmp/a.jpg", "store:tmp/b.jpg": "facts:tmp/b.jpg"}
+    await engine.checkpoint()
+    engine.journal.close()
+
+    again = offline_engine(tmp_path, None, Clock(T0), pipeline)  # a restart keeps what no handler took yet
+    assert again.state.facts == engine.state.facts
+    empty = Batch("checks", "p1", "accepted", ())
+    decisions, failed = again._decide_all({"checks": (None, empty)}, T0)  # type: ignore[dict-item]
+    assert not failed and seen[0].facts == engine.state.facts  # called although nothing new came
+    assert decisions["checks"].acknowledged == ["store:tmp/a.jpg"]
+    assert again.state.facts == {"store:tmp/b.jpg": "facts:tmp/b.jpg"}
+    again.journal.close()
+
+
+async def test_with_no_facts_and_nothing_new_no_handler_is_called(tmp_path: Path) -> None:
+    seen: list[Context[None]] = []
+    engine = offline_engine(tmp_path, None, Clock(T0), spec(recording(seen, lambda ctx: [])))
+    decisions, _ = engine._decide_all({"checks": (None, Batch("checks", "p1", "accepted", ()))}, T0)  # type: ignore[dict-item]
+    assert seen == [] and decisions["checks"] == Decision()
+    assert Context(None, {}, T0).facts == {}  # the default, for contexts built elsewhere
+    engine.journal.close()
+
+
+async def test_unread_facts_are_bounded_oldest_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(ticker, "MAX_FACTS", 3)
+    engine = offline_engine(tmp_path, None, Clock(T0))
+    engine.state.facts = {"store:old": "0"}
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        engine._keep_facts({f"store:{n}": str(n) for n in range(4)})
+    assert list(engine.state.facts) == ["store:1", "store:2", "store:3"]
+    assert "2 left unread were dropped" in caplog.text
+    engine.journal.close()
+
+
+def test_a_checkpoint_from_before_the_facts_loads_with_none(tmp_path: Path) -> None:
+    saves = tmp_path / "saves"
+    saves.mkdir(mode=0o700)
+    shutil.copy(FIXTURE, saves / "checkpoint.pkl")
+    os.chmod(saves / "checkpoint.pkl", 0o600)
+    assert b"facts" not in (saves / "checkpoint.pkl").read_bytes()
+    state, found = load_state(checkpoint_store(saves, spec()), spec(), T0)
+    assert found and state.facts == {} and state.refused == {"overlap:t1:5": "pool closed"}
