@@ -45,6 +45,10 @@ S = TypeVar("S")  # the pipeline's picklable state
 MAX_PHOTO_BYTES = 20 * 1024 * 1024
 
 
+#: The photo store is probed at least this often, whatever the tick period.
+PROBE_EVERY_S = 10.0
+
+
 def utc_now() -> datetime:
     """Naive UTC now, the form every timestamp in the pipeline has."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -146,12 +150,16 @@ async def _loop(daemon: Engine[C, S], settings: Settings[C], options: RunOptions
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop.set)
             installed.append(signum)
+    background: list[asyncio.Task[None]] = []
     try:
         if daemon.status_url and options.print_ticks:
             print(f"status page: {daemon.status_url}", flush=True)
         await daemon.check_pools()
         await daemon.resume()
         period = settings.pipeline.period_s
+        # Between and during ticks too: a tick held up by a stalled store must not hide the stall.
+        prober = asyncio.create_task(daemon.probe_forever(min(period, PROBE_EVERY_S)))
+        background.append(prober)
         start = loop.time()
         ticks = 0
         while True:
@@ -176,6 +184,11 @@ async def _loop(daemon: Engine[C, S], settings: Settings[C], options: RunOptions
                 break
         return 0
     finally:
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for signum in installed:
             loop.remove_signal_handler(signum)
 

@@ -199,6 +199,8 @@ class Engine(Generic[C, S]):
         self.probe: StoreProbe | None = StoreProbe(store) if isinstance(store, FileStore) else None
         self.last_probe: ProbeResult | None = None
         self._workers_written: bytes | None = None  # what logs/workers.tsv holds (written when it changes)
+        self.held_for_store: list[Action] = []  # task creations waiting while photo links do not serve
+        self._probe_lock = asyncio.Lock()  # one probe at a time: the tick's and the background one's
         self._outage_reported: datetime | None = None  # start of the open outage already logged by this process
 
     # -- start-up -------------------------------------------------------------------
@@ -416,6 +418,27 @@ class Engine(Generic[C, S]):
             for line in review_rules.due_warnings(reviews, self.auto_accept, warning, now):
                 pool_logger(pool, self.settings.pools()[pool]).warning("%s", line)
 
+    async def probe_forever(self, interval_s: float) -> None:
+        """Probe the photo store every ``interval_s`` between and during ticks (a background task).
+
+        A tick can wait minutes on effects that a stalled store holds up; the probe at
+        the start of each tick alone would then never see the stall. Windows and
+        reports are the same as the tick's own probe (it is the same code).
+        """
+        if self.probe is None:
+            return
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self._probe_store(self.clock())
+            except Exception:  # the probe turns store errors into results; anything else must not end the daemon
+                log.exception("the photo store probe failed")
+
+    @property
+    def store_out(self) -> bool:
+        """True while an outage window of the photo store is open."""
+        return bool(self.state.outages) and self.state.outages[-1].end is None
+
     async def _probe_store(self, now: datetime) -> int:
         """Probe the photo store and keep its outage windows; 1 when an outage is reported now, else 0.
 
@@ -424,6 +447,11 @@ class Engine(Generic[C, S]):
         """
         if self.probe is None:
             return 0
+        async with self._probe_lock:
+            return await self._probe_once(now)
+
+    async def _probe_once(self, now: datetime) -> int:
+        assert self.probe is not None  # checked by the caller
         result = await self.probe.check(now)
         self.last_probe = result
         change = record_probe(self.state.outages, self.state.probe_ok_at, result)
@@ -464,6 +492,7 @@ class Engine(Generic[C, S]):
             if step.chain not in self.parked:
                 chains.setdefault(step.chain, []).append(step.action)
         self.held = []
+        self.held_for_store = []
         if not chains:
             return 0, 0
         created = 0
@@ -489,6 +518,9 @@ class Engine(Generic[C, S]):
                 self._error(self.clock(), self.pool_acted_on(error.action), f"effect {kind}", str(error))
 
         await self.executor.run_chains(chains, chain_end, gate=self._within_budget)
+        if self.held_for_store:
+            log.warning("photo store outage: %d task creations wait until photo links serve again",
+                        len(self.held_for_store))
         self.state.stats.tasks_created += created
         if self.held:
             log.warning(
@@ -552,11 +584,18 @@ class Engine(Generic[C, S]):
     def _within_budget(self, action: Action) -> bool:
         """May this action run under ``[Pipeline] max_spend``? (Called on the loop, just before it runs.)
 
+        While the photo store is out (an open outage window), no task is created
+        and no overlap raised: checkers would see links that do not open.
+
         New tasks are created only while spending is below the limit; a bonus is
         paid only if it keeps spending within it. Accepts and rejects always run:
         the work is done and owed (Toloka would accept it by itself anyway).
         A held action stops its chain; it stays pending in the journal.
         """
+        if self.store_out and isinstance(action, (CreateTasks, RaiseOverlap)):
+            # Checkers would be shown links that do not open: the tasks wait for the store.
+            self.held_for_store.append(action)
+            return False
         limit = self.settings.pipeline.max_spend
         if limit is None:
             return True

@@ -775,7 +775,7 @@ class Crowd:
                 seen = self._seen(task["id"]) or {}
             if seen.get("error"):
                 raise ValueError(f"task {task['id']} cannot be worked on: {seen['error']}")
-            markers = self._as_seen_by(worker, seen["markers"])
+            markers = self._as_seen_by(worker, await self._look_again(seen["markers"]))
             draw = unit_draw(self.seed, "answer", seen["key"], worker.user_id)
             given, correct = answer_task(pool, task, markers, fields, worker.accuracy, draw)
             if worker.spam is not None:
@@ -794,6 +794,17 @@ class Crowd:
                 "unreadable": [u for u in task_urls(pool, inputs, fields) if markers.get(u) is None]})
         state.update(solutions=solutions, records=records, due=_iso(now + self._real(seconds)))
         self._save_state(worker.user_id, state)
+
+    async def _look_again(self, saved: Mapping[str, Any]) -> dict[str, Any]:
+        """The task's links as this checker finds them: a link that did not open at the crowd's
+        first look (a stalled store) is opened again now, as each checker's browser would."""
+        found = dict(saved)
+        missing = [url for url, doc in saved.items() if not doc]
+        if missing:
+            for url, marker in zip(missing, await asyncio.gather(*(self._look(u) for u in missing)), strict=True):
+                if marker is not None:
+                    found[url] = marker.to_dict()
+        return found
 
     def _as_seen_by(self, worker: Worker, saved: Mapping[str, Any]) -> dict[str, PhotoMarker | None]:
         """The markers a task showed, minus the links that happen not to open for this worker
