@@ -373,6 +373,19 @@ def _open_ids(state: Any) -> set[str] | None:
     return {str(k) for k in works} if isinstance(works, Mapping) else None
 
 
+def write_config(folder: Path, emu: EmulatorState, scenario: str, period_s: int, overrides: Overrides) -> Path:
+    """``folder/toloka.ini`` for the emulator's scenario, as the demo writes it, with ``overrides`` applied."""
+    assert emu.setup_result is not None  # start_emulator(scenario=...) sets it up before it yields
+    config = folder / "toloka.ini"
+    text = render_ini(
+        url=emu.url, setup_result=emu.setup_result, scenario=load_scenario_file(scenario),
+        period_seconds=period_s, cursor_lag_seconds=1, local_folder=str(folder / "photos"),
+        results_folder=str(folder / "results"), saves_folder=str(folder / "saves"),
+        logs_folder=str(folder / "logs"))
+    config.write_text(apply_policy(text, overrides), encoding="utf-8")
+    return config
+
+
 async def run_one(folder: Path, *, scenario: str, seed: int, policy: str, speed: float, period_s: int,
                   time_limit_s: float) -> dict[str, Any]:
     """Emulator + daemon in ``folder`` until everything is decided; the run's record (JSON-able)."""
@@ -382,13 +395,7 @@ async def run_one(folder: Path, *, scenario: str, seed: int, policy: str, speed:
     async with start_emulator(folder / "emulator.sqlite", token=TOKEN, seed=seed, speed=speed,
                               scenario=scenario) as emu:
         assert emu.setup_result is not None  # start_emulator(scenario=...) sets it up before it yields
-        config = folder / "toloka.ini"
-        text = render_ini(
-            url=emu.url, setup_result=emu.setup_result, scenario=load_scenario_file(scenario),
-            period_seconds=period_s, cursor_lag_seconds=1, local_folder=str(folder / "photos"),
-            results_folder=str(folder / "results"), saves_folder=str(folder / "saves"),
-            logs_folder=str(folder / "logs"))
-        config.write_text(apply_policy(text, POLICIES[policy]), encoding="utf-8")
+        config = write_config(folder, emu, scenario, period_s, POLICIES[policy])
         try:
             settings = load_settings(config, PEDESTRIAN, base_dir=folder)
         except PipelineError as exc:

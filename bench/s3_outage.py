@@ -72,9 +72,9 @@ from decision_quality import (  # noqa: E402
     VERIFICATION_POOLS,
     _all_settled,
     _held_ids,
-    apply_policy,
     read_tsv,
     score_decisions,
+    write_config,
 )
 
 from common.errors import PipelineError  # noqa: E402
@@ -82,8 +82,6 @@ from common.secrets import SERVICE  # noqa: E402
 from demo import FolderKeyring  # noqa: E402
 from emulator.app import EmulatorState, start_emulator  # noqa: E402
 from emulator.crowd import simulator  # noqa: E402
-from emulator.crowd.config_out import render_ini  # noqa: E402
-from emulator.crowd.scenario import load_scenario_file  # noqa: E402
 from engine.config import load_settings  # noqa: E402
 from engine.runner import RunOptions, run  # noqa: E402
 from engine.snapshot import take_snapshot  # noqa: E402
@@ -302,13 +300,7 @@ async def _run_with_store(folder: Path, proxy: OutageProxy, *, scenario: str, se
     async with start_emulator(folder / "emulator.sqlite", token=TOKEN, seed=seed, speed=speed,
                               scenario=scenario) as emu:
         assert emu.setup_result is not None  # start_emulator(scenario=...) sets it up before it yields
-        config = folder / "toloka.ini"
-        text = render_ini(
-            url=emu.url, setup_result=emu.setup_result, scenario=load_scenario_file(scenario),
-            period_seconds=period_s, cursor_lag_seconds=1, local_folder=str(folder / "photos"),
-            results_folder=str(folder / "results"), saves_folder=str(folder / "saves"),
-            logs_folder=str(folder / "logs"))
-        config.write_text(apply_policy(text, s3_overrides(proxy.url)), encoding="utf-8")
+        config = write_config(folder, emu, scenario, period_s, s3_overrides(proxy.url))
         try:
             settings = load_settings(config, PEDESTRIAN, base_dir=folder)
         except PipelineError as exc:

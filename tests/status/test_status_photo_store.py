@@ -8,9 +8,7 @@ again. The page is served by the real status server and drawn by Chromium.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +26,7 @@ from status.prometheus import render
 from status.server import serve_status
 from status.settings import StatusSettings
 from tests.engine.probe_world import Clock, offline_engine
+from tests.status.test_status_live import chromium
 
 T0 = datetime(2026, 5, 1, 12, 0, 0)
 MINUTE = timedelta(minutes=1)
@@ -108,21 +107,6 @@ async def test_an_engine_without_a_file_store_shows_the_store_as_not_probed(tmp_
                                        "detail": "no file store to probe", "checked": None}
     assert metric(render(snapshot), "pipeline_photo_store_ok") == 1
     engine.journal.close()
-
-
-def chromium(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Headless Chromium with no network of its own and a fresh profile (as tests/status/test_status_live.py)."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("PIPELINE_SKIP_BROWSER") == "1":
-            pytest.skip("PIPELINE_SKIP_BROWSER=1: the browser check was switched off on purpose")
-        pytest.fail(f"{CHROMIUM} is missing: ./test.sh installs Debian's chromium package (apt-get install chromium)")
-    profile = folder / f"profile-{len(list(folder.glob('profile-*')))}"
-    command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--virtual-time-budget=5000", *args,
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=90)
 
 
 def banner(dom: str) -> tuple[str, str]:
