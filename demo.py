@@ -71,7 +71,7 @@ def run_demo(
     seed: int = 1,
     speed: float = 60.0,
     period_s: float = 1.0,
-    aggregation: str = "MajorityVote",
+    aggregation: str | None = None,
     pipeline: str = "pedestrian",
 ) -> int:
     """Run (or resume) the demo of ``pipeline`` in ``folder``; returns the exit code."""
@@ -85,10 +85,13 @@ def run_demo(
             return 1
         text = render_find_items(found, folder, time.monotonic() - started, resumed)
     else:
-        report = asyncio.run(rehearse(folder, seed=seed, speed=speed, period_s=period_s, aggregation=aggregation))
+        # No method named: the recommended dynamic policy; a method named: the old fixed overlap with it.
+        policy = "dynamic" if aggregation is None else "fixed"
+        report = asyncio.run(rehearse(folder, seed=seed, speed=speed, period_s=period_s,
+                                      aggregation=aggregation or "MajorityVote", policy=policy))
         if report is None:
             return 1
-        text = render(report, folder, time.monotonic() - started, resumed, aggregation)
+        text = render(report, folder, time.monotonic() - started, resumed, aggregation or "")
     (folder / MARKER).write_text(json.dumps({"seed": seed, "pipeline": pipeline, "finished": True}))
     print(text)
     return 0
@@ -234,7 +237,7 @@ def _kept_photos(truth: Mapping[str, Any], cells: list[Any]) -> set[str]:
 
 
 def render(
-    report: Mapping[str, Any], folder: Path, elapsed_s: float, resumed: bool, aggregation: str = "MajorityVote"
+    report: Mapping[str, Any], folder: Path, elapsed_s: float, resumed: bool, aggregation: str = ""
 ) -> str:
     """The summary printed at the end of the demo."""
     s = report["score"]
@@ -242,7 +245,9 @@ def render(
     made = report["made"]
     lines = [
         "",
-        f"Demo finished in {elapsed_s:.0f} s{' (resumed)' if resumed else ''}, aggregation {aggregation}.",
+        f"Demo finished in {elapsed_s:.0f} s{' (resumed)' if resumed else ''}, "
+        + (f"fixed overlap, aggregation {aggregation}." if aggregation
+           else "dynamic policy (learned worker quality, answers bought while unsure)."),
         "",
         "Decisions on pedestrian assignments:",
         f"  accepted (organization photographed): {made.get('accept', 0)}",

@@ -28,8 +28,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="run a full rehearsal of a pipeline (default pedestrian) against the local emulator")
     parser.add_argument("--demo-dir", type=Path, default=Path("demo-run"), help="working folder of --demo")
     parser.add_argument("--seed", type=int, default=1, help="random seed of --demo's simulated crowd")
-    parser.add_argument("--aggregation", choices=("MajorityVote", "DawidSkene", "Wawa"), default="MajorityVote",
-                        help="aggregation method of --demo's verification pools")
+    parser.add_argument("--aggregation", choices=("MajorityVote", "DawidSkene", "Wawa"), default=None,
+                        help="run --demo with a fixed overlap and this aggregation method (default: the "
+                             "dynamic policy with learned worker quality, see docs/decisions.md)")
     return parser.parse_args(argv)
 
 
