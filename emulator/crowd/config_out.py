@@ -162,7 +162,7 @@ def _render_find_items(
 #: The recommended dynamic-overlap policy of a verification section (handlers/settings.py RECOMMENDED_POLICY).
 _DYNAMIC_POLICY = [
     "min_overlap = 2",
-    "max_overlap = 13",
+    "max_overlap = 17",
     "confidence = 0.99",
     "reject_confidence = 0.99",
     "fallback = accept",

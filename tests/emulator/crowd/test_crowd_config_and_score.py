@@ -53,7 +53,7 @@ def test_written_ini_carries_ids_url_and_demo_timing(tmp_path: Path, demo: Scena
                                  ("ValidationRelevance", "100004", "100013")):
         assert ini.get_str(cfg, section, "pool_id") == pool
         assert ini.get_str(cfg, section, "skill_id") == skill
-        assert ini.get_int(cfg, section, "min_overlap") == 2 and ini.get_int(cfg, section, "max_overlap") == 13
+        assert ini.get_int(cfg, section, "min_overlap") == 2 and ini.get_int(cfg, section, "max_overlap") == 17
     assert list(tmp_path.iterdir()) == [out]  # no temp file left behind
 
 
