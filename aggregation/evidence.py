@@ -121,7 +121,8 @@ def worker_rows(kind: str, book: PoolBook, prior: float) -> list[dict[str, objec
     """One row per checker of the pool: the learned rates (for the status page, the report, workers.tsv).
 
     ``prior`` stands for a checker's skill, which the book does not keep; the rows
-    show what the answers taught, around that prior. Sorted worst first.
+    show what the answers taught, around that prior. In the book's order: the
+    caller sorts the rows of all its pools together.
     """
     rows: list[dict[str, object]] = []
     for worker, rec in book.workers.items():
@@ -132,12 +133,7 @@ def worker_rows(kind: str, book: PoolBook, prior: float) -> list[dict[str, objec
             "scored": int(rec.positive_seen + rec.negative_seen), "controls": rec.controls,
             "controls_right": rec.controls_right, "restricted": "yes" if rec.ignored else "",
         })
-    rows.sort(key=lambda row: (str(row["restricted"]) == "", float(str(row["accuracy"]))))
     return rows
-
-
-WORKER_COLUMNS = ("pool", "worker", "accuracy", "sensitivity", "specificity", "scored", "controls",
-                  "controls_right", "restricted")
 
 
 def prior_accuracy(skill: float | None, default_skill: float) -> float:

@@ -71,6 +71,7 @@ import keyring  # noqa: E402  # (E402: the repository root is put on sys.path fi
 from decision_quality import (  # noqa: E402
     VERIFICATION_POOLS,
     _all_settled,
+    _git_head,
     _held_ids,
     read_tsv,
     score_decisions,
@@ -753,17 +754,6 @@ def run_children(args: argparse.Namespace, root: Path) -> dict[str, dict[str, An
         records[name]["process_s"] = round(time.monotonic() - started, 1)
         records[name]["folder"] = str(folder)
     return records
-
-
-def _git_head() -> str:
-    try:
-        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" (with uncommitted changes)" if dirty else "")
 
 
 def summary_lines(records: Mapping[str, Mapping[str, Any]]) -> Iterable[str]:

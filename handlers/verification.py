@@ -158,7 +158,7 @@ def complete(
         del box[task]
         _forget_task(ledger, task)
     if outages:
-        _void_outage_answers(ledger, box, rules, outages, outcome, now)
+        _void_outage_answers(ledger, kind, box, rules, outages, outcome, now)
     if rules.policy is None:
         return _complete_fixed(box, rules, skills)
     policy = rules.policy
@@ -179,7 +179,7 @@ def complete(
         verdict = judge_task(p, len(answers), policy, exhausted=exhausted)
         if verdict == "more":
             total = len(answers) + ledger.voided.get(task, 0) + 1  # Toloka counts the voided answers too
-            _raise_overlap(ledger, outcome, rules, task, ballots[0], total, now)
+            _raise_overlap(ledger, outcome, kind, rules, task, ballots[0], total, now)
             continue
         learn_verdict(book, answers, priors, extra=extra, author=author)
         note_verdict(book, verdict == "negative")
@@ -200,6 +200,7 @@ def _forget_task(ledger: Ledger, task: str) -> None:
 
 def _void_outage_answers(
     ledger: Ledger,
+    kind: str,
     box: dict[str, list[Ballot]],
     rules: ValidationRules,
     outages: Sequence[Outage],
@@ -223,7 +224,7 @@ def _void_outage_answers(
         outcome.warning(f"task {task}: {len(void)} negative answer(s) sent while photo links did not serve are "
                         f"void; asking for {len(void)} more")
         if kept:
-            _raise_overlap(ledger, outcome, rules, task, first, asked, now)
+            _raise_overlap(ledger, outcome, kind, rules, task, first, asked, now)
         else:
             ledger.requested[task] = asked  # the task leaves the box; keep what was asked for its next ballots
             outcome.add(first.pedestrian_assignment_id, RaiseOverlap(rules.pool_id, task, asked))
@@ -252,7 +253,14 @@ def _complete_fixed(
 
 
 def _raise_overlap(
-    ledger: Ledger, outcome: Outcome, rules: ValidationRules, task: str, first: Ballot, overlap: int, now: datetime
+    ledger: Ledger,
+    outcome: Outcome,
+    kind: str,
+    rules: ValidationRules,
+    task: str,
+    first: Ballot,
+    overlap: int,
+    now: datetime,
 ) -> None:
     """Ask Toloka for one more answer; if it refuses, the task is decided with what it has (see ``note_refusals``)."""
     ledger.requested[task] = overlap
@@ -261,14 +269,9 @@ def _raise_overlap(
     if work is not None:
         refused = decisions(
             f"{work.assignment_id}/overlap/{task}/{overlap}",
-            [decision_row(now, work, _kind_of(rules), first.group, flow.OVERLAP_REFUSED, f"task {task} to {overlap}")],
+            [decision_row(now, work, kind, first.group, flow.OVERLAP_REFUSED, f"task {task} to {overlap}")],
         )
     outcome.add(first.pedestrian_assignment_id, RaiseOverlap(rules.pool_id, task, overlap, if_refused=refused))
-
-
-def _kind_of(rules: ValidationRules) -> str:
-    return {"ValidationVisit": "visit", "ValidationQuality": "quality", "ValidationRelevance": "relevance"}.get(
-        rules.section, rules.section)
 
 
 def note_refusals(ledger: Ledger, kind: str, refused: Mapping[str, str], outcome: Outcome) -> None:
