@@ -1,7 +1,7 @@
 """The crowdsourcing pipeline daemon: ``python pipeline.py [--config toloka.ini] [--once] [--demo [NAME]]``.
 
-``python pipeline.py unrestrict WORKER [--pool NAME]`` lifts the restrictions the
-daemon put on a worker (see docs/decisions.md).
+``python pipeline.py COMMAND ...`` runs one of the one-off commands of the
+``commands`` package (``--help`` lists them), e.g. ``unrestrict WORKER``.
 
 Left running on a server, it turns a crowd's work on Toloka into checked
 results, a tick every ``[Pipeline] period_seconds``, for the pipeline that
@@ -16,13 +16,23 @@ from pathlib import Path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", choices=("run", "unrestrict"), default="run",
-                        help="run the daemon (default), or unrestrict WORKER: lift the daemon's restrictions")
-    parser.add_argument("worker", nargs="?", help="the worker (Toloka user id) of unrestrict")
-    parser.add_argument("--pool", help="unrestrict on this pool only (its name, e.g. visit)")
-    parser.add_argument("--config", type=Path, default=Path("toloka.ini"),
-                        help="configuration file (default: toloka.ini)")
+    """The daemon's own options, or ``COMMAND ...`` for one of :data:`commands.COMMANDS`."""
+    from commands import COMMANDS, config_argument
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:
+        command = COMMANDS[argv[0]]
+        sub = argparse.ArgumentParser(prog=f"pipeline.py {command.name}", description=command.help)
+        config_argument(sub)
+        command.add_arguments(sub)
+        args = sub.parse_args(argv[1:])
+        args.command = command.name
+        return args
+    listing = "\n".join(f"  {name:<12} {c.help}" for name, c in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"commands (python pipeline.py COMMAND --help):\n{listing}")
+    config_argument(parser)
     parser.add_argument("--once", action="store_true", help="run one tick, then exit")
     parser.add_argument("--demo", nargs="?", const="pedestrian", choices=("pedestrian", "find_items"),
                         help="run a full rehearsal of a pipeline (default pedestrian) against the local emulator")
@@ -31,43 +41,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--aggregation", choices=("MajorityVote", "DawidSkene", "Wawa"), default=None,
                         help="run --demo with a fixed overlap and this aggregation method (default: the "
                              "dynamic policy with learned worker quality, see docs/decisions.md)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.command = "run"
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command != "run":
+        from commands import COMMANDS
+
+        return COMMANDS[args.command].run(args)
     if args.demo:
         from demo import run_demo
 
         return run_demo(args.demo_dir, seed=args.seed, aggregation=args.aggregation, pipeline=args.demo)
     import pipelines
-
-    if args.command == "unrestrict":
-        if not args.worker:
-            print("pipeline: unrestrict needs the worker's Toloka user id", file=sys.stderr)
-            return 2
-        return _unrestrict(args.config, args.worker, args.pool)
     from engine.runner import RunOptions
     from engine.runner import main as run_main
 
     return run_main(args.config, RunOptions(once=args.once), pipelines.get)
-
-
-def _unrestrict(config: Path, worker: str, pool: str | None) -> int:
-    import asyncio
-
-    import pipelines
-    from common.errors import PipelineError
-    from engine.commands import unrestrict
-
-    try:
-        settings = pipelines.load_settings(config)
-        lines = asyncio.run(unrestrict(pipelines.get(settings.definition), settings, worker, pool))
-    except PipelineError as exc:
-        print(f"pipeline: {exc}", file=sys.stderr)
-        return 2
-    print("\n".join(lines) if lines else f"{worker} has no restriction on the pipeline's pools")
-    return 0
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ fi
 # tools/ is not in it yet: tools/soak.py, faults.py, outcome.py and harness.py still have findings.
 TYPED_PACKAGES=(
     common toloka_client file_store tables status emulator engine aggregation handlers pipelines reporting
-    pipeline.py demo.py report.py add_password.py bench tools
+    pipeline.py demo.py report.py add_password.py commands bench tools
 )
 static_checks() {
     python -m ruff check "${TYPED_PACKAGES[@]}"

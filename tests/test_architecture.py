@@ -3,7 +3,7 @@
 Layers, top to bottom (a module may import its own package and any lower layer):
 
     pipeline.py          the command line
-    entry points: demo.py, report.py, add_password.py
+    entry points: demo.py, report.py, add_password.py, commands (one module per subcommand)
     reporting            the offline report, given a pipeline spec
     pipelines            declarations: which pools, observers, handlers, tables
     handlers             the pedestrian pipeline's pure decisions
@@ -25,6 +25,7 @@ ENTRY = ("pipeline", "demo", "report", "add_password")
 RANKS = {
     "pipeline": 8,
     **{name: 7 for name in ENTRY if name != "pipeline"},
+    "commands": 7,
     "reporting": 6,
     "pipelines": 5,
     "handlers": 4,
