@@ -96,6 +96,20 @@ async def set_crowd(request: web.Request) -> web.Response:
     return respond({"running": state.crowd_running})
 
 
+@routes.put(ADMIN_PREFIX + "/token")
+async def put_token(request: web.Request) -> web.Response:
+    """Change the accepted token at run time: ``{"token": "..."}`` (a rotation on Toloka's side).
+
+    From the next request on only the new token is accepted; the answer does not repeat it.
+    """
+    body = await body_json(request)
+    token = body.get("token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token.strip() or token != token.strip():
+        raise ApiError(400, "VALIDATION_ERROR", 'Send {"token": "<a non-empty token without spaces around it>"}')
+    request.app[STATE_KEY].token = token
+    return respond({"changed": True})
+
+
 @routes.get(ADMIN_PREFIX + "/catalogue/{kind:images|products}/{name}")
 async def get_picture(request: web.Request) -> web.Response:
     """A query image or product picture of the find_items scenario's shop, as a JPEG."""

@@ -101,9 +101,12 @@ async def open_engine(
         state, _resumed = load_state(checkpoints, spec, clock())
         journal = Journal.open(saves, state.journal)
         stack.callback(journal.close)
-        token = await asyncio.to_thread(secret, settings.secrets.toloka_token)
+        token_entry = settings.secrets.toloka_token
+        token = await asyncio.to_thread(secret, token_entry)
         http = HttpSettings(total_timeout_s=settings.toloka.timeout_s)
-        client = await stack.enter_async_context(TolokaClient.connect(settings.toloka.base_url, token, http))
+        # After a 401 the token is read again (and redacted too): a rotated token needs no restart.
+        client = await stack.enter_async_context(TolokaClient.connect(
+            settings.toloka.base_url, token, http, reread_token=lambda: secret(token_entry)))
         # load_settings always parses [FileStore]; only hand-built settings (tests, the report) lack it.
         assert settings.file_store is not None, "the daemon needs settings with a [FileStore]"
         store = await open_file_store(settings.file_store, secrets=secret)

@@ -33,7 +33,7 @@ from toloka_client.errors import (
     UnexpectedResponse,
     ValidationError,
 )
-from toloka_client.http import HttpSettings, Sleep, TolokaHttp, resolve_base_url
+from toloka_client.http import HttpSettings, Sleep, TokenSource, TolokaHttp, resolve_base_url
 from toloka_client.ids import operation_uuid
 from toloka_client.paging import iterate_by_id
 from toloka_client.records import (
@@ -126,10 +126,15 @@ class TolokaClient:
         settings: HttpSettings | None = None,
         *,
         sleep: Sleep = asyncio.sleep,
+        reread_token: TokenSource | None = None,
         **options: Any,
     ) -> TolokaClient:
-        """A client for ``[Toloka] environment`` (PRODUCTION, SANDBOX or a URL)."""
-        http = TolokaHttp(resolve_base_url(environment), token, settings, sleep=sleep)
+        """A client for ``[Toloka] environment`` (PRODUCTION, SANDBOX or a URL).
+
+        ``reread_token`` reads the token again after a 401 (a rotated token needs no restart).
+        """
+        http = TolokaHttp(resolve_base_url(environment), token, settings, sleep=sleep,
+                          reread_token=reread_token)
         return cls(http, sleep=sleep, **options)
 
     def __repr__(self) -> str:

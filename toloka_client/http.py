@@ -13,6 +13,12 @@ safe to repeat (creates carry an ``operation_id``; status PATCHes are checked
 after a conflict). A refused connection is always retried, since nothing was
 sent. Waits follow :mod:`toloka_client.retry` and go through an injectable
 ``sleep`` so tests do not wait for real minutes.
+
+A rotated token needs no restart: given ``reread_token`` (a blocking read of
+the keyring, run in a thread), a 401 makes the transport read the token once
+more and, if it changed, send the same request again with the new one (a 401
+means nothing was applied, so even a write may be sent again). An unchanged
+token lets the 401 surface as before.
 """
 
 from __future__ import annotations
@@ -29,11 +35,12 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from common.errors import ConfigError
+from common.errors import ConfigError, PipelineError
 from common.secrets import Secret
 from toloka_client import jsonio
 from toloka_client.errors import (
     AttachmentTooLarge,
+    AuthenticationError,
     TolokaError,
     TooManyRequests,
     TransportError,
@@ -53,6 +60,8 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _CHUNK = 64 * 1024
 
 Sleep = Callable[[float], Awaitable[None]]
+#: Reads the current token again (blocking: the keyring may read a file), e.g. ``lambda: read_secret(entry)``.
+TokenSource = Callable[[], Secret]
 
 
 def resolve_base_url(environment: str) -> str:
@@ -130,7 +139,8 @@ class TolokaHttp:
 
     Create it inside the running event loop (``async with TolokaHttp(...)``) and
     keep it for the life of the daemon. The token is held as a
-    :class:`~common.secrets.Secret` and only revealed per request.
+    :class:`~common.secrets.Secret` and only revealed per request;
+    ``reread_token`` (optional) fetches it again after a 401.
     """
 
     def __init__(
@@ -141,9 +151,14 @@ class TolokaHttp:
         *,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        reread_token: TokenSource | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
+        self._reread_token = reread_token
+        # Bumped at each token change: a request refused with an older token just tries the new one.
+        self._token_generation = 0
+        self._token_lock = asyncio.Lock()
         self.settings = settings or HttpSettings()
         self._sleep = sleep
         self._rand = rand
@@ -151,6 +166,7 @@ class TolokaHttp:
         # Counters for the status page and the benchmark.
         self.requests_sent = 0
         self.retries = 0
+        self.token_changes = 0
 
     def __repr__(self) -> str:
         return f"TolokaHttp({self.base_url!r})"
@@ -225,7 +241,7 @@ class TolokaHttp:
         slept = 0.0
         for number in range(1, policy.max_attempts + 1):
             try:
-                return await attempt()
+                return await self._authenticated(method, path, attempt)
             except _Retry as failure:
                 error = failure.error
                 may_repeat = (not failure.applied_possible) or method in _SAFE_METHODS or retry_writes
@@ -243,6 +259,43 @@ class TolokaHttp:
                 await self._sleep(delay)
                 slept += delay
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    async def _authenticated(self, method: str, path: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """One attempt; after a 401, once more if the token was changed in the meantime."""
+        generation = self._token_generation
+        try:
+            return await attempt()
+        except AuthenticationError:
+            if not await self._newer_token(generation, method, path):
+                raise
+        return await attempt()
+
+    async def _newer_token(self, generation: int, method: str, path: str) -> bool:
+        """After a 401 with the token of ``generation``: is there another token to try?
+
+        Reads the token source once per refusal wave (concurrent requests refused
+        together wait for the first one's read); False when there is no source,
+        it cannot be read, or it gives the same token.
+        """
+        if self._reread_token is None:
+            return False
+        async with self._token_lock:
+            if self._token_generation != generation:
+                return True  # another request has read a new token meanwhile
+            try:
+                fresh = await asyncio.to_thread(self._reread_token)
+            except PipelineError as exc:
+                log.warning("Toloka %s %s: the token was refused and could not be read again: %s",
+                            method, path, exc)
+                return False
+            if fresh == self._token:
+                return False
+            self._token = fresh
+            self._token_generation += 1
+            self.token_changes += 1
+        log.warning("Toloka %s %s: the token was refused; a changed token was read from the keyring, "
+                    "using it from now on", method, path)
+        return True
 
     async def _once(self, method: str, path: str, params: Mapping[str, Any] | None,
                     data: bytes | None, *, max_bytes: int | None) -> tuple[int, bytes]:
