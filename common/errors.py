@@ -18,6 +18,7 @@ says it; an instance overrides it only where one class covers both cases (a
     * PipelineError                       no   common.errors (the default for every subclass)
       + ConfigError                       no   common.errors: toloka.ini is wrong
         - ConfigFileError                 no   engine.config: toloka.ini cannot be read
+        - ConfigErrors                    no   common.ini: several mistakes at once (``.problems``)
       + SecretError                       no   common.errors: keyring entry or backend missing
       + StateError                        no   common.errors: checkpoint, journal, lock
         - LockHeldError                   no   engine.lock: a second daemon

@@ -4,23 +4,127 @@ Each reader takes a :class:`configparser.ConfigParser`, a section and a key and
 either returns a typed value or raises :class:`~common.errors.ConfigError` that
 names section, key, expected and found. Settings dataclasses elsewhere are built
 only through these functions, so every configuration mistake reads the same way.
+
+A person fixing ``toloka.ini`` wants every mistake at once, not one per run.
+Inside ``with collecting() as problems:`` a reader that finds a bad value for a
+key *with a default* records the error and goes on with the default, and
+``problems.section(parse)`` records whatever error ends one section's parse
+(a missing required key, a cross-field mistake) and goes on with the next
+section; ``problems.raise_if_any()`` then raises them all together as one
+:class:`ConfigErrors` (or the single :class:`ConfigError` when there is one).
+Outside ``collecting()`` every reader raises at once, as before.
 """
 
 from __future__ import annotations
 
 import configparser
+import contextlib
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from decimal import Decimal, InvalidOperation
 from typing import Final, Literal, TypeVar
 
-from common.errors import ConfigError
+from common.errors import ConfigError, PipelineError
 
 # The type of a default: a reader returns its own type, or the default's type
 # (``get_decimal(..., None)`` is ``Decimal | None``).
 _D = TypeVar("_D")
 # One of a reader's choices (a ``Literal`` type when the choices are declared so).
 _S = TypeVar("_S", bound=str)
+_T = TypeVar("_T")
+
+
+class ConfigErrors(ConfigError):
+    """Several mistakes found in one reading of ``toloka.ini``: ``problems``, in the order found.
+
+    Its message is one line per problem (each names section, key, expected and
+    found); ``section``, ``key``, ``expected`` and ``found`` are the first one's.
+    """
+
+    def __init__(self, problems: Sequence[ConfigError]) -> None:
+        if not problems:
+            raise ValueError("ConfigErrors needs at least one problem")
+        self.problems = tuple(problems)
+        first = self.problems[0]
+        self.section, self.key, self.expected, self.found = first.section, first.key, first.expected, first.found
+        PipelineError.__init__(self, "\n".join(str(problem) for problem in self.problems))
+
+    def __reduce__(self) -> tuple[type[ConfigErrors], tuple[tuple[ConfigError, ...]]]:
+        return (type(self), (self.problems,))
+
+
+def one_error(problems: Sequence[ConfigError]) -> ConfigError:
+    """The error to raise for ``problems``: the problem itself when there is one, else :class:`ConfigErrors`."""
+    flat = [p for problem in problems for p in (problem.problems if isinstance(problem, ConfigErrors) else (problem,))]
+    return flat[0] if len(flat) == 1 else ConfigErrors(flat)
+
+
+class Problems:
+    """The configuration mistakes found so far by :func:`collecting` (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.found: list[ConfigError] = []
+        # Sections where a reader went on with a default in place of a bad value: a later
+        # cross-field check there may be judging that default, not the file.
+        self._defaulted: set[str] = set()
+
+    def record(self, error: ConfigError, *, defaulted: bool = False) -> None:
+        """Keep ``error`` (once: the same error object seen again is not listed twice)."""
+        for problem in error.problems if isinstance(error, ConfigErrors) else (error,):
+            if not any(problem is seen for seen in self.found):
+                self.found.append(problem)
+        if defaulted:
+            self._defaulted.add(error.section)
+
+    def section(self, parse: Callable[[], _T]) -> _T | None:
+        """``parse()``, or None after recording the error that stopped it.
+
+        An error nobody recorded yet that comes from a section where a reader
+        already replaced a bad value by its default is dropped: it may be about
+        that default. It shows on the next run, once the listed ones are fixed.
+        """
+        try:
+            return parse()
+        except ConfigError as exc:
+            known = isinstance(exc, ConfigErrors) or any(exc is seen for seen in self.found)
+            if known or exc.section not in self._defaulted:
+                self.record(exc)
+            return None
+
+    def raise_if_any(self) -> None:
+        """Raise what was found: nothing, the one :class:`ConfigError`, or :class:`ConfigErrors`."""
+        if self.found:
+            raise one_error(self.found)
+
+
+_ACTIVE: ContextVar[Problems | None] = ContextVar("ini_problems", default=None)
+
+
+@contextlib.contextmanager
+def collecting() -> Iterator[Problems]:
+    """Collect configuration mistakes instead of stopping at the first (nested uses share one)."""
+    active = _ACTIVE.get()
+    if active is not None:
+        yield active
+        return
+    problems = Problems()
+    token = _ACTIVE.set(problems)
+    try:
+        yield problems
+    finally:
+        _ACTIVE.reset(token)
+
+
+def _fail(error: ConfigError, default: object) -> None:
+    """Raise ``error``, unless collecting and the key has a default (then the caller goes on with it)."""
+    problems = _ACTIVE.get()
+    if problems is None:
+        raise error
+    if default is _MISSING:
+        problems.record(error)
+        raise error
+    problems.record(error, defaulted=True)
 
 
 class _Missing(enum.Enum):
@@ -38,14 +142,26 @@ _FALSE = {"0", "false", "no", "off"}
 def _raw(cfg: configparser.ConfigParser, section: str, key: str, default: _D | _NoDefault) -> str | _D:
     if not cfg.has_section(section):
         if default is _MISSING:
-            raise ConfigError(section, key, "a value (the whole section is missing)", None)
+            _fail(ConfigError(section, key, "a value (the whole section is missing)", None), default)
+        assert default is not _MISSING
         return default
     value = cfg.get(section, key, fallback=None)
     if value is None or value.strip() == "":
         if default is _MISSING:
-            raise ConfigError(section, key, "a value", None if value is None else value)
+            _fail(ConfigError(section, key, "a value", None if value is None else value), default)
+        assert default is not _MISSING
         return default
     return value.strip()
+
+
+def invalid(error: ConfigError, default: _D | _NoDefault) -> _D:
+    """Raise ``error``, or (collecting, with a default) record it and return the default.
+
+    For a parser's own check of one key's value, so it is collected like a reader's.
+    """
+    _fail(error, default)
+    assert default is not _MISSING  # _fail raised
+    return default
 
 
 def get_str(
@@ -72,9 +188,9 @@ def get_int(
     try:
         number = int(value)
     except ValueError:
-        raise ConfigError(section, key, expected, value) from None
+        return invalid(ConfigError(section, key, expected, value), default)
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-        raise ConfigError(section, key, expected, value)
+        return invalid(ConfigError(section, key, expected, value), default)
     return number
 
 
@@ -95,11 +211,11 @@ def get_float(
     try:
         number = float(value)
     except ValueError:
-        raise ConfigError(section, key, expected, value) from None
+        return invalid(ConfigError(section, key, expected, value), default)
     if number != number or number in (float("inf"), float("-inf")):
-        raise ConfigError(section, key, expected, value)
+        return invalid(ConfigError(section, key, expected, value), default)
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-        raise ConfigError(section, key, expected, value)
+        return invalid(ConfigError(section, key, expected, value), default)
     return number
 
 
@@ -119,9 +235,9 @@ def get_decimal(
     try:
         number = Decimal(value)
     except InvalidOperation:
-        raise ConfigError(section, key, expected, value) from None
+        return invalid(ConfigError(section, key, expected, value), default)
     if not number.is_finite() or (minimum is not None and number < minimum):
-        raise ConfigError(section, key, expected, value)
+        return invalid(ConfigError(section, key, expected, value), default)
     return number
 
 
@@ -137,7 +253,7 @@ def get_bool(
         return True
     if lowered in _FALSE:
         return False
-    raise ConfigError(section, key, "true or false", value)
+    return invalid(ConfigError(section, key, "true or false", value), default)
 
 
 def get_choice(
@@ -157,7 +273,7 @@ def get_choice(
     for choice in choices:
         if value == choice or (not case_sensitive and value.lower() == choice.lower()):
             return choice
-    raise ConfigError(section, key, "one of " + ", ".join(choices), value)
+    return invalid(ConfigError(section, key, "one of " + ", ".join(choices), value), default)
 
 
 def get_list(
@@ -174,9 +290,9 @@ def get_list(
         return list(value)
     items = [item.strip() for item in value.split(",")]
     if any(not item for item in items) or (not allow_empty and not items):
-        raise ConfigError(section, key, "a comma-separated list of names", value)
+        return list(invalid(ConfigError(section, key, "a comma-separated list of names", value), default))
     if len(set(items)) != len(items):
-        raise ConfigError(section, key, "a list without repeated names", value)
+        return list(invalid(ConfigError(section, key, "a list without repeated names", value), default))
     return items
 
 

@@ -4,13 +4,17 @@ This module parses the engine's sections (``[Secrets]``, ``[Toloka]``,
 ``[Pipeline]``, ``[Status]``); the file store parses ``[FileStore]``, ``[S3]``
 and ``[AzureBlobStorage]``; the pipeline chosen by ``[Pipeline] definition``
 parses its own sections (``PipelineSpec.parse_config``). Nothing past these
-parsers sees a :class:`configparser.ConfigParser`. Every mistake raises
+parsers sees a :class:`configparser.ConfigParser`. Every mistake is a
 :class:`~common.errors.ConfigError` naming section, key, expected and found; a
-section or key nobody owns is a mistake too.
+section or key nobody owns is a mistake too. Loading collects every mistake of
+the file and raises them together (:class:`common.ini.ConfigErrors`, one line
+each), so a person fixes the file in one go.
 
-Paths in ``[Pipeline]`` are resolved against ``base_dir`` (the working
-directory by default), so the daemon can change directory later without
-changing meaning.
+Relative paths (the ``[Pipeline]`` folders, ``[FileStore] local_folder``) are
+resolved against ``base_dir``: the folder of the configuration file unless the
+caller says otherwise. A daemon started from another working directory then
+works on the same folders as one started next to its ``toloka.ini``, instead of
+silently starting over beside it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import ast
 import configparser
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
@@ -28,7 +32,7 @@ from urllib.parse import urlsplit
 from common import ini
 from common.errors import ConfigError
 from engine.spec import PipelineSpec
-from file_store.settings import FileStoreSettings, load_file_store_settings
+from file_store.settings import FileStoreSettings, LocalSettings, load_file_store_settings
 from status.settings import StatusSettings
 
 C = TypeVar("C")
@@ -188,10 +192,15 @@ def read_definition(path: Path | str) -> str:
 
 
 def load_settings(path: Path | str, spec: PipelineSpec[C, Any], *, base_dir: Path | None = None) -> Settings[C]:
-    """Read and check ``toloka.ini`` for ``spec``; relative folders are taken from ``base_dir`` (default: cwd)."""
+    """Read and check ``toloka.ini`` for ``spec`` (every mistake at once, see the module docstring).
+
+    Relative folders are taken from ``base_dir``, by default the folder that
+    holds the file (never the working directory).
+    """
     path = Path(path)
     cfg = read_ini(path)
-    return parse_settings(cfg, spec, source=path.absolute(), base_dir=base_dir if base_dir is not None else Path.cwd())
+    source = path.absolute()
+    return parse_settings(cfg, spec, source=source, base_dir=base_dir if base_dir is not None else source.parent)
 
 
 def parse_settings(
@@ -202,40 +211,73 @@ def parse_settings(
     base_dir: Path,
     file_store_parser: Callable[[configparser.ConfigParser], FileStoreSettings] | None = load_file_store_settings,
 ) -> Settings[C]:
-    """Build :class:`Settings` from an already-read parser (all checks included)."""
+    """Build :class:`Settings` from an already-read parser (all checks included).
+
+    Raises the one :class:`ConfigError` found, or :class:`common.ini.ConfigErrors`
+    listing all of them.
+    """
     definition = ini.get_str(cfg, "Pipeline", "definition", DEFAULT_DEFINITION)
     if definition != spec.name:
         raise ConfigError("Pipeline", "definition", f"{spec.name!r} (the pipeline being started)", definition)
-    check_unknown_keys(cfg, spec.sections)
-    config = spec.parse_config(cfg)
+    with ini.collecting() as problems:
+        problems.section(lambda: check_unknown_keys(cfg, spec.sections))
+        secrets = problems.section(lambda: parse_secrets(cfg))
+        toloka = problems.section(lambda: parse_toloka(cfg))
+        pipeline = problems.section(lambda: parse_pipeline(cfg, base_dir))
+        status = problems.section(lambda: parse_status(cfg))
+        file_store = None
+        if file_store_parser is not None:
+            parser = file_store_parser
+            file_store = problems.section(lambda: _resolve_store_folder(parser(cfg), base_dir))
+        config = problems.section(lambda: spec.parse_config(cfg))
+        problems.raise_if_any()
+    assert secrets is not None and toloka is not None and pipeline is not None and status is not None
+    assert config is not None
     return Settings(
         source=source,
         definition=definition,
-        secrets=parse_secrets(cfg),
-        toloka=parse_toloka(cfg),
-        pipeline=parse_pipeline(cfg, base_dir),
+        secrets=secrets,
+        toloka=toloka,
+        pipeline=pipeline,
         config=config,
         pool_ids=dict(spec.pools(config)),
-        file_store=file_store_parser(cfg) if file_store_parser is not None else None,
-        status=parse_status(cfg),
+        file_store=file_store,
+        status=status,
     )
 
 
+def _resolve_store_folder(settings: FileStoreSettings, base_dir: Path) -> FileStoreSettings:
+    """``[FileStore] local_folder`` made absolute against ``base_dir`` (like the ``[Pipeline]`` folders)."""
+    local = getattr(settings, "local", None)  # a parser plugged in by a test may return something else
+    if not isinstance(local, LocalSettings):
+        return settings
+    folder = local.folder.expanduser()
+    if folder.is_absolute():
+        return settings
+    return replace(settings, local=LocalSettings(folder=(Path(base_dir) / folder).absolute()))
+
+
 def check_unknown_keys(cfg: configparser.ConfigParser, pipeline_sections: Mapping[str, frozenset[str]]) -> None:
-    """Refuse misspelt sections, and misspelt keys in the engine's and the pipeline's sections."""
+    """Refuse misspelt sections, and misspelt keys in the engine's and the pipeline's sections (all of them)."""
     known = {**ENGINE_SECTIONS, **pipeline_sections}
     known_sections = set(known) | set(FILE_STORE_SECTIONS)
+    found: list[ConfigError] = []
     for section in cfg.sections():
         if section not in known_sections:
-            raise ConfigError(
+            found.append(ConfigError(
                 section, "(section)", "one of the sections " + ", ".join(sorted(known_sections)), section
-            )
+            ))
+            continue
         allowed = known.get(section)
         if allowed is None:
             continue
         for key in cfg.options(section):
             if key not in allowed:
-                raise ConfigError(section, key, "one of the keys " + ", ".join(sorted(allowed)), cfg.get(section, key))
+                found.append(
+                    ConfigError(section, key, "one of the keys " + ", ".join(sorted(allowed)), cfg.get(section, key))
+                )
+    if found:
+        raise ini.one_error(found)
 
 
 def parse_secrets(cfg: configparser.ConfigParser) -> SecretNames:
@@ -339,7 +381,8 @@ def optional_str(cfg: configparser.ConfigParser, section: str, key: str) -> str 
 def _positive(cfg: configparser.ConfigParser, section: str, key: str, default: float) -> float:
     value = ini.get_float(cfg, section, key, default)
     if value <= 0:
-        raise ConfigError(section, key, "a number > 0", cfg.get(section, key, fallback=str(value)))
+        return ini.invalid(ConfigError(section, key, "a number > 0", cfg.get(section, key, fallback=str(value))),
+                           default)
     return value
 
 
@@ -355,7 +398,7 @@ def list_may_be_empty(
 def _folder(cfg: configparser.ConfigParser, section: str, key: str, default: str, base_dir: Path) -> Path:
     value = ini.get_str(cfg, section, key, default)
     if "\x00" in value:
-        raise ConfigError(section, key, "a folder path", value)
+        value = ini.invalid(ConfigError(section, key, "a folder path", value), default)
     path = Path(value).expanduser()
     return path if path.is_absolute() else (Path(base_dir) / path).absolute()
 

@@ -127,11 +127,18 @@ class PedestrianConfig:
 
 
 def parse(cfg: configparser.ConfigParser) -> PedestrianConfig:
-    """All four sections, checked, with the one cross-section default resolved."""
-    pedestrian = parse_pedestrian(cfg)
-    relevance = parse_validation(cfg, "ValidationRelevance", DEFAULT_ACCEPT_COMMENT)
-    visit = parse_validation(cfg, "ValidationVisit", relevance.accept_comment)
-    quality = parse_validation(cfg, "ValidationQuality", relevance.accept_comment)
+    """All four sections, checked, with the one cross-section default resolved.
+
+    Every section is read even when an earlier one has mistakes; they are raised together.
+    """
+    with ini.collecting() as problems:
+        pedestrian = problems.section(lambda: parse_pedestrian(cfg))
+        relevance = problems.section(lambda: parse_validation(cfg, "ValidationRelevance", DEFAULT_ACCEPT_COMMENT))
+        comment = relevance.accept_comment if relevance is not None else DEFAULT_ACCEPT_COMMENT
+        visit = problems.section(lambda: parse_validation(cfg, "ValidationVisit", comment))
+        quality = problems.section(lambda: parse_validation(cfg, "ValidationQuality", comment))
+        problems.raise_if_any()
+    assert pedestrian is not None and visit is not None and quality is not None and relevance is not None
     _check_distinct_pools(pedestrian, (visit, quality, relevance))
     return PedestrianConfig(pedestrian=pedestrian, visit=visit, quality=quality, relevance=relevance)
 

@@ -21,6 +21,7 @@ from common.errors import (
     StorageError,
     retryable_os_error,
 )
+from common.ini import ConfigErrors
 from file_store.keys import InvalidKeyError
 from tables.tsv import TableError
 from toloka_client import errors as E
@@ -37,6 +38,7 @@ def _subclasses(cls: type) -> set[type]:
 CLASS_FLAGS: dict[type[PipelineError], bool] = {
     PipelineError: False,
     ConfigError: False,
+    ConfigErrors: False,
     SecretError: False,
     StateError: False,
     StorageError: False,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from common.errors import ConfigError
+from common.ini import ConfigErrors
 from engine.config import (
     ConfigFileError,
     Settings,
@@ -238,3 +239,64 @@ def test_secret_entries_follow_the_file_store_backend(write_ini: WriteIni) -> No
         lacking.entries_for("s3")
     assert (info.value.section, info.value.key, info.value.found) == ("Secrets", "s3_access_key", None)
     assert "backend is s3" in str(info.value)
+
+
+def test_every_mistake_of_the_file_is_reported_at_once(write_ini: WriteIni) -> None:
+    """Mistakes in many sections (bad values, a misspelt key, a missing required key) come in one error."""
+    path = write_ini({
+        ("Toloka", "timeout_seconds"): "soon",
+        ("Toloka", "enviroment"): "SANDBOX",  # misspelt key
+        ("Pipeline", "concurrency"): "0",
+        ("Pipeline", "log_level"): "LOUD",
+        ("FileStore", "concurrency"): "many",
+        ("ValidationVisit", "min_overlap"): "0",
+        ("ValidationQuality", "reject_comment"): None,  # required
+        ("PedestrianProject", "bonus_per_field"): "five cents",
+    })
+    with pytest.raises(ConfigErrors) as info:
+        load_settings(path)
+    found = {(p.section, p.key) for p in info.value.problems}
+    assert found == {
+        ("Toloka", "timeout_seconds"), ("Toloka", "enviroment"), ("Pipeline", "concurrency"),
+        ("Pipeline", "log_level"), ("FileStore", "concurrency"), ("ValidationVisit", "min_overlap"),
+        ("ValidationQuality", "reject_comment"), ("PedestrianProject", "bonus_per_field"),
+    }
+    lines = str(info.value).splitlines()
+    assert len(lines) == len(found)  # one line per problem, each naming its section and key
+    for problem, line in zip(info.value.problems, lines, strict=True):
+        assert line == str(problem) and f"[{problem.section}] {problem.key}: expected" in line
+    assert "found 'soon'" in str(info.value) and "found nothing (the key is missing)" in str(info.value)
+
+
+def test_one_mistake_is_still_a_plain_config_error(write_ini: WriteIni) -> None:
+    """A file with a single mistake raises that ConfigError itself, as before."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_ini({("Pipeline", "concurrency"): "0"}))
+    assert not isinstance(info.value, ConfigErrors)
+    assert (info.value.section, info.value.key) == ("Pipeline", "concurrency")
+
+
+def test_a_cross_field_check_does_not_judge_a_replaced_default(write_ini: WriteIni) -> None:
+    """confidence = 'high' is reported alone: reject_confidence is not compared with the default put in its place."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_ini({("ValidationVisit", "confidence"): "high",
+                                 ("ValidationVisit", "reject_confidence"): "0.95"}))
+    assert (info.value.section, info.value.key) == ("ValidationVisit", "confidence")
+
+
+def test_relative_folders_resolve_against_the_config_file(
+    write_ini: WriteIni, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started from elsewhere, the daemon still uses the folders next to its toloka.ini."""
+    path = write_ini({("Pipeline", "saves_folder"): "state/saves", ("FileStore", "local_folder"): "pics"})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    settings = load_settings(Path("..") / path.name)
+    folder = path.parent.resolve()
+    assert settings.pipeline.saves_folder.resolve() == folder / "state" / "saves"
+    assert settings.pipeline.logs_folder.resolve() == folder / "logs"
+    assert settings.pipeline.results_folder.resolve() == folder
+    assert settings.file_store is not None and settings.file_store.local is not None
+    local = settings.file_store.local.folder
+    assert local.is_absolute() and local.resolve() == folder / "pics"
