@@ -24,6 +24,9 @@ from engine.ticker import Engine, Event
 #: The status shows this many workers (worst first); logs/workers.tsv has them all.
 WORKERS_SHOWN = 30
 
+#: The daemon is ``stale`` once its last tick (or its start, before the first) is older than this many periods.
+STALE_PERIODS = 3
+
 
 def stamp(value: datetime | None) -> str | None:
     """ISO 8601 UTC text (naive UTC datetimes in, ``...Z`` out)."""
@@ -32,6 +35,19 @@ def stamp(value: datetime | None) -> str | None:
 
 def money(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+def health(last_tick_at: datetime | None, started_at: datetime, period_s: float, now: datetime) -> str:
+    """``ok``, ``starting`` (no tick yet) or ``stale`` (nothing ticked for :data:`STALE_PERIODS` periods).
+
+    A daemon that is alive but stuck (a tick that never ends, a start-up that
+    hangs) still answers HTTP, so the age of the last tick is what a health
+    check must look at.
+    """
+    since = last_tick_at if last_tick_at is not None else started_at
+    if now - since > timedelta(seconds=STALE_PERIODS * period_s):
+        return "stale"
+    return "ok" if last_tick_at is not None else "starting"
 
 
 def take_snapshot(engine: Engine[Any, Any], now: datetime) -> dict[str, Any]:
@@ -47,10 +63,15 @@ def take_snapshot(engine: Engine[Any, Any], now: datetime) -> dict[str, Any]:
     gauges = spec.gauges(engine.state.state)
     limit = engine.settings.pipeline.max_spend
     last = engine.last_tick
+    period = engine.settings.pipeline.period_s
+    state = health(engine.last_tick_at, engine.started_at, period, now)
     return {
         "pipeline": spec.name,
         "now": stamp(now),
-        "period_seconds": engine.settings.pipeline.period_s,
+        "health": state,
+        "stale": state == "stale",
+        "stale_after_seconds": STALE_PERIODS * period,
+        "period_seconds": period,
         "ticks": stats.ticks,
         "last_tick": None if last is None else {
             "at": stamp(engine.last_tick_at),

@@ -178,6 +178,7 @@ class Engine(Generic[C, S]):
         # What the status page shows besides the checkpointed Stats (memory only).
         self.last_tick: TickSummary | None = None
         self.last_tick_at: datetime | None = None
+        self.started_at = clock()  # before the first tick, staleness counts from here
         self.next_tick_at: datetime | None = None  # set by the run loop
         self.status_url: str | None = None  # set when [Status] is enabled
         self.spend_log = spend_log

@@ -59,6 +59,8 @@ def render(snapshot: Mapping[str, Any]) -> str:
                [({}, _epoch(last.get("at")))])
     out.metric("pipeline_last_tick_duration_seconds", "gauge", "How long the last tick took.",
                [({}, float(last.get("duration_seconds", 0.0)))])
+    out.metric("pipeline_stale", "gauge", "1 when the last tick is older than three periods (see /health).",
+               [({}, 1.0 if snapshot.get("stale") else 0.0)])
     out.metric("pipeline_next_tick_timestamp_seconds", "gauge", "When the next tick is due (0: not scheduled).",
                [({}, _epoch(snapshot["next_tick"]))])
     out.metric("pipeline_assignments_fetched_total", "counter", "Assignments fetched per pool.", per_pool("fetched"))

@@ -1,4 +1,4 @@
-"""The status server: ``/`` (page), ``/status`` (JSON), ``/metrics`` (Prometheus), on aiohttp.
+"""The status server: ``/`` (page), ``/status`` (JSON), ``/metrics`` (Prometheus), ``/health``, on aiohttp.
 
 It runs on the daemon's event loop, so every request sees the state between
 two awaits of the tick, and takes its snapshot without blocking. It binds to
@@ -79,6 +79,14 @@ def build_app(snapshot: Snapshot, settings: StatusSettings, token: Secret | None
     async def status(request: web.Request) -> web.Response:
         return web.Response(text=json.dumps(snapshot(), ensure_ascii=False), content_type="application/json")
 
+    async def health(request: web.Request) -> web.Response:
+        """For ``curl -f``: 200 while the daemon ticks (or is starting), 503 once it is stale."""
+        picture = snapshot()
+        last = picture.get("last_tick") or {}
+        body = {key: picture.get(key) for key in ("health", "stale", "now", "stale_after_seconds")}
+        body["last_tick"] = last.get("at")
+        return web.json_response(body, status=503 if picture.get("stale") else 200)
+
     async def metrics(request: web.Request) -> web.Response:
         body = render(snapshot())
         return web.Response(body=body.encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
@@ -87,6 +95,7 @@ def build_app(snapshot: Snapshot, settings: StatusSettings, token: Secret | None
     app.router.add_get("/", index)
     app.router.add_get("/status", status)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/health", health)
     return app
 
 

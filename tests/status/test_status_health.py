@@ -1,0 +1,94 @@
+"""The health check: "stale" once the last tick is older than three periods, 503 on /health then."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from engine.snapshot import STALE_PERIODS, health, take_snapshot
+from status.server import serve_status
+from status.settings import StatusSettings
+
+START = datetime(2026, 11, 30, 9, 0, 0)
+PERIOD = 60.0
+
+
+@pytest.mark.parametrize(
+    ("last_tick_after_s", "now_after_s", "expected"),
+    [
+        (None, 0, "starting"),
+        (None, STALE_PERIODS * PERIOD, "starting"),             # exactly three periods: not yet
+        (None, STALE_PERIODS * PERIOD + 1, "stale"),            # a start-up that hangs
+        (0, 1, "ok"),
+        (600, 600 + PERIOD - 1, "ok"),                          # between two ticks
+        (600, 600 + STALE_PERIODS * PERIOD, "ok"),
+        (600, 600 + STALE_PERIODS * PERIOD + 1, "stale"),       # a tick that never ends, a stopped loop
+    ],
+)
+def test_health_follows_the_age_of_the_last_tick(last_tick_after_s: float | None, now_after_s: float,
+                                                 expected: str) -> None:
+    last = None if last_tick_after_s is None else START + timedelta(seconds=last_tick_after_s)
+    assert health(last, START, PERIOD, START + timedelta(seconds=now_after_s)) == expected
+
+
+async def test_health_over_http_is_200_while_fresh_and_503_once_stale() -> None:
+    pictures: list[dict[str, Any]] = [
+        {"health": "ok", "stale": False, "now": "2026-11-30T09:01:00Z", "stale_after_seconds": 180,
+         "last_tick": {"at": "2026-11-30T09:00:30Z"}},
+        {"health": "stale", "stale": True, "now": "2026-11-30T09:10:00Z", "stale_after_seconds": 180,
+         "last_tick": {"at": "2026-11-30T09:00:30Z"}},
+        {"health": "starting", "stale": False, "now": "2026-11-30T09:00:01Z", "stale_after_seconds": 180,
+         "last_tick": None},
+    ]
+    answers = []
+    async with serve_status(lambda: pictures[len(answers)], StatusSettings(enabled=True, port=0), None) as server, \
+            aiohttp.ClientSession() as session:
+        for _ in pictures:
+            async with session.get(f"{server.url}health") as resp:
+                answers.append((resp.status, await resp.json()))
+    assert [(status, body["health"]) for status, body in answers] == [(200, "ok"), (503, "stale"), (200, "starting")]
+    assert answers[1][1]["last_tick"] == "2026-11-30T09:00:30Z" and answers[2][1]["last_tick"] is None
+
+
+async def test_a_real_engine_snapshot_is_fresh_after_a_tick_and_stale_three_periods_later(tmp_path: Path) -> None:
+    import keyring
+    from keyrings.alt.file import PlaintextKeyring
+
+    from emulator.app import start_emulator
+    from emulator.crowd.config_out import write_ini
+    from emulator.crowd.scenario import load_scenario_file
+    from pipelines import load_settings, open_engine
+    from status.prometheus import render
+
+    token = "health-test-token"
+    previous = keyring.get_keyring()
+    os.environ["XDG_DATA_HOME"] = str(tmp_path / "keyring")
+    keyring.set_keyring(PlaintextKeyring())
+    try:
+        async with start_emulator(tmp_path / "emu.sqlite", token=token, seed=4, speed=1, scenario="demo") as emu:
+            write_ini(tmp_path / "toloka.ini", url=emu.url, setup_result=emu.setup_result,
+                      scenario=load_scenario_file("demo"), period_seconds=5, cursor_lag_seconds=0,
+                      local_folder=str(tmp_path / "photos"), results_folder=str(tmp_path / "results"),
+                      saves_folder=str(tmp_path / "saves"), logs_folder=str(tmp_path / "logs"))
+            settings = load_settings(tmp_path / "toloka.ini")
+            keyring.set_password("TOLOKA", settings.secrets.toloka_token, token)
+            async with open_engine(settings) as daemon:
+                before = take_snapshot(daemon, daemon.started_at + timedelta(seconds=1))
+                assert (before["health"], before["stale"]) == ("starting", False)
+                await daemon.check_pools()
+                await daemon.tick()
+                ticked = daemon.last_tick_at
+                assert ticked is not None
+                fresh = take_snapshot(daemon, ticked + timedelta(seconds=5))
+                stale = take_snapshot(daemon, ticked + timedelta(seconds=3 * 5 + 1))
+        assert (fresh["health"], fresh["stale"], fresh["stale_after_seconds"]) == ("ok", False, 15)
+        assert (stale["health"], stale["stale"]) == ("stale", True)
+        assert "pipeline_stale 1" in render(stale) and "pipeline_stale 0" in render(fresh)
+    finally:
+        keyring.set_keyring(previous)
+        os.environ.pop("XDG_DATA_HOME", None)
