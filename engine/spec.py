@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 
 from engine.actions import Action, AppendRows, Step
+from engine.trace import TraceSpec
 from toloka_client.records import Assignment
 
 EventKind = Literal["submitted", "accepted", "rejected", "skipped", "expired", "created"]
@@ -356,6 +357,10 @@ class PipelineSpec(Generic[C, S]):
     held: Callable[[S], Sequence[Mapping[str, object]]] = _no_rows
     # The decision-log row of ``pipeline.py unrestrict`` (now, pool name, pool id, worker); None: no row.
     unrestrict_row: Callable[[datetime, str, str, str], AppendRows] | None = None
+    # ``pipeline.py trace``: which tables tell one unit's path and how they read; None: no trace.
+    trace: TraceSpec | None = None
+    # Work that waits, one row each: "id", "label", "stage", "since" (naive UTC datetime), "answers".
+    waiting: Callable[[S], Sequence[Mapping[str, object]]] = _no_rows
 
     def reviewed_pools(self, config: C) -> frozenset[str]:
         """Pools whose submitted work the pipeline accepts or rejects itself (their rewards count at accept)."""

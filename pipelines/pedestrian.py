@@ -34,6 +34,7 @@ from handlers.base import decisions, stamp
 from handlers.settings import SECTIONS, PedestrianConfig, parse
 from handlers.state import Ledger
 from handlers.tables import pedestrian_tables
+from pipelines.pedestrian_trace import TRACE, waiting
 
 POOLS = ("pedestrian", "visit", "quality", "relevance")
 #: The prior accuracy the worker table shows rates around (the book keeps no skills).
@@ -217,6 +218,8 @@ PEDESTRIAN: PipelineSpec[PedestrianConfig, Ledger] = PipelineSpec(
     alarms=_alarms,
     workers=_workers,
     held=_held_rows,
+    trace=TRACE,
+    waiting=waiting,
 )
 
 __all__ = ["PEDESTRIAN", "POOLS", "gauges", "groups_waiting", "migrate_v1"]
