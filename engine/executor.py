@@ -47,6 +47,10 @@ _IMAGE_MAGIC = (
 )
 
 
+#: What :meth:`Executor.run` returns for tasks an earlier try had created (the tick line counts them apart).
+EXISTED = "existed"
+
+
 class ActionFailed(PipelineError):
     """An action could not be done; ``permanent`` says that retrying cannot help (the cause's ``retryable``)."""
 
@@ -65,7 +69,9 @@ class ChainResult:
     that status; ``refused`` maps the key of a done :class:`RaiseOverlap` that
     Toloka refused to the reason; ``facts`` maps the key of a done
     :class:`StorePhoto` that downloaded its photo to the photo's measurements
-    (:func:`engine.photo_facts.measure_photo`; none for a photo stored before a crash).
+    (:func:`engine.photo_facts.measure_photo`; none for a photo stored before a crash);
+    ``existed`` holds the keys of done :class:`CreateTasks` whose tasks an earlier
+    try had created already (Toloka knew the operation: nothing was created twice).
     """
 
     done: list[Action] = field(default_factory=list)
@@ -74,6 +80,7 @@ class ChainResult:
     overtaken: dict[str, str] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
     facts: dict[str, str] = field(default_factory=dict)
+    existed: set[str] = field(default_factory=set)
 
 
 class Executor:
@@ -124,7 +131,9 @@ class Executor:
                         result.error = exc
                         break
                     result.done.append(action)
-                    if outcome is not None:
+                    if outcome == EXISTED and isinstance(action, CreateTasks):
+                        result.existed.add(action.key)
+                    elif outcome is not None:
                         side = (result.refused if isinstance(action, RaiseOverlap)
                                 else result.facts if isinstance(action, StorePhoto) else result.overtaken)
                         side[action.key] = outcome
@@ -138,8 +147,9 @@ class Executor:
         """Perform one action; raise :class:`ActionFailed` (never a vendor error).
 
         Returns the status an assignment really ended in when a :class:`SetStatus`
-        was overtaken by Toloka, why a :class:`RaiseOverlap` was refused, or the
-        facts of the photo a :class:`StorePhoto` downloaded (None otherwise).
+        was overtaken by Toloka, why a :class:`RaiseOverlap` was refused, the
+        facts of the photo a :class:`StorePhoto` downloaded, or :data:`EXISTED`
+        for a :class:`CreateTasks` an earlier try had done (None otherwise).
         """
         try:
             if isinstance(action, StorePhoto):
@@ -147,7 +157,7 @@ class Executor:
             elif isinstance(action, CopyPhoto):
                 await self.store.copy(action.src_key, action.dst_key)
             elif isinstance(action, CreateTasks):
-                await self._create_tasks(action)
+                return await self._create_tasks(action)
             elif isinstance(action, SetStatus):
                 return await self._set_status(action)
             elif isinstance(action, PayBonus):
@@ -186,7 +196,8 @@ class Executor:
             log.exception("%s: photo stored but not measured", action.key)
             return None
 
-    async def _create_tasks(self, action: CreateTasks) -> None:
+    async def _create_tasks(self, action: CreateTasks) -> str | None:
+        """Create the tasks once; :data:`EXISTED` when Toloka had them from an earlier try."""
         tasks = [
             {
                 "pool_id": action.pool_id,
@@ -202,6 +213,7 @@ class Executor:
         )
         if result.validation_errors:
             raise ActionFailed(action, f"Toloka refused the tasks: {dict(result.validation_errors)}", permanent=True)
+        return EXISTED if result.resumed else None
 
     async def _set_status(self, action: SetStatus) -> str | None:
         if action.status == "ACCEPTED":

@@ -78,6 +78,7 @@ def take_snapshot(engine: Engine[Any, Any], now: datetime) -> dict[str, Any]:
             "fetched": last.fetched,
             "decided": last.decided,
             "created": last.created,
+            "existed": last.existed,
             "errors": last.errors,
             "pending": last.pending,
             "held": last.held,

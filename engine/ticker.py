@@ -107,6 +107,7 @@ class TickSummary:
     fetched: int = 0
     decided: int = 0
     created: int = 0
+    existed: int = 0  # tasks an earlier try had created (found, not created again); not in ``created``
     errors: int = 0
     pending: int = 0
     duration_s: float = 0.0
@@ -116,7 +117,8 @@ class TickSummary:
         held = f", HELD {self.held} paid effects: max_spend reached" if self.held else ""
         return (
             f"{now:%Y-%m-%d %H:%M:%S} tick: fetched {self.fetched}, decided {self.decided}, "
-            f"created {self.created} tasks, errors {self.errors}, pending effects {self.pending}, "
+            f"created {self.created} tasks ({self.existed} already existed), errors {self.errors}, "
+            f"pending effects {self.pending}, "
             f"{self.duration_s:.2f} s{held}"
         )
 
@@ -192,6 +194,8 @@ class Engine(Generic[C, S]):
         self.parked: dict[str, str] = {}
         # Money of accepts and bonuses started but not counted yet (checked against max_spend).
         self._in_flight: dict[str, Decimal] = {}
+        # Tasks created / found already created since the last tick line (resume's count on the first line).
+        self._tasks_unshown = (0, 0)
         # The last checkpoint's bytes: the state to go back to when a handler fails (encoded once
         # here, then kept from every checkpoint; nothing is copied on the way of a normal tick).
         self._saved = checkpoints.encode(state)
@@ -292,8 +296,8 @@ class Engine(Generic[C, S]):
         self.journal.stage(steps)
         await self.checkpoint()
         await self._reload_max_spend()
-        created, failures = await self.execute_pending()
-        summary.created = created
+        _, failures = await self.execute_pending()
+        (summary.created, summary.existed), self._tasks_unshown = self._tasks_unshown, (0, 0)
         summary.errors += failures
         await self.checkpoint()
         await self._write_workers()
@@ -487,7 +491,11 @@ class Engine(Generic[C, S]):
     # -- effects ----------------------------------------------------------------------
 
     async def execute_pending(self) -> tuple[int, int]:
-        """Run every pending chain; returns (tasks created, chains failed)."""
+        """Run every pending chain; returns (tasks created, chains failed).
+
+        Tasks an earlier try had created are found, not created again, and are not
+        in the first count; the next tick line shows both (resume's too).
+        """
         chains: dict[str, list[Action]] = {}
         for step in self.journal.pending():
             if step.chain not in self.parked:
@@ -496,15 +504,20 @@ class Engine(Generic[C, S]):
         self.held_for_store = []
         if not chains:
             return 0, 0
-        created = 0
+        created = existed = 0
         failures = 0
 
         async def chain_end(chain: str, result: ChainResult) -> None:
-            nonlocal created, failures
+            nonlocal created, existed, failures
             done = result.done
             if done:
                 await asyncio.to_thread(self.journal.mark_done, [a.key for a in done])
-                created += sum(len(a.tasks) for a in done if isinstance(a, CreateTasks))
+                for action in done:
+                    if isinstance(action, CreateTasks):
+                        if action.key in result.existed:
+                            existed += len(action.tasks)
+                        else:
+                            created += len(action.tasks)
                 self._count(done, result.overtaken)
                 self.state.refused.update(result.refused)
                 self._keep_facts(result.facts)
@@ -522,7 +535,9 @@ class Engine(Generic[C, S]):
         if self.held_for_store:
             log.warning("photo store outage: %d task creations wait until photo links serve again",
                         len(self.held_for_store))
-        self.state.stats.tasks_created += created
+        # Found tasks count too: the try that created them died before counting them.
+        self.state.stats.tasks_created += created + existed
+        self._tasks_unshown = (self._tasks_unshown[0] + created, self._tasks_unshown[1] + existed)
         if self.held:
             log.warning(
                 "SPENDING LIMIT: %s spent of [Pipeline] max_spend %s; %d paid effects (%d task creations, "

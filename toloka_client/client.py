@@ -271,13 +271,13 @@ class TolokaClient:
             "allow_defaults": allow_defaults or None,
             "open_pool": open_pool or None,
         }
-        op = await self._start_create("/tasks", tasks, params, operation_id, "TASK.BATCH_CREATE")
+        op, resumed = await self._start_create("/tasks", tasks, params, operation_id, "TASK.BATCH_CREATE")
         by_index, errors = await self._finished_log(op, "task_id")
         if not read_back:
             sent_only = {idx: Task.from_json({**sent, "id": task_id}) for idx, (task_id, sent) in by_index.items()}
-            return BatchResult(sent_only, errors)
+            return BatchResult(sent_only, errors, resumed)
         created = await self._read_tasks(by_index)
-        return BatchResult(created, errors)
+        return BatchResult(created, errors, resumed)
 
     async def _read_tasks(self, by_index: Mapping[int, tuple[str, Mapping[str, Any]]]) -> dict[int, Task]:
         if not by_index:
@@ -401,7 +401,7 @@ class TolokaClient:
     ) -> BatchResult[UserBonus]:
         """Pay bonuses once: ``{user_id, amount: Decimal, assignment_id, public_title, ...}``."""
         params = {"async_mode": True, "operation_id": operation_id, "skip_invalid_items": skip_invalid_items}
-        op = await self._start_create("/user-bonuses", bonuses, params, operation_id, "USER_BONUS.BATCH_CREATE")
+        op, _ = await self._start_create("/user-bonuses", bonuses, params, operation_id, "USER_BONUS.BATCH_CREATE")
         by_index, errors = await self._finished_log(op, "user_bonus_id")
         found: dict[str, UserBonus] = {}
         ids = [bonus_id for bonus_id, _ in by_index.values()]
@@ -557,8 +557,8 @@ class TolokaClient:
         return op
 
     async def _start_create(self, path: str, objects: Sequence[Mapping[str, Any]], params: Mapping[str, Any],
-                            operation_id: str, op_type: str) -> Operation:
-        """POST a batch with ``operation_id``, or pick up the operation a previous try started."""
+                            operation_id: str, op_type: str) -> tuple[Operation, bool]:
+        """POST a batch with ``operation_id``, or pick up the operation a previous try started (True)."""
         body = [{**obj, _ITEM_IDX: str(i)} for i, obj in enumerate(objects)]
         try:
             resp = await self.http.request("POST", path, params=params, body=body, retry_writes=True)
@@ -568,10 +568,10 @@ class TolokaClient:
                 raise OperationFailed("POST", path, 409, "OPERATION_ALREADY_EXISTS",
                                       f"operation {operation_id} exists with type {op.type}, not {op_type}") from None
             log.info("resuming existing operation %s (%s)", operation_id, op_type)
-            return op
+            return op, True
         if not isinstance(resp.data, Mapping) or not resp.data.get("id"):
             raise UnexpectedResponse("POST", path, resp.status, None, "expected an operation")
-        return Operation.from_json(resp.data)
+        return Operation.from_json(resp.data), False
 
     async def _finished_log(self, op: Operation, id_key: str
                             ) -> tuple[dict[int, tuple[str, Mapping[str, Any]]], dict[int, Mapping[str, Any]]]:

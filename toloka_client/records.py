@@ -296,10 +296,15 @@ class Page(Generic[T]):
 
 @dataclass(frozen=True)
 class BatchResult(Generic[T]):
-    """Result of a batch create: created objects and refused ones, by request index."""
+    """Result of a batch create: created objects and refused ones, by request index.
+
+    ``resumed``: the ``operation_id`` was used before, so the objects are those an
+    earlier try created (before a crash, or one whose answer was lost), not new ones.
+    """
 
     items: Mapping[int, T]
     validation_errors: Mapping[int, Mapping[str, Any]]
+    resumed: bool = False
 
     @property
     def created(self) -> list[T]:
