@@ -47,6 +47,7 @@ from toloka_client.records import (
     Project,
     Record,
     Requester,
+    Skill,
     Task,
     UserBonus,
     UserRestriction,
@@ -469,6 +470,54 @@ class TolokaClient:
             return await self.find_user_skills(skill_id=skill_id, id_gt=id_gt, limit=batch_size)
 
         return iterate_by_id(fetch)
+
+    # --- set-up: projects, pools, skills (``pipeline.py setup``) -------------------
+
+    async def _create(self, cls: type[R], path: str, doc: Mapping[str, Any]) -> R:
+        """POST one object (not retried after a failure that may have been applied: a
+        repeat would make a second one; the caller finds the first by its marker)."""
+        resp = await self.http.request("POST", path, body=dict(doc))
+        if not isinstance(resp.data, Mapping) or not resp.data.get("id"):
+            raise UnexpectedResponse("POST", path, resp.status, None, "expected the created object")
+        return cls.from_json(resp.data)
+
+    async def create_project(self, project: Mapping[str, Any]) -> Project:
+        """``POST /projects``: a project with its task spec (input, output, view)."""
+        return await self._create(Project, "/projects", project)
+
+    async def create_pool(self, pool: Mapping[str, Any]) -> Pool:
+        """``POST /pools``: a pool (Toloka creates it CLOSED)."""
+        return await self._create(Pool, "/pools", pool)
+
+    async def create_skill(self, skill: Mapping[str, Any]) -> Skill:
+        """``POST /skills``: a skill (``name`` required)."""
+        return await self._create(Skill, "/skills", skill)
+
+    async def find_projects(self, *, status: str | None = None, batch_size: int = 300) -> list[Project]:
+        """Every project of the account (optionally of one status), in id order."""
+
+        async def fetch(id_gt: str | None) -> Page[Project]:
+            return await self._search(Project, "/projects", {"status": status, "sort": "id",
+                                                             "limit": batch_size, "id_gt": id_gt})
+
+        return [p async for p in iterate_by_id(fetch)]
+
+    async def find_all_pools(self, project_id: str, *, batch_size: int = 300) -> list[Pool]:
+        """Every pool of a project, in id order."""
+
+        async def fetch(id_gt: str | None) -> Page[Pool]:
+            return await self.find_pools(project_id=project_id, sort="id", limit=batch_size, id_gt=id_gt)
+
+        return [p async for p in iterate_by_id(fetch)]
+
+    async def find_skills(self, *, name: str | None = None, batch_size: int = 300) -> list[Skill]:
+        """Every skill (with this exact ``name``, if given), in id order."""
+
+        async def fetch(id_gt: str | None) -> Page[Skill]:
+            return await self._search(Skill, "/skills", {"name": name, "sort": "id", "limit": batch_size,
+                                                         "id_gt": id_gt})
+
+        return [s async for s in iterate_by_id(fetch)]
 
     # --- user restrictions -------------------------------------------------------
 
