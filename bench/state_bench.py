@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--undecided", type=float, default=0.01)
     args = parser.parse_args()
     # The example configuration's fields and labels.
-    rules = load_settings(ROOT / "toloka.ini", PEDESTRIAN, base_dir=ROOT).config
+    rules = load_settings(ROOT / "toloka.example.ini", PEDESTRIAN, base_dir=ROOT).config
     state = EngineState(pipeline=PEDESTRIAN.name, state=Ledger(),
                         cursors={name: CursorState("2026-11-22T11:00:00.000000", frozenset({"x"}))
                                  for name in ("pedestrian", "visit", "quality", "relevance")})

@@ -81,7 +81,7 @@ def prepare(db: Path, assignments: int, photos: int) -> dict[str, str]:
 
 
 def write_config(folder: Path, url: str, ids: dict[str, str], concurrency: int) -> Path:
-    text = (ROOT / "toloka.ini").read_text(encoding="utf-8")
+    text = (ROOT / "toloka.example.ini").read_text(encoding="utf-8")
     text = text.replace("environment = http://127.0.0.1:8000", f"environment = {url}")
     text = re.sub(r"(?m)^concurrency = .*$", f"concurrency = {concurrency}", text)
     for section, name in (("PedestrianProject", "pedestrian"), ("ValidationVisit", "visit"),

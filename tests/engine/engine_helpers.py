@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_INI = REPO / "toloka.ini"
+EXAMPLE_INI = REPO / "toloka.example.ini"
 WORKERS = Path(__file__).resolve().parent / "engine_workers.py"
 
 

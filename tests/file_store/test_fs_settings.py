@@ -11,7 +11,7 @@ from file_store import load_file_store_settings, open_file_store
 from file_store.settings import read_config
 from fs_helpers import SECRETS, ini_text, parse
 
-REPO_INI = Path(__file__).resolve().parents[2] / "toloka.ini"
+REPO_INI = Path(__file__).resolve().parents[2] / "toloka.example.ini"
 
 
 def test_repo_toloka_ini_parses_for_every_backend() -> None:

@@ -65,6 +65,6 @@ def test_the_emulators_config_out_writes_the_recommended_policy() -> None:
 
 def test_the_example_toloka_ini_uses_the_recommended_policy() -> None:
     cfg = configparser.ConfigParser()
-    cfg.read("toloka.ini")
+    cfg.read("toloka.example.ini")
     for name in ("ValidationVisit", "ValidationQuality", "ValidationRelevance"):
         assert parse_validation(cfg, name, "Good job").policy == RECOMMENDED_POLICY

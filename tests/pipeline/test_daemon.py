@@ -20,7 +20,7 @@ from tools.harness import (
 
 def test_a_config_mistake_stops_start_up_with_section_key_expected_found(tmp_path: Path) -> None:
     config = tmp_path / "toloka.ini"
-    config.write_text((REPO / "toloka.ini").read_text().replace("min_overlap = 2", "min_overlap = three", 1))
+    config.write_text((REPO / "toloka.example.ini").read_text().replace("min_overlap = 2", "min_overlap = three", 1))
     result = run_pipeline(tmp_path, "--config", str(config))
     assert result.returncode == 2
     assert "[ValidationVisit] min_overlap" in result.stderr and "'three'" in result.stderr

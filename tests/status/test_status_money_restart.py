@@ -31,7 +31,7 @@ NOW = datetime(2026, 5, 1, 12, 0, 0)
 
 
 def settings_with(tmp_path: Path, max_spend: str | None = None) -> Settings:
-    settings = load_settings(REPO / "toloka.ini", base_dir=tmp_path)
+    settings = load_settings(REPO / "toloka.example.ini", base_dir=tmp_path)
     limit = None if max_spend is None else Decimal(max_spend)
     return dataclasses.replace(settings, pipeline=dataclasses.replace(settings.pipeline, max_spend=limit))
 

@@ -26,7 +26,7 @@ def _read(path: Path) -> configparser.ConfigParser:
 def test_written_ini_has_exactly_the_sections_and_keys_of_the_example(tmp_path: Path, demo: Scenario) -> None:
     out = tmp_path / "conf" / "toloka.ini"
     write_ini(out, url="http://127.0.0.1:8765", setup_result=SETUP, scenario=demo)
-    example, written = _read(REPO / "toloka.ini"), _read(out)
+    example, written = _read(REPO / "toloka.example.ini"), _read(out)
     assert written.sections() == example.sections()
     for section in example.sections():
         assert list(written[section]) == list(example[section]), section
