@@ -11,6 +11,14 @@ it or none. A record torn by a power loss is cut off when the table is opened
 (and reported), and :meth:`TsvTable.append_once` skips records already present
 at the end of the file, so a journal replay after a crash adds no duplicate.
 
+One fact, one row: a table opened with a ``key`` (the columns that identify a
+fact, e.g. ``pedestrian_assignment_id`` in ``main_tasks.tsv``) skips every row
+whose key is already in the file, whenever and by whichever run it was written.
+That is what keeps a start from scratch (``saves/`` lost, ``--fresh``), which
+decides everything again at another time, from doubling the tables. The index
+is read once, when the table is first opened or appended to, and kept in
+memory as 16-byte digests (about 90 bytes a row), updated on each append.
+
 Errors are :class:`TableError`. A disk error is retryable only when it is
 EAGAIN-like (:func:`common.errors.retryable_os_error`): a full disk, a
 permission or a read-only file system waits for a person, and so does a file
@@ -20,12 +28,13 @@ with other columns.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 import os
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from common.errors import PipelineError, retryable_os_error
@@ -36,6 +45,8 @@ _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
 # A replayed record is looked for only in the file's tail: replays happen at
 # start-up, right after the crash that interrupted them.
 _TAIL_BYTES = 4 * 1024 * 1024
+# What we write we must read back: a worker's comment may exceed csv's default field limit (128 KiB).
+csv.field_size_limit(2**31 - 1)
 
 
 class TableError(PipelineError):
@@ -66,33 +77,50 @@ def encode_records(columns: Sequence[str], rows: Sequence[Mapping[str, object]])
 class TsvTable:
     """One TSV file with a fixed header, appended to by one process.
 
+    ``key`` names the columns that identify a fact; when given, a row whose key
+    is already in the file (or earlier in the same batch) is not written again.
+    Without a key every row is appended, and only :meth:`append_once` looks for
+    a replayed batch in the file's tail.
+
     The executor appends from worker threads (``asyncio.to_thread``), several
     at once: a lock makes "check the header, look for a replay, write" one
     step, so two first appends cannot both write a header and two replays
     cannot both find their rows missing.
     """
 
-    def __init__(self, path: str | os.PathLike[str], columns: Sequence[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], columns: Sequence[str], key: Sequence[str] = ()
+    ) -> None:
         self.path = Path(path)
         self.columns = tuple(columns)
+        self.key = tuple(key)
+        unknown = [name for name in self.key if name not in self.columns]
+        if unknown:
+            raise ValueError(f"{self.path.name}: key columns {unknown} are not among {list(self.columns)}")
         self._header = encode_records(self.columns, [dict(zip(self.columns, self.columns, strict=True))])
         self._ready = False
         self._lock = threading.Lock()
+        self._seen: set[bytes] = set()  # digests of the keys in the file (keyed tables only)
 
-    def append(self, rows: Sequence[Mapping[str, object]]) -> None:
-        """Append ``rows`` (header first if the file is new), durably."""
-        if rows:
-            data = encode_records(self.columns, rows)
-            with self._lock:
-                self._write(data)
+    def append(self, rows: Sequence[Mapping[str, object]]) -> int:
+        """Append ``rows`` (header first if the file is new), durably; returns how many were written.
+
+        A keyed table skips the rows whose key is already there.
+        """
+        with self._lock:
+            return self._append_new(rows)
 
     def append_once(self, rows: Sequence[Mapping[str, object]]) -> bool:
-        """Append ``rows`` unless exactly these records already sit in the file's tail.
+        """Append ``rows`` unless they are there already; False when nothing was written.
 
-        Returns False when they were found (a replay after a crash) and nothing was written.
+        Keyed: the rows whose key is in the file are skipped, the others written.
+        Unkeyed: the batch is skipped when exactly these records sit in the file's tail
+        (a replay after a crash).
         """
         if not rows:
             return False
+        if self.key:
+            return self.append(rows) > 0
         data = encode_records(self.columns, rows)
         with self._lock:
             self._prepare()
@@ -114,6 +142,48 @@ class TsvTable:
 
     # -- internals -------------------------------------------------------
 
+    def _append_new(self, rows: Sequence[Mapping[str, object]]) -> int:
+        """Under the lock: write the rows a keyed table does not hold yet (all of them, unkeyed)."""
+        if not rows:
+            return 0
+        data = encode_records(self.columns, rows)  # refuses unknown columns before anything is written
+        if not self.key:
+            self._write(data)
+            return len(rows)
+        self._prepare()
+        fresh: list[Mapping[str, object]] = []
+        digests: list[bytes] = []
+        for row in rows:
+            digest = self._digest(clean(row.get(name, "")) for name in self.key)
+            if digest in self._seen or digest in digests:
+                continue
+            fresh.append(row)
+            digests.append(digest)
+        if fresh:
+            self._write(encode_records(self.columns, fresh) if len(fresh) < len(rows) else data)
+            self._seen.update(digests)  # only once the rows are on disk
+        return len(fresh)
+
+    @staticmethod
+    def _digest(values: Iterable[str]) -> bytes:
+        """A fixed-size fingerprint of a key (a set of these costs far less than the texts)."""
+        hasher = hashlib.blake2b(digest_size=16)
+        for value in values:
+            encoded = value.encode("utf-8", "surrogatepass")
+            hasher.update(len(encoded).to_bytes(8, "little"))  # lengths keep ("ab", "c") apart from ("a", "bc")
+            hasher.update(encoded)
+        return hasher.digest()
+
+    def _load_index(self) -> None:
+        """Read the keys of every record in the file, once (streamed: the file is never held whole)."""
+        self._seen = set()
+        positions = [self.columns.index(name) for name in self.key]
+        with self.path.open(encoding="utf-8", newline="") as handle:
+            records = csv.reader(handle, delimiter="\t", quotechar='"')
+            next(records, None)  # the header, checked already
+            for record in records:
+                self._seen.add(self._digest(record[i] if i < len(record) else "" for i in positions))
+
     def _prepare(self) -> None:
         if self._ready:
             return
@@ -122,10 +192,14 @@ class TsvTable:
             if self.path.exists() and self.path.stat().st_size > 0:
                 self._check_header()
                 self._repair_torn_tail()
+                if self.key:
+                    self._load_index()
             else:
                 self._raw_write(self._header)
         except OSError as exc:
             raise _disk_error("write", self.path, exc) from None
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise TableError(f"cannot read {self.path}: {exc}; move it aside or repair it") from None
         self._ready = True
 
     def _check_header(self) -> None:
@@ -212,6 +286,20 @@ class TsvTable:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def count_records(path: Path) -> int:
+    """How many rows ``path`` holds below its header (0 for a missing or empty file); reads only.
+
+    For the start-up check that refuses to start from scratch over earlier results.
+    """
+    try:
+        with path.open(encoding="utf-8", newline="", errors="replace") as handle:
+            return max(0, sum(1 for _ in csv.reader(handle, delimiter="\t", quotechar='"')) - 1)
+    except FileNotFoundError:
+        return 0
+    except (OSError, csv.Error) as exc:
+        raise TableError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _disk_error(action: str, path: Path, exc: OSError) -> TableError:
