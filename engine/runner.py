@@ -69,7 +69,7 @@ class RunOptions:
 def open_tables(specs: dict[str, TableSpec], logs: Path, results: Path) -> dict[str, TsvTable]:
     """The pipeline's tables by logical name, in the logs or the results folder."""
     return {
-        name: TsvTable((logs if spec.folder == "logs" else results) / spec.filename, spec.columns)
+        name: TsvTable((logs if spec.folder == "logs" else results) / spec.filename, spec.columns, spec.key)
         for name, spec in specs.items()
     }
 

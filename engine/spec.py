@@ -179,12 +179,17 @@ class TableSpec:
 
     ``rare``: a table that gets rows only now and then (e.g. work held for a
     person); while it does not exist, the report shows no rows instead of a note.
+    ``key``: the columns that identify one fact (never a time or a link, which
+    differ when the same fact is decided again); a row whose key is in the file
+    already is not appended, so a start from scratch doubles nothing. Empty:
+    every row is a new fact.
     """
 
     folder: Literal["logs", "results"]
     filename: str
     columns: tuple[str, ...]
     rare: bool = False
+    key: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

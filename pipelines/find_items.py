@@ -425,11 +425,14 @@ def _ranking(state: FindItemsState, image: str, comparisons: Sequence[Comparison
 
 
 def _tables(config: FindItemsConfig) -> Mapping[str, TableSpec]:
+    """Each table's key names one fact (no time, no confidence), so a start from scratch doubles nothing."""
     return {
-        "decisions": TableSpec("logs", "decisions.tsv", DECISION_COLUMNS),
-        "answers": TableSpec("logs", "answers.tsv", ANSWER_COLUMNS),
-        "verified_links": TableSpec("results", "verified_links.tsv", VERIFIED_COLUMNS),
-        "rankings": TableSpec("results", "rankings.tsv", RANKING_COLUMNS),
+        "decisions": TableSpec("logs", "decisions.tsv", DECISION_COLUMNS,
+                               key=("image", "link", "assignment_id", "pool", "event")),
+        "answers": TableSpec("logs", "answers.tsv", ANSWER_COLUMNS,
+                             key=("pool", "pool_id", "task", "assignment_id", "worker")),
+        "verified_links": TableSpec("results", "verified_links.tsv", VERIFIED_COLUMNS, key=("assignment_id",)),
+        "rankings": TableSpec("results", "rankings.tsv", RANKING_COLUMNS, key=("image", "link")),
     }
 
 
