@@ -73,7 +73,7 @@ def test_the_unit_restarts_on_failure_but_not_on_exit_2_and_stops_with_sigterm()
     assert one(service, "User") not in ("", "root") and one(service, "Group") not in ("", "root")
     assert one(service, "WorkingDirectory") == STATE and one(service, "StateDirectory") == Path(STATE).name
     # A tick (60 s by default, each request retried for up to 300 s) must be able to finish.
-    period = load_settings(REPO / "toloka.ini").pipeline.period_s
+    period = load_settings(REPO / "toloka.example.ini").pipeline.period_s
     timeout = int(one(service, "TimeoutStopSec"))
     assert timeout > period and timeout >= 300
     assert one(service, "NoNewPrivileges") == "yes" and one(service, "ProtectSystem") == "strict"
@@ -122,7 +122,7 @@ def test_systemd_analyze_verifies_the_unit_without_a_warning(tmp_path: Path) -> 
 def test_execstart_with_the_units_environment_exits_2_on_a_config_mistake(tmp_path: Path) -> None:
     service = parse_unit(UNIT)["Service"]
     (tmp_path / "toloka.ini").write_text(
-        (REPO / "toloka.ini").read_text().replace("period_seconds = 60", "period_seconds = soon", 1))
+        (REPO / "toloka.example.ini").read_text().replace("period_seconds = 60", "period_seconds = soon", 1))
     result = subprocess.run(local_command(service, tmp_path), cwd=tmp_path, env=local_environment(service, tmp_path),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr[-2000:]
