@@ -77,6 +77,14 @@ def aggregate(
     return result
 
 
+def preload() -> None:
+    """Import crowd-kit (and pandas) now: the daemon calls it at start-up, off the event loop.
+
+    Cold, the import takes seconds; done lazily it stalled the first tick that aggregated.
+    """
+    import crowdkit.aggregation  # noqa: F401
+
+
 def _probabilities(
     frame: pd.DataFrame, method: Method, skills: Mapping[str, float], default_skill: float
 ) -> pd.DataFrame:

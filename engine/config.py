@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import configparser
 import contextlib
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -143,7 +144,7 @@ ENGINE_SECTIONS: dict[str, frozenset[str]] = {
         "definition", "period_seconds", "stop_when_pools_closed", "log_level", "results_folder", "saves_folder",
         "logs_folder", "concurrency", "auto_accept_warning_hours", "max_spend",
     }),
-    "Status": frozenset({"enabled", "host", "port", "token", "refresh_seconds"}),
+    "Status": frozenset({"enabled", "host", "port", "token", "refresh_seconds", "stuck_after_hours"}),
 }
 DEFAULT_DEFINITION = "pedestrian"
 
@@ -199,7 +200,7 @@ def load_settings(path: Path | str, spec: PipelineSpec[C, Any], *, base_dir: Pat
     """
     path = Path(path)
     cfg = read_ini(path)
-    source = path.absolute()
+    source = Path(os.path.abspath(path))  # absolute, ".." folded (symbolic links kept as the operator wrote them)
     return parse_settings(cfg, spec, source=source, base_dir=base_dir if base_dir is not None else source.parent)
 
 
@@ -254,7 +255,7 @@ def _resolve_store_folder(settings: FileStoreSettings, base_dir: Path) -> FileSt
     folder = local.folder.expanduser()
     if folder.is_absolute():
         return settings
-    return replace(settings, local=LocalSettings(folder=(Path(base_dir) / folder).absolute()))
+    return replace(settings, local=LocalSettings(folder=Path(os.path.abspath(Path(base_dir) / folder))))
 
 
 def check_unknown_keys(cfg: configparser.ConfigParser, pipeline_sections: Mapping[str, frozenset[str]]) -> None:
@@ -353,6 +354,7 @@ def parse_status(cfg: configparser.ConfigParser) -> StatusSettings:
         port=ini.get_int(cfg, section, "port", 8787, minimum=0, maximum=65535),
         token=optional_str(cfg, section, "token"),
         refresh_seconds=ini.get_int(cfg, section, "refresh_seconds", 5, minimum=1, maximum=3600),
+        stuck_after_hours=ini.get_float(cfg, section, "stuck_after_hours", 24.0, minimum=0.0),
     )
     if settings.enabled and not settings.loopback and settings.token is None:
         raise ConfigError(
@@ -400,7 +402,7 @@ def _folder(cfg: configparser.ConfigParser, section: str, key: str, default: str
     if "\x00" in value:
         value = ini.invalid(ConfigError(section, key, "a folder path", value), default)
     path = Path(value).expanduser()
-    return path if path.is_absolute() else (Path(base_dir) / path).absolute()
+    return Path(os.path.abspath(path if path.is_absolute() else Path(base_dir) / path))
 
 
 def shown(cfg: configparser.ConfigParser, section: str, key: str, parsed: Sequence[str]) -> str:

@@ -158,6 +158,10 @@ async def _loop(daemon: Engine[C, S], settings: Settings[C], options: RunOptions
         if daemon.status_url and options.print_ticks:
             print(f"status page: {daemon.status_url}", flush=True)
         await daemon.check_pools()
+        # What the handlers import (crowd-kit: seconds when cold) loads now, not in the first tick.
+        loading = loop.time()
+        await asyncio.to_thread(daemon.spec.prepare)
+        log.info("the handlers' libraries are loaded (%.1f s)", loop.time() - loading)
         await daemon.resume()
         period = settings.pipeline.period_s
         # Between and during ticks too: a tick held up by a stalled store must not hide the stall.
@@ -207,7 +211,8 @@ def main(config: Path, options: RunOptions, pipelines: Callable[[str], PipelineS
         settings = load_settings(config, spec)
         return asyncio.run(run(spec, settings, options))
     except PipelineError as exc:
-        print(f"pipeline: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # several configuration mistakes: one line each
+            print(f"pipeline: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0

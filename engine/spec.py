@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 
 from engine.actions import Action, AppendRows, Step
+from engine.pool_specs import PoolExpectation
 from engine.trace import TraceSpec
 from toloka_client.records import Assignment
 
@@ -328,6 +329,10 @@ def _no_rows(state: Any) -> Sequence[Mapping[str, object]]:
     return ()
 
 
+def _nothing_to_prepare() -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class PipelineSpec(Generic[C, S]):
     """A pipeline, declared. See docs/engine.md for a worked example."""
@@ -354,6 +359,12 @@ class PipelineSpec(Generic[C, S]):
     outcomes: tuple[Outcome, ...] = ()
     answer_log: AnswerLog | None = None
     report_charts: tuple[CountChart, ...] = ()
+    # What each pool and its project must look like (engine/pool_specs.py): ``pipeline.py check`` and
+    # start-up compare them with Toloka and refuse a mismatch. None: the pools' projects are not checked.
+    expected_pools: Callable[[C], Mapping[str, PoolExpectation]] | None = None
+    # Loads what the handlers need (e.g. crowd-kit, seconds when cold); the daemon calls it in a worker
+    # thread at start-up, so the first tick that aggregates does not stall. Never at ``--help`` time.
+    prepare: Callable[[], None] = _nothing_to_prepare
     # What a person must see (the status page turns red): e.g. a pool whose negative verdicts surge.
     alarms: Callable[[S], Sequence[str]] = _no_lines
     # The learned quality of each worker (rows of plain values, worst first): the page, logs/workers.tsv.

@@ -59,6 +59,7 @@ from engine.cursor import AssignmentCursor, CursorBatch
 from engine.executor import ChainResult, Executor
 from engine.journal import Journal
 from engine.logs import pool_logger
+from engine.pool_specs import check_pool_specs, raise_on_mismatch
 from engine.probe import ProbeResult, StoreProbe, record_probe
 from engine.skills import SkillCache
 from engine.spec import Batch, Context, Decision, Handler, PipelineSpec, funnel_entries
@@ -211,7 +212,11 @@ class Engine(Generic[C, S]):
     # -- start-up -------------------------------------------------------------------
 
     async def check_pools(self) -> None:
-        """Check the token and every pool against the API (clear errors, before any work)."""
+        """Check the token, every pool and its project against the API (clear errors, before any work).
+
+        A pool whose project does not fit the pipeline (``PipelineSpec.expected_pools``)
+        stops start-up with a ConfigError naming the section and ``pool_id``.
+        """
         requester = await self.client.get_requester()
         log.info("token accepted for requester %s", requester.id)
         for name, pool_id in self.settings.pools().items():
@@ -223,6 +228,11 @@ class Engine(Generic[C, S]):
             if name in self.reviewed and pool.auto_accept_period_day:
                 self.auto_accept[name] = timedelta(days=pool.auto_accept_period_day)
             log.info("%s pool %s is %s", name, pool_id, pool.status)
+        if self.spec.expected_pools is not None:
+            # A pool whose project does not fit (swapped ids, renamed fields) would get paid tasks it cannot take.
+            expected = self.spec.expected_pools(self.settings.config)
+            raise_on_mismatch(await check_pool_specs(self.client, expected, self.settings.pools()))
+            log.info("every pool's project fits what the pipeline sends and reads")
 
     async def resume(self) -> int:
         """Run the effects a previous run left pending; returns how many were pending."""

@@ -19,13 +19,16 @@ wait a few seconds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import csv
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Literal
 
-from toloka_client.client import TolokaClient
+from toloka_client.client import TolokaClient, operation_id_for
 from toloka_client.records import Record
 
 MARKER_PREFIX = "pipeline.py setup"
@@ -38,7 +41,7 @@ class SetupRequest:
     name: str  # tells two deployments on one account apart (it is in every marker)
     now: datetime  # naive UTC; pools expire a year after it
     rewards: Mapping[str, Decimal] = field(default_factory=dict)  # pool key -> reward per assignment
-    control_per_suite: int = 0  # control tasks mixed into each checking task suite (0: none)
+    control_pools: frozenset[str] = frozenset()  # pools given control tasks: their suites mix them in
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,21 @@ class PoolPlan:
     build: Callable[[str, Mapping[str, str]], Mapping[str, Any]]
     section: str
     ini_key: str = "pool_id"
+    control_field: str | None = None  # the output field a control task's known answer fills (None: no control)
+
+
+@dataclass(frozen=True)
+class ControlTask:
+    """A control task from ``--control``: a task input of pool ``pool`` and the answer a careful worker gives."""
+
+    pool: str
+    input_values: Mapping[str, Any]
+    answer: str
+    line: int  # in the file, for messages
+
+    def identity(self) -> str:
+        """What makes two control tasks the same (the input and the answer), as canonical JSON."""
+        return json.dumps([self.input_values, self.answer], sort_keys=True, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -92,7 +110,7 @@ class SetupPlan:
                 raise ValueError(f"setup plan: pool {pool.key} belongs to no project ({pool.project})")
 
 
-Kind = Literal["project", "skill", "pool"]
+Kind = Literal["project", "skill", "pool", "control tasks"]
 
 
 @dataclass(frozen=True)
@@ -122,9 +140,101 @@ def _marked(record: Record, wanted: str) -> bool:
     return record.extra.get("private_comment") == wanted
 
 
+def read_control_tasks(path: Path, plan: SetupPlan) -> tuple[list[ControlTask], list[str]]:
+    """Control tasks from a TSV file: a ``pool`` column (a pool that takes control tasks), an
+    ``answer`` column (one of that pool's answer labels) and one column per task input of its
+    project (a list input: its values separated by spaces; empty cells are left out).
+
+    Returns the tasks and every problem found, one line each naming the file and line.
+    """
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.reader(handle, delimiter="\t"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc})"]
+    if not rows or "pool" not in rows[0] or "answer" not in rows[0]:
+        return [], [f"{path} line 1: expected a header with the columns pool and answer (tab-separated)"]
+    header = [name.strip() for name in rows[0]]
+    problems: list[str] = []
+    tasks: list[ControlTask] = []
+    seen: dict[str, int] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > len(header):
+            problems.append(f"{path} line {number}: {len(row)} cells, the header has {len(header)}")
+            continue
+        cells = {name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(header)}
+        task = _control_row(plan, cells, number)
+        if isinstance(task, str):
+            problems.append(f"{path} line {number}: {task}")
+        elif task.identity() in seen:
+            problems.append(f"{path} line {number}: the same control task as line {seen[task.identity()]}")
+        else:
+            seen[task.identity()] = number
+            tasks.append(task)
+    return tasks, problems
+
+
+def _control_row(plan: SetupPlan, cells: dict[str, str], number: int) -> ControlTask | str:
+    """One row of the control file as a task, or what is wrong with it."""
+    outputs = {p.key: p for p in plan.pools if p.control_field is not None}
+    pool = cells.pop("pool")
+    answer = cells.pop("answer")
+    if pool not in outputs:
+        return f"pool {pool!r} takes no control tasks (one of {', '.join(outputs)})"
+    task_spec = next(p.doc for p in plan.projects if p.key == outputs[pool].project)["task_spec"]
+    allowed = task_spec["output_spec"][outputs[pool].control_field].get("allowed_values") or []
+    if answer not in allowed:
+        return f"answer {answer!r} is not one of {', '.join(allowed)}"
+    inputs: dict[str, Any] = {}
+    wrong = []
+    for name, value in cells.items():
+        spec = task_spec["input_spec"].get(name)
+        if spec is None:
+            if value:
+                wrong.append(f"{name} is not an input of the {pool} project")
+        elif value:
+            inputs[name] = value.split() if str(spec.get("type", "")).startswith("array_") else value
+    missing = [name for name, spec in task_spec["input_spec"].items()
+               if spec.get("required", True) and name not in inputs]
+    if missing:
+        wrong.append(f"required inputs are empty: {', '.join(missing)}")
+    return "; ".join(wrong) if wrong else ControlTask(pool, inputs, answer, number)
+
+
+async def _add_controls(client: TolokaClient, plan: SetupPlan, name: str, pool_ids: Mapping[str, str],
+                        controls: Sequence[ControlTask], settle: Callable[[Made], None]) -> None:
+    """Create the control tasks the pools do not hold yet (matched by input and answer)."""
+    for pool in plan.pools:
+        mine = [c for c in controls if c.pool == pool.key]
+        if not mine or pool.control_field is None:
+            continue
+        pool_id = pool_ids[pool.key]
+        held = set()
+        async for task in client.iter_tasks(pool_id):
+            for known in task.known_solutions:
+                answer = (known.get("output_values") or {}).get(pool.control_field)
+                held.add(json.dumps([dict(task.input_values), answer], sort_keys=True, ensure_ascii=False))
+        missing = [c for c in mine if c.identity() not in held]
+        if missing:
+            # One operation per set of missing tasks: a rerun after a lost answer resumes it.
+            operation = operation_id_for("setup-control", name, pool.key, *sorted(c.identity() for c in missing))
+            docs = [{"pool_id": pool_id, "input_values": dict(c.input_values), "infinite_overlap": True,
+                     "known_solutions": [{"output_values": {pool.control_field: c.answer},
+                                          "correctness_weight": 1}]} for c in missing]
+            result = await client.create_tasks(docs, operation_id=operation, skip_invalid_items=False)
+            if result.validation_errors:
+                index, why = next(iter(result.validation_errors.items()))
+                raise ValueError(f"Toloka refused control task of line {missing[index].line}: {dict(why)}")
+        settle(Made("control tasks", pool.key, f"{len(mine)} in pool {pool_id}", bool(missing)))
+
+
 async def apply_plan(client: TolokaClient, plan: SetupPlan, name: str,
-                     report: Callable[[Made], None] = lambda made: None) -> list[Made]:
-    """Find or create every object of ``plan``; ``report`` hears of each as soon as it is settled.
+                     report: Callable[[Made], None] = lambda made: None,
+                     controls: Sequence[ControlTask] = ()) -> list[Made]:
+    """Find or create every object of ``plan`` (and the ``controls``); ``report`` hears of each as soon
+    as it is settled.
 
     Objects are matched by their marker only (never by position or name alone), so
     a person's own projects and pools are never picked up or changed.
@@ -161,15 +271,19 @@ async def apply_plan(client: TolokaClient, plan: SetupPlan, name: str,
         skill_ids[skill.key] = str(new_skill.id)
         settle(Made("skill", skill.key, skill_ids[skill.key], True, skill.section, skill.ini_key))
 
+    pool_ids: dict[str, str] = {}
     for pool in plan.pools:
         tag = marker(name, pool.key)
         project_id = project_ids[pool.project]
         live = [p for p in await client.find_all_pools(project_id)
                 if _marked(p, tag) and p.id and p.status != "ARCHIVED"]
         if live:
-            settle(Made("pool", pool.key, str(live[0].id), False, pool.section, pool.ini_key))
+            pool_ids[pool.key] = str(live[0].id)
+            settle(Made("pool", pool.key, pool_ids[pool.key], False, pool.section, pool.ini_key))
             continue
         doc = {**pool.build(project_id, skill_ids), "project_id": project_id, "private_comment": tag}
         new_pool = await client.create_pool(doc)
-        settle(Made("pool", pool.key, str(new_pool.id), True, pool.section, pool.ini_key))
+        pool_ids[pool.key] = str(new_pool.id)
+        settle(Made("pool", pool.key, pool_ids[pool.key], True, pool.section, pool.ini_key))
+    await _add_controls(client, plan, name, pool_ids, controls, settle)
     return made

@@ -23,12 +23,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from aggregation.classification import METHODS, Vote, aggregate
+from aggregation.classification import METHODS, Vote, aggregate, preload
 from aggregation.pairwise import Comparison, rank
 from common import ini
 from common.errors import ConfigError
 from engine.actions import AppendRows, CreateTasks, SetStatus, TaskSpec, operation_uuid
 from engine.config import optional_str, pool_id_of
+from engine.pool_specs import OutputField, PoolExpectation
 from engine.spec import (
     AnswerLog,
     Batch,
@@ -459,6 +460,24 @@ def _held(state: FindItemsState) -> int:
     return len(state.held)
 
 
+def expected_pools(config: FindItemsConfig) -> dict[str, PoolExpectation]:
+    """What each pool's project must declare (``pipeline.py check`` and start-up compare it with Toloka)."""
+    f, v, c = config.find, config.verify, config.compare
+    return {
+        "find_items": PoolExpectation(
+            "FindItemsProject", reads=(f.image_field,), reviewed=f.event == "submitted",
+            outputs=(OutputField(f.link_field, keys="[FindItemsProject] link_field"),)),
+        "verification": PoolExpectation(
+            "FindItemsVerification", sends=("image", "found_link", "assignment_id"), reviewed=v.event == "submitted",
+            outputs=(OutputField(v.answer_field, (v.accept_label, v.reject_label),
+                                 keys="[FindItemsVerification] answer_field, accept_label, reject_label"),)),
+        "sbs": PoolExpectation(
+            "FindItemsComparison", sends=("image", "left_link", "right_link"), reviewed=c.event == "submitted",
+            outputs=(OutputField(c.answer_field, (c.left_label, c.right_label),
+                                 keys="[FindItemsComparison] answer_field, left_label, right_label"),)),
+    }
+
+
 FIND_ITEMS: PipelineSpec[FindItemsConfig, FindItemsState] = PipelineSpec(
     name="find_items",
     title="workers find a product link for an image; checkers verify it; comparers rank the links side by side",
@@ -494,4 +513,6 @@ FIND_ITEMS: PipelineSpec[FindItemsConfig, FindItemsState] = PipelineSpec(
     report_charts=(
         CountChart("verdicts", "Verdicts on found links", table="verified_links", column="verdict", unit="links"),
     ),
+    expected_pools=expected_pools,
+    prepare=preload,
 )

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
+from aggregation.classification import preload
 from aggregation.evidence import surge, worker_rows
 from engine.actions import AppendRows, SetStatus, Step
 from engine.spec import (
@@ -34,6 +35,7 @@ from handlers.base import decisions, stamp
 from handlers.settings import SECTIONS, PedestrianConfig, parse
 from handlers.state import Ledger
 from handlers.tables import pedestrian_tables
+from pipelines.pedestrian_pools import expected_pools
 from pipelines.pedestrian_trace import TRACE, waiting
 
 POOLS = ("pedestrian", "visit", "quality", "relevance")
@@ -207,6 +209,8 @@ PEDESTRIAN: PipelineSpec[PedestrianConfig, Ledger] = PipelineSpec(
         Outcome("no_org", flow.ACCEPT),  # the visit handler accepts work whose organization does not exist
         Outcome("rejected at {pool}", flow.REJECT),
     ),
+    expected_pools=expected_pools,
+    prepare=preload,
     answer_log=AnswerLog("answers", pool_column="handler", worker_column="worker", label_column="label",
                          result_column="result"),
     report_charts=(

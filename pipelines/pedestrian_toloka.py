@@ -38,8 +38,8 @@ DEFAULT_REWARDS = {"pedestrian": Decimal("0.50"), "visit": Decimal("0.02"), "qua
                    "relevance": Decimal("0.02")}
 #: Days Toloka waits before accepting a pedestrian assignment by itself (the daemon decides before).
 REVIEW_DAYS = 7
-#: Tasks per suite in each checking pool (a visit task shows all photos of one visit).
-TASKS_PER_SUITE = {"visit": 1, "quality": 5, "relevance": 5}
+#: Most tasks per suite in each checking pool (a visit task shows all photos of one visit).
+TASKS_PER_SUITE = {"visit": 3, "quality": 5, "relevance": 5}
 #: Seconds a worker may hold a suite.
 MAX_DURATION_S = {"pedestrian": 4 * 3600, "visit": 600, "quality": 600, "relevance": 600}
 #: The three checking pools: INI section, project title, the question asked, the labels' captions.
@@ -339,8 +339,11 @@ def pools(config: PedestrianConfig, request: SetupRequest) -> tuple[PoolPlan, ..
                 **common(kind, v.overlap),
                 # The daemon reads the checkers' answers once accepted: these pools accept by themselves.
                 "auto_accept_solutions": True,
-                "mixer_config": {"real_tasks_count": TASKS_PER_SUITE[kind],
-                                 "golden_tasks_count": request.control_per_suite, "training_tasks_count": 0},
+                # Up to TASKS_PER_SUITE tasks a suite, fewer when fewer wait (the daemon sends them as
+                # work comes in), and one control task in each suite when the pool was given some.
+                "mixer_config": {"real_tasks_count": TASKS_PER_SUITE[kind], "min_real_tasks_count": 1,
+                                 "golden_tasks_count": int(kind in request.control_pools),
+                                 "training_tasks_count": 0},
             }
             if kind in skill_ids:
                 # The checker's skill = their share of right answers on control tasks (after 3 of them).
@@ -353,7 +356,7 @@ def pools(config: PedestrianConfig, request: SetupRequest) -> tuple[PoolPlan, ..
                 }]}
             return doc
 
-        return PoolPlan(kind, kind, build, CHECKS[kind][0])
+        return PoolPlan(kind, kind, build, CHECKS[kind][0], control_field=v.answer_field)
 
     return (PoolPlan("pedestrian", "pedestrian", pedestrian, "PedestrianProject"),
             *(check(kind) for kind in CHECKS))

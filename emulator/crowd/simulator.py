@@ -955,12 +955,13 @@ def _project_doc(scenario: Scenario, kind: str) -> dict[str, Any]:
     else:
         labels = f.labels(kind)
         if kind == "visit":
-            inputs = {"pedestrian_assignment_id": dict(string), **{n: dict(optional) for n in f.org_fields},
+            inputs = {"pedestrian_assignment_id": dict(string),
+                      **{n: dict(optional) for n in (*f.org_fields, *f.extra_fields)},
                       f.verdict_field: dict(string), f.worker_coordinates_field: dict(optional),
                       **{n: {"type": "array_url", "required": False} for n in f.photo_fields}}
         else:
             inputs = {"image": {"type": "url", "required": True}, "image_field": dict(string),
-                      "group": dict(optional), "pedestrian_assignment_id": dict(string),
+                      "photo_id": dict(optional), "group": dict(optional), "pedestrian_assignment_id": dict(string),
                       "name": dict(optional), "address": dict(optional)}
         outputs = {labels.answer_field: {"type": "string", "required": True,
                                          "allowed_values": [labels.accept_label, labels.reject_label]}}
