@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import signal
+import time
+import urllib.error
+import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -92,3 +98,46 @@ async def test_a_real_engine_snapshot_is_fresh_after_a_tick_and_stale_three_peri
     finally:
         keyring.set_keyring(previous)
         os.environ.pop("XDG_DATA_HOME", None)
+
+
+def test_a_daemon_whose_tick_hangs_turns_stale_on_health_and_recovers(tmp_path: Path) -> None:
+    """A live daemon: Toloka answers slowly (each request 4 s, period 1 s), the status server still
+    answers, and /health says 503 stale until the ticks come back."""
+    from pipelines import load_settings
+    from tools.harness import edit_ini, emulator, fast_config, set_faults, start_pipeline, stop, store_token
+
+    def get_health(base: str) -> tuple[int, dict[str, Any]]:
+        try:
+            with urllib.request.urlopen(f"{base}health", timeout=10) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as refused:
+            return refused.code, json.loads(refused.read())
+
+    def wait(what: str, check: Any, timeout: float = 60) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = check()
+            if found:
+                return found
+            assert proc.poll() is None and time.monotonic() < deadline, f"{what}: " + out.read_text()[-2000:]
+            time.sleep(0.2)
+
+    with emulator(tmp_path, seed=9, speed=1) as url:
+        config = fast_config(tmp_path)
+        edit_ini(config, "Status", enabled="true", port="0")
+        store_token(tmp_path, load_settings(config).secrets.toloka_token)
+        out = tmp_path / "pipeline.out"
+        proc = start_pipeline(tmp_path)
+        try:
+            base = wait("the status URL", lambda: (m := re.search(r"status page: (\S+)", out.read_text()))
+                        and m.group(1))
+            wait("two ticks", lambda: out.read_text().count(" tick: ") >= 2)
+            assert get_health(base)[0] == 200
+            set_faults(url, {"latency_seconds": 4, "latency_rate": 1.0})
+            _, body = wait("stale", lambda: (h := get_health(base))[0] == 503 and h)
+            assert body["health"] == "stale" and body["stale"] is True and body["stale_after_seconds"] == 3
+            set_faults(url, {})
+            _, body = wait("fresh again", lambda: (h := get_health(base))[0] == 200 and h)
+            assert body["health"] == "ok"
+        finally:
+            assert stop(proc, signal.SIGTERM, timeout=60) == 0
