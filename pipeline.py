@@ -34,6 +34,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         epilog=f"commands (python pipeline.py COMMAND --help):\n{listing}")
     config_argument(parser)
     parser.add_argument("--once", action="store_true", help="run one tick, then exit")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start without a checkpoint although earlier runs left rows in logs/ or the "
+                             "results (cursors from the beginning of the pools; existing rows are kept, "
+                             "not written twice)")
     parser.add_argument("--demo", nargs="?", const="pedestrian", choices=("pedestrian", "find_items"),
                         help="run a full rehearsal of a pipeline (default pedestrian) against the local emulator")
     parser.add_argument("--demo-dir", type=Path, default=Path("demo-run"), help="working folder of --demo")
@@ -60,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.runner import RunOptions
     from engine.runner import main as run_main
 
-    return run_main(args.config, RunOptions(once=args.once), pipelines.get)
+    return run_main(args.config, RunOptions(once=args.once, fresh=args.fresh), pipelines.get)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import os
 import pickle
 import stat
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -178,9 +179,12 @@ class CheckpointStore:
         self.path = self.folder / name
         self.packages = tuple(packages)
         self.aliases: Aliases = dict(aliases or {})
+        # When the loaded checkpoint was written (the file's modification time, naive UTC), for the
+        # start-up line "resumed from the checkpoint of ..."; None until load() found one.
+        self.saved_at: datetime | None = None
 
     def load(self) -> Any | None:
-        """The saved state, or None when there is no checkpoint yet (first start)."""
+        """The saved state, or None when there is no checkpoint yet (first start); sets :attr:`saved_at`."""
         ensure_private_folder(self.folder)
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
@@ -197,13 +201,16 @@ class CheckpointStore:
             refuse_shared_file(self.path, info)
             with os.fdopen(fd, "rb", closefd=False) as handle:
                 data = handle.read()
+            saved_at = datetime.fromtimestamp(info.st_mtime, UTC).replace(tzinfo=None)
         except OSError as exc:
             raise StateError(
                 f"cannot read checkpoint {self.path}: {exc.strerror or exc}; the file was left in place"
             ) from None
         finally:
             os.close(fd)
-        return decode_checkpoint(data, self.path, self.packages, self.aliases)
+        state = decode_checkpoint(data, self.path, self.packages, self.aliases)
+        self.saved_at = saved_at
+        return state
 
     def decode(self, data: bytes) -> Any:
         """Inverse of :meth:`encode` (the engine restores its pipeline state from the last checkpoint)."""

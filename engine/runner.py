@@ -5,6 +5,12 @@ logs, journal, HTTP session, file store) and closes them in reverse order,
 whatever happens. Start-up problems (configuration, secrets, a second daemon,
 a bad checkpoint, a wrong token or pool) end with one clear message and exit
 code 2; SIGTERM and SIGINT finish the current tick, checkpoint, and exit 0.
+
+Start-up says where it works and whether it resumed (one block, printed and
+logged): the absolute folders in use, then "resumed from the checkpoint of
+<time>" or "no checkpoint". Without a checkpoint but with rows that earlier
+runs left in the decision log or the results, it refuses to start unless told
+``--fresh``: a lost or misplaced ``saves/`` must not silently start over.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from common.errors import PipelineError
+from common.errors import PipelineError, StateError
 from common.secrets import Secret, read_secret
 from engine.config import Settings, load_settings, read_definition
 from engine.executor import Executor
@@ -29,11 +35,11 @@ from engine.lock import DaemonLock
 from engine.logs import SecretRedactor, setup_logging
 from engine.snapshot import take_snapshot
 from engine.spec import PipelineSpec, TableSpec
-from engine.state import checkpoint_store, load_state
+from engine.state import EngineState, checkpoint_store, load_state
 from engine.ticker import Engine, TickSummary, spend_columns
 from file_store import open_file_store
 from status.server import serve_status
-from tables.tsv import TsvTable
+from tables.tsv import TsvTable, count_records
 from toloka_client.client import TolokaClient
 from toloka_client.http import HttpSettings
 
@@ -56,9 +62,14 @@ def utc_now() -> datetime:
 
 @dataclass
 class RunOptions:
-    """How long to run: ``once`` (one tick), ``max_ticks`` and ``stop`` (tests and the demo)."""
+    """How long to run: ``once`` (one tick), ``max_ticks`` and ``stop`` (tests and the demo).
+
+    ``fresh``: start without a checkpoint even though earlier runs left rows
+    (``python pipeline.py --fresh``); without it, such a start is refused.
+    """
 
     once: bool = False
+    fresh: bool = False
     max_ticks: int | None = None
     stop: asyncio.Event | None = None
     print_ticks: bool = True
@@ -80,11 +91,90 @@ def repair_tables(tables: dict[str, TsvTable]) -> None:
         table.repair()
 
 
+def earlier_rows(specs: dict[str, TableSpec], logs: Path, results: Path) -> list[tuple[Path, int]]:
+    """The pipeline's tables that already hold rows, with their row counts (reads only)."""
+    found = []
+    for spec in specs.values():
+        path = (logs if spec.folder == "logs" else results) / spec.filename
+        count = count_records(path)
+        if count:
+            found.append((path, count))
+    return found
+
+
+def refuse_to_start_over(saves: Path, found: list[tuple[Path, int]]) -> StateError:
+    """Why a start without a checkpoint over earlier rows is refused, and what ``--fresh`` would do."""
+    listing = "\n".join(f"  {path}: {count} row{'s' if count != 1 else ''}" for path, count in found)
+    return StateError(
+        f"no checkpoint in {saves}, but earlier runs left rows:\n{listing}\n"
+        f"Starting now would read every pool from its beginning as if nothing had been decided. If saves/ "
+        f"was lost or is elsewhere, restore it (or point [Pipeline] saves_folder at it) and start again.\n"
+        f"To start from scratch on purpose, add --fresh: the cursors start from the beginning of the pools, "
+        f"the work there is decided again and found already done on Toloka, and the existing rows are kept "
+        f"and not written twice."
+    )
+
+
+_FILES_ONLY = "files_only"
+
+
+def _not_files_only(record: logging.LogRecord) -> bool:
+    """Console filter: a record marked ``files_only`` (already printed to stdout) is not shown again."""
+    return not getattr(record, _FILES_ONLY, False)
+
+
+def photo_store_location(settings: Settings[Any]) -> str:
+    """Where photos go, for people: a folder, a bucket or a container."""
+    fs = settings.file_store
+    if fs is None:
+        return "none configured"
+    if fs.local is not None:
+        return f"local folder {fs.local.folder.absolute()}"
+    if fs.s3 is not None:
+        return f"S3 bucket {fs.s3.bucket_name} at {fs.s3.url or 'the default endpoint'}"
+    if fs.azure is not None:
+        return f"Azure container {fs.azure.container_name} of account {fs.azure.account_name}"
+    return fs.backend
+
+
+def startup_block(
+    settings: Settings[Any], state: EngineState[Any], *, resumed: bool, saved_at: datetime | None, pending: int
+) -> str:
+    """The lines start-up prints and logs: the folders in use and what it resumed from."""
+    pipeline = settings.pipeline
+    lines = [
+        f"config file:  {Path(settings.source).absolute()}",
+        f"results:      {pipeline.results_folder.absolute()}",
+        f"saves:        {pipeline.saves_folder.absolute()}",
+        f"logs:         {pipeline.logs_folder.absolute()}",
+        f"photo store:  {photo_store_location(settings)}",
+    ]
+    if resumed:
+        when = f"{saved_at:%Y-%m-%d %H:%M:%S} UTC" if saved_at is not None else "an unknown time"
+        under_review = len(state.reviews)
+        lines.append(f"resumed from the checkpoint of {when}: {under_review} assignment"
+                     f"{'s' if under_review != 1 else ''} under review, {pending} effect"
+                     f"{'s' if pending != 1 else ''} pending")
+    else:
+        lines.append("no checkpoint: starting from the beginning of the pools")
+    return "\n".join(lines)
+
+
 @contextlib.asynccontextmanager
 async def open_engine(
-    spec: PipelineSpec[C, S], settings: Settings[C], *, clock: Callable[[], datetime] = utc_now
+    spec: PipelineSpec[C, S],
+    settings: Settings[C],
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    fresh: bool = False,
+    announce: Callable[[str], None] | None = None,
 ) -> AsyncIterator[Engine[C, S]]:
-    """Everything an engine needs, opened in order and closed in reverse."""
+    """Everything an engine needs, opened in order and closed in reverse.
+
+    Without a checkpoint, earlier rows in the pipeline's tables stop start-up
+    (:class:`StateError`) unless ``fresh``. The start-up block is logged, and
+    handed to ``announce`` too (the daemon prints it).
+    """
     redactor = SecretRedactor()
 
     def secret(entry: str) -> Secret:
@@ -96,11 +186,26 @@ async def open_engine(
         saves = settings.pipeline.saves_folder
         logs = setup_logging(settings.pipeline.logs_folder, settings.pipeline.log_level, settings.pools(), redactor)
         stack.callback(logs.close)
+        for _, handler in logs.installed:
+            if not isinstance(handler, logging.FileHandler):
+                handler.addFilter(_not_files_only)
         stack.enter_context(DaemonLock(saves))
         checkpoints = checkpoint_store(saves, spec)
-        state, _resumed = load_state(checkpoints, spec, clock())
+        state, resumed = load_state(checkpoints, spec, clock())
+        table_specs = dict(spec.tables(settings.config))
+        if not resumed and not fresh:
+            found = await asyncio.to_thread(earlier_rows, table_specs, settings.pipeline.logs_folder,
+                                            settings.pipeline.results_folder)
+            if found:
+                raise refuse_to_start_over(saves, found)
         journal = Journal.open(saves, state.journal)
         stack.callback(journal.close)
+        block = startup_block(settings, state, resumed=resumed, saved_at=checkpoints.saved_at,
+                              pending=len(journal.pending()))
+        # Announced (printed) blocks skip the console log handler: one copy on the terminal, one in the files.
+        log.info("start-up:\n%s", block, extra={_FILES_ONLY: announce is not None})
+        if announce is not None:
+            announce(block)
         token_entry = settings.secrets.toloka_token
         token = await asyncio.to_thread(secret, token_entry)
         http = HttpSettings(total_timeout_s=settings.toloka.timeout_s)
@@ -111,8 +216,7 @@ async def open_engine(
         assert settings.file_store is not None, "the daemon needs settings with a [FileStore]"
         store = await open_file_store(settings.file_store, secrets=secret)
         stack.push_async_callback(store.aclose)
-        tables = open_tables(dict(spec.tables(settings.config)), settings.pipeline.logs_folder,
-                             settings.pipeline.results_folder)
+        tables = open_tables(table_specs, settings.pipeline.logs_folder, settings.pipeline.results_folder)
         # A torn last row from a crash is cut now, not at the next append.
         await asyncio.to_thread(repair_tables, tables)
         executor = Executor(client, store, tables, max_photo_bytes=MAX_PHOTO_BYTES,
@@ -141,7 +245,11 @@ async def run(
     clock: Callable[[], datetime] = utc_now,
 ) -> int:
     """Run the daemon until stopped; returns the process exit code."""
-    async with open_engine(spec, settings, clock=clock) as engine:
+    def announce(block: str) -> None:
+        print(block, flush=True)
+
+    async with open_engine(spec, settings, clock=clock, fresh=options.fresh,
+                           announce=announce if options.print_ticks else None) as engine:
         return await _loop(engine, settings, options)
 
 
