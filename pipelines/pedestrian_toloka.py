@@ -102,10 +102,36 @@ def _toloka_plugin() -> dict[str, Any]:
     return {"type": "plugin.toloka", "layout": {"kind": "scroll", "taskWidth": 600}}
 
 
+#: What the photo fields of the example configuration ask for, in words; other names are spelt out.
+CAPTIONS = {
+    "imgs_facade": "The facade with the entrance",
+    "name_business": "The sign with the organization's name",
+    "hoo_business": "The opening hours",
+    "imgs_name_address": "The plate with the name and the address",
+    "imgs_interior": "The interior",
+    "imgs_covid_policy": "The notice about hygiene rules",
+    "imgs_outdoor_seating": "The outdoor seating",
+    "imgs_menu": "The menu",
+}
+
+
 def _caption(name: str) -> str:
-    """``imgs_name_address`` -> ``Name address`` (a label a person can read)."""
+    """What a field asks for, for a person: :data:`CAPTIONS`, else ``imgs_name_address`` -> ``Name address``."""
+    if name in CAPTIONS:
+        return CAPTIONS[name]
     words = name.removeprefix("imgs_").removeprefix("can_take_").replace("_", " ").strip()
     return words[:1].upper() + words[1:]
+
+
+def _lower(caption: str) -> str:
+    return caption[:1].lower() + caption[1:]
+
+
+def _spelt_out(data: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
+    """``data`` shown as the caption of its value (``helper.switch``), or as it is when unknown."""
+    return {"type": "helper.switch", "default": data,
+            "cases": [{"condition": {"type": "condition.equals", "data": data, "to": value}, "result": caption}
+                      for value, caption in values.items()]}
 
 
 # --- specs -----------------------------------------------------------------------------
@@ -204,10 +230,11 @@ def pedestrian_view(p: PedestrianSettings) -> dict[str, Any]:
                 {"type": "condition.required", "data": _output(name)}]}
         items.append(field)
     for name, flag in zip(p.bonus_fields, p.bonus_flags, strict=True):
-        items.append({"type": "field.button-radio-group", "label": f"Can you photograph: {_caption(name)}?",
+        what = _lower(_caption(name))
+        items.append({"type": "field.button-radio-group", "label": f"Bonus: can you photograph {what}?",
                       "data": _output(flag),
                       "options": [{"label": "Yes", "value": p.bonus_flag_yes}, {"label": "No", "value": _no(p)}]})
-        items.append({"type": "field.media-file", "label": f"Bonus: {_caption(name)}", "data": _output(name),
+        items.append({"type": "field.media-file", "label": f"Bonus photos: {what}", "data": _output(name),
                       "accept": camera, "multiple": True,
                       "validation": {"type": "condition.any", "conditions": [
                           {"type": "condition.not", "condition": {"type": "condition.equals",
@@ -231,8 +258,9 @@ def visit_view(p: PedestrianSettings, v: ValidationSettings) -> dict[str, Any]:
     """The visit check: the organization, what the pedestrian said, every photo, the question."""
     _, question, captions = CHECKS["visit"][1:]
     org = [{"type": "view.text", "label": _caption(n), "content": _input(n)} for n in p.org_fields]
-    said = {"type": "view.text", "label": "The pedestrian says the organization is there (ok) or not (no_org)",
-            "content": _input(p.verdict_field)}
+    said = {"type": "view.text", "label": "The pedestrian says",
+            "content": _spelt_out(_input(p.verdict_field), {
+                p.verdict_ok: "The organization is there", p.verdict_no_org: "The organization is not there"})}
     photos = [{"type": "view.list", "label": _caption(n), "items": {
         "type": "helper.transform", "into": {"type": "view.image", "url": {"type": "data.local", "path": "item"},
                                              "rotatable": True, "popup": True, "ratio": [1, 1]},
@@ -241,13 +269,14 @@ def visit_view(p: PedestrianSettings, v: ValidationSettings) -> dict[str, Any]:
     return _view_spec({"type": "view.list", "items": items}, [_toloka_plugin()])
 
 
-def photo_view(kind: str, v: ValidationSettings) -> dict[str, Any]:
+def photo_view(kind: str, p: PedestrianSettings, v: ValidationSettings) -> dict[str, Any]:
     """A quality or relevance check: one photo, what it should show, the organization, the question."""
     _, question, captions = CHECKS[kind][1:]
+    fields = {name: _caption(name) for name in (*p.main_fields, *p.bonus_fields)}
     items = [
         {"type": "view.text", "label": "Organization",
          "content": {"type": "helper.join", "by": ", ", "items": [_input("name"), _input("address")]}},
-        {"type": "view.text", "label": "The photo should show", "content": _input("image_field")},
+        {"type": "view.text", "label": "The photo should show", "content": _spelt_out(_input("image_field"), fields)},
         {"type": "view.image", "url": _input("image"), "rotatable": True, "popup": True, "ratio": [1, 1]},
         _answer_field(v, question, captions),
     ]
@@ -290,7 +319,7 @@ def projects(config: PedestrianConfig) -> tuple[ProjectPlan, ...]:
                           visit_view(p, config.visit)))
     for kind in ("quality", "relevance"):
         v: ValidationSettings = getattr(config, kind)
-        plans.append(_project(kind, CHECKS[kind][1], CHECKS[kind][2], photo_specs(v), photo_view(kind, v)))
+        plans.append(_project(kind, CHECKS[kind][1], CHECKS[kind][2], photo_specs(v), photo_view(kind, p, v)))
     return tuple(plans)
 
 
