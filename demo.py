@@ -108,10 +108,19 @@ def _prepare(folder: Path, seed: int, pipeline: str = "pedestrian") -> bool:
         if not previous.get("finished") and same:
             print(f"demo: resuming the interrupted run in {folder}")
             return True
+        print(_replacing(folder, previous))
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"seed": seed, "pipeline": pipeline, "finished": False}))
     return False
+
+
+def _replacing(folder: Path, previous: Mapping[str, Any]) -> str:
+    """The one line that says an earlier demo run in ``folder`` is deleted, and which one."""
+    what = "finished" if previous.get("finished") else "interrupted"
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime((folder / MARKER).stat().st_mtime))
+    run = f"{previous.get('pipeline', 'pedestrian')} run of {stamp} (seed {previous.get('seed', '?')})"
+    return f"demo: replacing the {what} {run} in {folder}: its results, logs and photos are deleted"
 
 
 async def rehearse(
