@@ -33,7 +33,7 @@ from engine.executor import Executor
 from engine.journal import Journal
 from engine.lock import DaemonLock
 from engine.logs import SecretRedactor, setup_logging
-from engine.snapshot import take_snapshot
+from engine.snapshot import logged_decisions, take_snapshot
 from engine.spec import PipelineSpec, TableSpec
 from engine.state import EngineState, checkpoint_store, load_state
 from engine.ticker import Engine, TickSummary, spend_columns
@@ -49,6 +49,8 @@ C = TypeVar("C")  # the pipeline's typed configuration
 S = TypeVar("S")  # the pipeline's picklable state
 
 MAX_PHOTO_BYTES = 20 * 1024 * 1024
+#: Recent decisions read back from the decision log at start-up (the status page's list).
+RECENT_SEEDED = 50
 
 
 #: The photo store is probed at least this often, whatever the tick period.
@@ -225,6 +227,10 @@ async def open_engine(
         engine = Engine(spec, settings, client, executor, checkpoints, journal, state, clock=clock,
                         spend_log=spend_log)
         if settings.status.enabled:
+            decision_log = spec.decision_log
+            if decision_log is not None and decision_log.table in tables:  # a restart shows what came before
+                engine.recent_decisions.extend(await asyncio.to_thread(
+                    logged_decisions, tables[decision_log.table].path, decision_log, RECENT_SEEDED))
             status_token = None
             if settings.status.token is not None:
                 status_token = await asyncio.to_thread(secret, settings.status.token)

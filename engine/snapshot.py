@@ -9,20 +9,25 @@ Money stays :class:`~decimal.Decimal` and is written as a string.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from engine import reviews as review_rules
 from engine.accounting import PoolStats
 from engine.actions import CreateTasks, PayBonus
-from engine.spec import Outage
+from engine.spec import DecisionLog, Outage
 from engine.ticker import Engine, Event
+from engine.trace import tail_rows
 
 #: The status shows this many workers (worst first); logs/workers.tsv has them all.
 WORKERS_SHOWN = 30
+#: The status lists this many units of work that wait (oldest first); ``count`` covers them all.
+WAITING_SHOWN = 40
 
 #: The daemon is ``stale`` once its last tick (or its start, before the first) is older than this many periods.
 STALE_PERIODS = 3
@@ -125,6 +130,7 @@ def take_snapshot(engine: Engine[Any, Any], now: datetime) -> dict[str, Any]:
         "workers": [dict(row) for row in list(spec.workers(engine.state.state))[:WORKERS_SHOWN]],
         "photo_store": _photo_store(engine),
         "outages": [_outage(o) for o in reversed(engine.state.outages)],
+        "waiting": waiting(spec.waiting(engine.state.state), engine.settings.status.stuck_after_hours, now),
         "recent_decisions": [_event(e) for e in reversed(engine.recent_decisions)],
         "recent_errors": [_event(e) for e in reversed(engine.recent_errors)],
     }
@@ -180,3 +186,53 @@ def _outage(outage: Outage) -> Mapping[str, Any]:
 def _event(event: Event) -> Mapping[str, Any]:
     return {"at": stamp(event.at), "pool": event.pool, "kind": event.kind, "text": event.text,
             "detail": event.detail}
+
+
+def waiting(rows: Iterable[Mapping[str, object]], stuck_after_hours: float, now: datetime) -> dict[str, Any]:
+    """The work that waits for a decision, oldest first (at most :data:`WAITING_SHOWN` rows).
+
+    ``stuck`` is True when the oldest has waited longer than ``[Status] stuck_after_hours``:
+    work that nobody answers (an empty checking pool, a task nobody takes) is seen
+    before Toloka's auto-accept decides it instead.
+    """
+    every = [row for row in rows if isinstance(row.get("since"), datetime)]
+    oldest = heapq.nsmallest(WAITING_SHOWN, every, key=_since)
+    first = _since(oldest[0]) if oldest else None
+    return {
+        "count": len(every),
+        "stuck_after_hours": stuck_after_hours,
+        "oldest_since": stamp(first),
+        "stuck": first is not None and now - first > timedelta(hours=stuck_after_hours),
+        "shown": [
+            {"id": str(row.get("id", "")), "label": str(row.get("label", "")), "stage": str(row.get("stage", "")),
+             "since": stamp(_since(row)), "waited_seconds": int((now - _since(row)).total_seconds()),
+             "answers": row.get("answers", 0)}
+            for row in oldest
+        ],
+    }
+
+
+def _since(row: Mapping[str, object]) -> datetime:
+    since = row["since"]
+    assert isinstance(since, datetime)  # filtered by waiting()
+    return since
+
+
+def logged_decisions(path: Path, log: DecisionLog, limit: int) -> list[Event]:
+    """The last ``limit`` rows of the decision log as recent decisions, oldest first (blocking: run in a thread).
+
+    The list of recent decisions lives in memory; read back at start-up, it shows
+    what was decided before a restart instead of starting empty.
+    """
+    events = []
+    for row in tail_rows(path, limit):
+        try:
+            at = datetime.fromisoformat(row.get(log.time_column, ""))
+        except ValueError:
+            continue  # not a time: a row from another tool, or a hand edit
+        subject = row.get(log.subject_column, "")
+        label = row.get(log.label_column, "") if log.label_column else ""
+        comment = row.get(log.comment_column, "") if log.comment_column else ""
+        events.append(Event(at, row.get(log.pool_column, ""), row.get(log.event_column, ""),
+                            f"{subject} {label}".strip(), comment))
+    return events

@@ -61,6 +61,8 @@ class TraceSpec:
     unit: str = "unit"  # what a unit is called, for people ("pedestrian assignment")
     # (what, link) of every photo or file of a unit, from its rows by table name.
     photos: Callable[[Mapping[str, Rows]], Sequence[tuple[str, str]]] = _no_photos
+    # The result table of accepted units, one row each (``pipeline.py sample``); None: nothing to sample.
+    accepted: str | None = None
 
 
 @dataclass
@@ -192,3 +194,45 @@ def render(found: Trace, unit_name: str = "unit") -> str:
         lines.append("  nothing in the tables yet")
     lines.extend(f"note: {note}" for note in found.notes)
     return "\n".join(lines)
+
+
+def tail_rows(path: Path, limit: int, chunk_bytes: int = 1 << 20) -> list[dict[str, str]]:
+    """The last ``limit`` rows of a TSV table, reading only its end (a log may be gigabytes).
+
+    Every field is quoted, so a newline ends a record exactly when the quotes
+    after it are even in number (the file ends outside quotes). The chunk grows
+    until it holds ``limit`` records or the whole file. A missing file has no rows.
+    """
+    try:
+        with path.open("rb") as handle:
+            header = handle.readline()
+            size = handle.seek(0, io.SEEK_END)
+            while True:
+                start = max(len(header), size - chunk_bytes)
+                handle.seek(start)
+                data = handle.read()
+                data = data[: data.rfind(b"\n") + 1]  # an unfinished last record is left out
+                cut = _first_boundary(data) if start > len(header) else 0
+                body = data[cut:]
+                if body.count(b"\n") >= limit or start == len(header):
+                    break
+                chunk_bytes *= 4
+    except FileNotFoundError:
+        return []
+    columns = next(csv.reader(io.StringIO(header.decode("utf-8", errors="replace")), delimiter="\t"), [])
+    records = list(csv.reader(io.StringIO(body.decode("utf-8", errors="replace")), delimiter="\t", quotechar='"'))
+    return [dict(zip(columns, record, strict=False)) for record in records[-limit:] if record] if limit else []
+
+
+def _first_boundary(data: bytes) -> int:
+    """Offset just after the first newline of ``data`` that ends a record (even quotes after it)."""
+    after = data.count(b'"')
+    position = 0
+    while True:
+        newline = data.find(b"\n", position)
+        if newline < 0:
+            return len(data)
+        after -= data.count(b'"', position, newline)
+        if after % 2 == 0:
+            return newline + 1
+        position = newline + 1

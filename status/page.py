@@ -9,7 +9,9 @@ cannot fetch anything from the internet even by mistake.
 
 The banner is red (never "Healthy") while the photo store is out (photo links
 do not open for checkers, see engine/probe.py) or the spending limit holds
-work; amber for work close to Toloka's auto-accept or errors in the last tick.
+work; amber for work that waits longer than ``[Status] stuck_after_hours`` (the
+list of waiting work, oldest first, says which), for work close to Toloka's
+auto-accept, or errors in the last tick.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ _PAGE = """<!doctype html>
   <div class="card"><h2>Money</h2><table id="money"></table></div>
 </div>
 <div class="card"><h2>Pools</h2><table id="pools"></table></div>
+<div class="card" id="waiting-card"><h2>Work that waits (oldest first)</h2><div id="waiting-line"></div>
+  <div class="scroll"><table id="waiting"></table></div></div>
 <div class="card"><h2>Photo store</h2><div id="store"></div><div class="scroll"><table id="outages"></table></div></div>
 <div class="row">
   <div class="card"><h2>Checkers (learned quality, worst first)</h2>
@@ -88,6 +92,12 @@ function fill(table, head, rows, numeric) {
 }
 function when(text) { return text ? text.replace("T", " ").replace("Z", " UTC") : "-"; }
 function hms(text) { return text ? text.slice(11, 19) : "-"; }
+function ago(seconds) {
+  if (seconds < 120) return seconds + " s";
+  if (seconds < 7200) return Math.floor(seconds / 60) + " min";
+  if (seconds < 172800) return (seconds / 3600).toFixed(1) + " h";
+  return (seconds / 86400).toFixed(1) + " days";
+}
 
 function draw(s) {
   const last = s.last_tick;
@@ -99,6 +109,7 @@ function draw(s) {
   const banner = document.getElementById("banner");
   const errors = Object.values(s.pools).reduce((n, p) => n + p.errors, 0);
   const store = s.photo_store || {ok: true, probed: false, detail: "", since: null, checked: null};
+  const wait = s.waiting || {count: 0, stuck: false, shown: [], stuck_after_hours: null, oldest_since: null};
   if (!store.ok) {
     banner.className = "banner bad";
     banner.textContent = "Photo store outage: photo links do not open for checkers since " + when(store.since) +
@@ -111,6 +122,10 @@ function draw(s) {
     banner.textContent = "Spending limit reached: " + s.money.spent + " of " + s.money.max_spend + "; held " +
       s.money.held_tasks + " task creations and " + s.money.held_bonuses + " bonuses. Raise [Pipeline] max_spend " +
       "in toloka.ini: it is read again every tick.";
+  } else if (wait.stuck) {
+    banner.className = "banner warn";
+    banner.textContent = "Stuck: the oldest of " + wait.count + " waiting has waited since " +
+      when(wait.oldest_since) + ", longer than [Status] stuck_after_hours (" + wait.stuck_after_hours + " h)";
   } else if (s.near_auto_accept.length) {
     banner.className = "banner warn";
     banner.textContent = s.near_auto_accept.length + " assignments under review are close to Toloka's auto-accept";
@@ -157,6 +172,15 @@ function draw(s) {
     [false, false, true, true, true, true, true, false]);
   fill(document.getElementById("held"), ["assignment", "why"],
     (s.held || []).length ? s.held.map(h => [h.id, h.reason]) : [["-", "nothing held"]]);
+  const waitLine = document.getElementById("waiting-line");
+  waitLine.className = wait.stuck ? "banner warn" : "muted";
+  waitLine.textContent = wait.count + " waiting for a decision" +
+    (wait.count > wait.shown.length ? ", the oldest " + wait.shown.length + " listed" : "") +
+    (wait.stuck ? "; STUCK: older than " + wait.stuck_after_hours + " h" : "");
+  fill(document.getElementById("waiting"), ["since (UTC)", "waited", "stage", "answers so far", "id", "what"],
+    wait.shown.length ? wait.shown.map(w => [when(w.since), ago(w.waited_seconds), w.stage, w.answers, w.id, w.label])
+                      : [["-", "", "", "", "", "nothing waits"]],
+    [false, true, false, true, false, false]);
   const names = Object.keys(s.pools);
   fill(document.getElementById("pools"),
     ["pool", "id", "status", "fetched", "answers waiting", "groups waiting", "decisions", "errors", "pending effects",

@@ -16,6 +16,8 @@ class StatusSettings:
     # Keyring entry of the token a client must send; required when ``host`` is not loopback.
     token: str | None = None
     refresh_seconds: int = 5
+    # The page turns amber when the oldest work waiting for a decision is older than this.
+    stuck_after_hours: float = 24.0
 
     @property
     def loopback(self) -> bool:
