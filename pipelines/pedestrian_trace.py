@@ -122,6 +122,7 @@ TRACE = TraceSpec(
     label=label,
     unit="pedestrian assignment",
     photos=photos,
+    accepted="main_tasks",
 )
 
 
