@@ -166,7 +166,7 @@ def test_decisions_without_a_checkpoint_refuse_to_start_and_fresh_starts(tmp_pat
         refused = run_pipeline(tmp_path, "--config", config, "--once")
         assert refused.returncode == 2
         assert refused.stderr.startswith(f"pipeline: no checkpoint in {tmp_path / 'saves'}, but earlier runs left")
-        assert f"  {decisions}: 1 row\n" in refused.stderr
+        assert f"{decisions}: 1 row\n" in refused.stderr
         assert "add --fresh: the cursors start from the beginning of the pools" in refused.stderr
         assert "existing rows are kept and not written twice" in refused.stderr
         assert " tick: " not in refused.stdout and not (tmp_path / "saves" / "checkpoint.pkl").exists()
