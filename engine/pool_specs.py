@@ -29,6 +29,7 @@ Comparing is pure; :func:`check_pool_specs` does the reading (GET only).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,7 @@ class PoolReport:
     section: str
     problems: tuple[str, ...]
     hint: str = ""
+    status: str = ""  # the pool's status (OPEN, CLOSED, ...), when it was read
 
     @property
     def ok(self) -> bool:
@@ -85,7 +87,8 @@ class PoolReport:
         """``[Section] pool_id = 3: problem; problem — hint`` (or what fits)."""
         head = f"[{self.section}] pool_id = {self.pool_id}"
         if self.ok:
-            return f"{head}: the {self.name} pool and its project fit the pipeline"
+            shown = f" ({self.status})" if self.status else ""
+            return f"{head}: the {self.name} pool{shown} and its project fit the pipeline"
         return f"{head}: " + "; ".join(self.problems) + (f" — {self.hint}" if self.hint else "")
 
 
@@ -181,7 +184,8 @@ def reports(
     found: dict[str, PoolReport] = {}
     for name, project in projects.items():
         want = expected[name]
-        found[name] = PoolReport(name, pool_ids[name], want.section, tuple(compare(want, project, pools[name])))
+        found[name] = PoolReport(name, pool_ids[name], want.section, tuple(compare(want, project, pools[name])),
+                                 status=str(pools[name].get("status") or ""))
     for name, report in found.items():
         if report.ok:
             continue
@@ -190,10 +194,9 @@ def reports(
                 continue
             # Only the spec is compared here: the pools' own settings may be swapped along with them.
             if not _spec_problems(want, projects[name]) and _spec_problems(want, projects[other]):
-                found[name] = PoolReport(
-                    name, report.pool_id, report.section, report.problems,
-                    f"its project is what [{want.section}] expects: are the {name} and {other} pool ids swapped?",
-                )
+                found[name] = dataclasses.replace(
+                    report, hint=f"its project is what [{want.section}] expects: are the {name} and {other} pool ids "
+                                 "swapped?")
                 break
     return [found[name] for name in projects]
 
@@ -222,7 +225,7 @@ async def check_pool_specs(
             unreadable[name] = PoolReport(name, pool_id, want.section, (f"cannot read the pool or its project: {exc}",))
             continue
         projects[name] = {**project.extra, "id": project.id}
-        pools[name] = {"auto_accept_solutions": pool.auto_accept_solutions, **pool.extra}
+        pools[name] = {"auto_accept_solutions": pool.auto_accept_solutions, "status": pool.status, **pool.extra}
     compared = {r.name: r for r in reports(expected, pool_ids, projects, pools)}
     return [unreadable.get(name) or compared[name] for name in expected]
 
