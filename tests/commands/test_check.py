@@ -191,3 +191,12 @@ def test_relative_folders_are_next_to_toloka_ini_whatever_the_working_directory(
     log = (home / "logs" / "pipeline" / "info.log").read_text()
     assert "the handlers' libraries are loaded" in log and " tick: " in result.stdout
     assert str(home / "state" / "saves") in result.stdout and "elsewhere" not in result.stdout  # ".." folded
+
+
+def test_help_does_not_load_crowd_kit() -> None:
+    """crowd-kit loads when the daemon starts, not when a person asks for --help."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "pipeline.py", "--help"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "check" in result.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert "crowdkit" not in imported and "pandas" not in imported and "pipelines" not in imported
