@@ -23,8 +23,16 @@ import pytest
 from handlers.tables import pedestrian_tables
 from pipelines import load_settings
 from tools.harness import (
-    emulator, fast_config, objects, pause_crowd, pedestrian_finished, run_pipeline, start_pipeline, stop,
-    store_token, truth,
+    emulator,
+    fast_config,
+    objects,
+    pause_crowd,
+    pedestrian_finished,
+    run_pipeline,
+    start_pipeline,
+    stop,
+    store_token,
+    truth,
 )
 
 
