@@ -6,11 +6,17 @@ accepted ("Good job"), main's relevant photos are copied to ``main/`` and a row
 goes to ``main_tasks.tsv``; each bonus group with relevant photos is copied to
 ``main_bonus/`` with a row in ``bonus_tasks.tsv``; and one bonus is paid:
 ``bonus_per_field`` times the number of such bonus groups.
+
+Links expire (a presigned S3 link after at most 7 days), so every link column
+``X`` of a result table has a column ``X_keys`` beside it: the file-store keys of
+the same photos, in the same order (a JSON list, like the links).
+``python pipeline.py relink`` writes fresh links from them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from engine.actions import Action, AppendRows, CopyPhoto, LinkTo, PayBonus, operation_uuid
@@ -49,19 +55,32 @@ def handle(
     return outcome
 
 
+#: The column holding the storage keys of link column ``X`` is ``X`` + this suffix.
+KEYS_SUFFIX = "_keys"
+
+
+def keys_column(link_column: str) -> str:
+    """The column of the storage keys of the photos whose links are in ``link_column``."""
+    return link_column + KEYS_SUFFIX
+
+
 def main_columns(pedestrian: PedestrianRules) -> tuple[str, ...]:
-    """Columns of ``main_tasks.tsv``: organization, pedestrian outputs, final links per main field."""
+    """Columns of ``main_tasks.tsv``: organization, pedestrian outputs, final links per main field, their keys.
+
+    The key columns come last: a file written before them gets them added (empty) in place.
+    """
     return (
         *pedestrian.org_fields, *pedestrian.extra_fields,
         "pedestrian_assignment_id", "worker_id", "worker_coordinates", "comment", "accepted",
-        *pedestrian.main_fields,
+        *pedestrian.main_fields, *(keys_column(f) for f in pedestrian.main_fields),
     )
 
 
 def bonus_columns(pedestrian: PedestrianRules) -> tuple[str, ...]:
-    """Columns of ``bonus_tasks.tsv``: organization, bonus field, its links, the amount paid for it."""
+    """Columns of ``bonus_tasks.tsv``: organization, bonus field, its links, the amount paid for it, the keys."""
     return (
         *pedestrian.org_fields, "pedestrian_assignment_id", "worker_id", "bonus_field", "links", "bonus_amount",
+        keys_column("links"),
     )
 
 
@@ -98,29 +117,47 @@ def settle(ledger: Ledger, outcome: Outcome, work: Work, rules: Rules, now: date
     _accept(ledger, outcome, work, rules, now)
 
 
-def _accept(ledger: Ledger, outcome: Outcome, work: Work, rules: Rules, now: datetime) -> None:
-    ped = rules.pedestrian
+@dataclass(frozen=True)
+class Publication:
+    """What accepting a work publishes: photo copies, result rows (links and keys) and the bonus it earns."""
+
+    copies: tuple[CopyPhoto, ...]
+    main_row: AppendRows
+    bonus_rows: AppendRows | None
+    bonus: PayBonus | None
+    bonus_fields: tuple[str, ...]
+
+
+def publish(work: Work, ped: PedestrianRules, now: datetime, main_photos: Sequence[Photo],
+            bonus_groups: Sequence[tuple[str, Sequence[Photo]]]) -> Publication:
+    """Copy ``main_photos`` to ``main/`` and each bonus group's photos to ``main_bonus/``, with their rows.
+
+    One bonus of ``bonus_per_field`` per bonus group; each link cell has its keys beside it.
+    Shared by the relevance verdict and by an operator's reversal of a rejection.
+    """
     pa = work.assignment_id
-    actions: list[Action] = []
-    main_links: dict[str, list[LinkTo]] = {field: [] for field in ped.main_fields}
-    for photo in _relevant(work.groups[MAIN]):
-        actions.append(CopyPhoto(photo.key, _final_key("main", work, photo)))
-        main_links.setdefault(photo.field, []).append(LinkTo(_final_key("main", work, photo)))
-    bonus_groups = [g for name, g in work.groups.items() if name != MAIN and g.status == "good"]
+    copies: list[CopyPhoto] = []
+
+    def final(folder: str, photo: Photo) -> str:
+        key = _final_key(folder, work, photo)
+        copies.append(CopyPhoto(photo.key, key))
+        return key
+
+    main_keys: dict[str, list[str]] = {field: [] for field in ped.main_fields}
+    for photo in main_photos:
+        main_keys.setdefault(photo.field, []).append(final("main", photo))
     bonus_rows: list[Mapping[str, object]] = []
-    for group in bonus_groups:
-        links = []
-        for photo in _relevant(group):
-            actions.append(CopyPhoto(photo.key, _final_key("main_bonus", work, photo)))
-            links.append(LinkTo(_final_key("main_bonus", work, photo)))
+    for name, photos in bonus_groups:
+        keys = [final("main_bonus", photo) for photo in photos]
         bonus_rows.append(
             {
-                **{name: work.org.get(name, "") for name in ped.org_fields},
+                **{field: work.org.get(field, "") for field in ped.org_fields},
                 "pedestrian_assignment_id": pa,
                 "worker_id": work.user_id,
-                "bonus_field": group.name,
-                "links": links,
+                "bonus_field": name,
+                "links": [LinkTo(key) for key in keys],
                 "bonus_amount": ped.bonus_per_field,
+                keys_column("links"): keys,
             }
         )
     main_row: dict[str, object] = {name: work.org.get(name, "") for name in (*ped.org_fields, *ped.extra_fields)}
@@ -130,29 +167,45 @@ def _accept(ledger: Ledger, outcome: Outcome, work: Work, rules: Rules, now: dat
         worker_coordinates=work.worker_coordinates,
         comment=work.comment,
         accepted=now.strftime("%Y-%m-%d %H:%M:%S"),
-        **main_links,
     )
+    for field, keys in main_keys.items():
+        main_row[field] = [LinkTo(key) for key in keys]
+        main_row[keys_column(field)] = keys
+    fields = tuple(name for name, _ in bonus_groups)
+    bonus = None
+    if fields:
+        bonus = PayBonus(
+            assignment_id=pa,
+            user_id=work.user_id,
+            amount=ped.bonus_per_field * len(fields),
+            title="Bonus for extra photos",
+            message=f"Thank you! Bonus photos accepted: {', '.join(fields)}.",
+            operation_id=operation_uuid("bonus", pa),
+        )
+    return Publication(
+        copies=tuple(copies),
+        main_row=AppendRows("main_tasks", pa, (main_row,)),
+        bonus_rows=AppendRows("bonus_tasks", pa, tuple(bonus_rows)) if bonus_rows else None,
+        bonus=bonus,
+        bonus_fields=fields,
+    )
+
+
+def _accept(ledger: Ledger, outcome: Outcome, work: Work, rules: Rules, now: datetime) -> None:
+    pa = work.assignment_id
+    bonus_groups = [g for name, g in work.groups.items() if name != MAIN and g.status == "good"]
+    published = publish(work, rules.pedestrian, now, _relevant(work.groups[MAIN]),
+                        [(g.name, _relevant(g)) for g in bonus_groups])
     main_group = work.group_id(MAIN)
     comment = rules.relevance.accept_comment
-    actions += [
-        AppendRows("main_tasks", pa, (main_row,)), set_status(now, work, HANDLER, main_group, "ACCEPTED", comment)
+    actions: list[Action] = [
+        *published.copies, published.main_row, set_status(now, work, HANDLER, main_group, "ACCEPTED", comment),
     ]
     rows = [decision_row(now, work, HANDLER, main_group, flow.ACCEPT, comment)]
-    if bonus_groups:
-        fields = [g.name for g in bonus_groups]
-        amount = ped.bonus_per_field * len(fields)
-        actions += [
-            AppendRows("bonus_tasks", pa, tuple(bonus_rows)),
-            PayBonus(
-                assignment_id=pa,
-                user_id=work.user_id,
-                amount=amount,
-                title="Bonus for extra photos",
-                message=f"Thank you! Bonus photos accepted: {', '.join(fields)}.",
-                operation_id=operation_uuid("bonus", pa),
-            ),
-        ]
-        rows.append(decision_row(now, work, HANDLER, main_group, flow.PAY_BONUS, f"{amount} for {', '.join(fields)}"))
+    if published.bonus is not None and published.bonus_rows is not None:
+        actions += [published.bonus_rows, published.bonus]
+        rows.append(decision_row(now, work, HANDLER, main_group, flow.PAY_BONUS,
+                                 f"{published.bonus.amount} for {', '.join(published.bonus_fields)}"))
     outcome.add(pa, *actions, decisions(f"{pa}/final", rows))
     outcome.info(f"{pa} accepted" + (f", bonus for {len(bonus_groups)} fields" if bonus_groups else ""))
     verification.finish(ledger, outcome, work)

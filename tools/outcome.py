@@ -157,7 +157,8 @@ def _check_results(found: Findings, folder: Path, pedestrian: dict[str, Any],
         if (extra := sum(n - 1 for n in keyed.values())) > 0:
             found.add("duplicates", f"{extra} repeated rows in {name}", extra)
         for r in table:
-            for url in (u for cell in r.values() for u in _links(cell or "")):
+            # A link column X has its storage keys in X_keys (handlers.relevance.keys_column): not links.
+            for url in (u for k, cell in r.items() if not k.endswith("_keys") for u in _links(cell or "")):
                 if not _opens(url):
                     found.add("broken_links", f"{name}: link does not open: {url}")
     with_row = {r["pedestrian_assignment_id"] for name in ("main_tasks.tsv", "no_org.tsv") for r in rows[name]}
