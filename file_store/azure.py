@@ -159,9 +159,9 @@ class AzureFileStore(FileStore):
             raise self._error(exc, "look up", key) from None
         return ObjectInfo(size=int(props.size), content_type=props.content_settings.content_type or "")
 
-    async def _link(self, key: str) -> str:
+    async def _link(self, key: str, valid_days: int | None) -> str:
         url: str = self._container.get_blob_client(key).url
-        return f"{url}?{self._sas(key, timedelta(days=self._azure.sas_url_valid_days))}"
+        return f"{url}?{self._sas(key, timedelta(days=valid_days or self._azure.sas_url_valid_days))}"
 
     def _sas(self, key: str, valid: timedelta) -> str:
         now = self._clock()

@@ -81,11 +81,24 @@ class FileStore(abc.ABC):
         """Whether an object is stored under ``key``."""
         return await self.info(key) is not None
 
-    async def link(self, key: str) -> str:
-        """A URL a worker's browser can open (valid for the configured time)."""
+    async def link(self, key: str, *, valid_days: int | None = None) -> str:
+        """A URL a worker's browser can open, valid for ``valid_days`` (default: the configured time).
+
+        Local ``file://`` links and public S3 links do not expire; ``valid_days`` changes nothing there.
+        """
         check_key(key)
         async with self._operation():
-            return await self._link(key)
+            return await self._link(key, valid_days)
+
+    async def link_existing(self, key: str, *, valid_days: int | None = None) -> str:
+        """A fresh link to an object that must exist (a :class:`StorageError`, not retryable, otherwise).
+
+        For links written into results long after the photo was stored (``pipeline.py relink``),
+        where a link to nothing must be reported, not written.
+        """
+        if not await self.exists(key):
+            raise StorageError(f"no object {key!r} in the {self.backend} file store", retryable=False)
+        return await self.link(key, valid_days=valid_days)
 
     async def list_folders(self, prefix: str = "") -> list[str]:
         """Sub-folders directly under ``prefix`` (``""`` or ``"a/b/"``), sorted, each ending in ``/``."""
@@ -122,7 +135,7 @@ class FileStore(abc.ABC):
     async def _info(self, key: str) -> ObjectInfo | None: ...
 
     @abc.abstractmethod
-    async def _link(self, key: str) -> str: ...
+    async def _link(self, key: str, valid_days: int | None) -> str: ...
 
     @abc.abstractmethod
     async def _list_folders(self, prefix: str) -> list[str]: ...

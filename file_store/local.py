@@ -108,7 +108,7 @@ class LocalFileStore(FileStore):
             content_type = _guess_type(key)
         return ObjectInfo(size=stat.st_size, content_type=content_type)
 
-    async def _link(self, key: str) -> str:
+    async def _link(self, key: str, valid_days: int | None) -> str:  # file:// links never expire
         return self._path(key).as_uri()
 
     async def _list_folders(self, prefix: str) -> list[str]:

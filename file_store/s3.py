@@ -167,13 +167,14 @@ class S3FileStore(FileStore):
             raise self._error(exc, "look up", key) from None
         return ObjectInfo(size=int(head["ContentLength"]), content_type=head.get("ContentType", ""))
 
-    async def _link(self, key: str) -> str:
+    async def _link(self, key: str, valid_days: int | None) -> str:
         s3 = self._s3
+        days = valid_days or s3.link_valid_days
         if s3.links == "public":
             return f"{_public_base(s3)}/{quote(key, safe='/~')}"
         try:
             url: str = await self._client.generate_presigned_url(  # a coroutine in aiobotocore
-                "get_object", Params={"Bucket": s3.bucket_name, "Key": key}, ExpiresIn=s3.link_valid_days * _DAY
+                "get_object", Params={"Bucket": s3.bucket_name, "Key": key}, ExpiresIn=days * _DAY
             )
         except Exception as exc:
             raise self._error(exc, "sign a link to", key) from None

@@ -20,6 +20,8 @@ BACKENDS = ("s3", "azure", "local")
 MIB = 1024 * 1024
 #: SigV4 presigned URLs are valid for at most 7 days.
 MAX_PRESIGN_DAYS = 7
+#: The longest Azure SAS validity ``sas_url_valid_days`` accepts.
+MAX_SAS_DAYS = 365
 
 AddressingStyle = Literal["path", "virtual"]
 Checksums = Literal["when_required", "when_supported"]
@@ -81,6 +83,19 @@ class FileStoreSettings:
     def part_size(self) -> int:
         """Bytes: larger uploads are streamed in parts of this size (never buffered whole)."""
         return self.part_size_mb * MIB
+
+
+def link_valid_days_limit(settings: FileStoreSettings) -> int | None:
+    """The longest validity a link of this store can be given, in days; None when its links never expire.
+
+    SigV4 presigned S3 links last at most 7 days, Azure SAS links as long as
+    ``sas_url_valid_days`` allows (365); ``file://`` and public S3 links do not expire.
+    """
+    if settings.s3 is not None and settings.s3.links == "presigned":
+        return MAX_PRESIGN_DAYS
+    if settings.azure is not None:
+        return MAX_SAS_DAYS
+    return None
 
 
 def load_file_store_settings(cfg: configparser.ConfigParser, backend: str | None = None) -> FileStoreSettings:
@@ -147,7 +162,7 @@ def _azure(cfg: configparser.ConfigParser) -> AzureSettings:
     return AzureSettings(
         account_name=account,
         container_name=container,
-        sas_url_valid_days=ini.get_int(cfg, section, "sas_url_valid_days", 7, minimum=1, maximum=365),
+        sas_url_valid_days=ini.get_int(cfg, section, "sas_url_valid_days", 7, minimum=1, maximum=MAX_SAS_DAYS),
         endpoint=endpoint,
         api_version=api_version or None,
         account_key_entry=ini.get_str(cfg, "Secrets", "azure_account_key", "azure_account_key"),
