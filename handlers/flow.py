@@ -26,6 +26,7 @@ HOLD = "HOLD for a person"
 REJECT_WAITS = "rejection waits"
 RESTRICT = "RESTRICT worker"
 UNRESTRICT = "UNRESTRICT worker"
+REVERSED = "REVERSED by an operator"  # a rejection undone by ``pipeline.py reverse``
 
 # The final decisions on a pedestrian assignment.
 FINAL = (ACCEPT, REJECT)

@@ -103,10 +103,8 @@ def no_org_columns(pedestrian: PedestrianRules) -> tuple[str, ...]:
     )
 
 
-def _accept_no_org(
-    ledger: Ledger, outcome: Outcome, work: Work, pedestrian: PedestrianRules, comment: str, now: datetime
-) -> None:
-    group = work.group_id(MAIN)
+def no_org_row(work: Work, pedestrian: PedestrianRules, now: datetime) -> AppendRows:
+    """The ``no_org.tsv`` row of an accepted work whose organization does not exist."""
     columns = (*pedestrian.org_fields, *pedestrian.extra_fields)
     row: dict[str, object] = {name: work.org.get(name, "") for name in columns}
     row.update(
@@ -116,10 +114,17 @@ def _accept_no_org(
         comment=work.comment,
         decided=now.strftime("%Y-%m-%d %H:%M:%S"),
     )
+    return AppendRows("no_org", work.assignment_id, (row,))
+
+
+def _accept_no_org(
+    ledger: Ledger, outcome: Outcome, work: Work, pedestrian: PedestrianRules, comment: str, now: datetime
+) -> None:
+    group = work.group_id(MAIN)
     outcome.add(
         work.assignment_id,
         set_status(now, work, HANDLER, group, "ACCEPTED", comment),
-        AppendRows("no_org", work.assignment_id, (row,)),
+        no_org_row(work, pedestrian, now),
         decisions(f"{work.assignment_id}/final", [decision_row(now, work, HANDLER, group, flow.ACCEPT, "no_org")]),
     )
     outcome.info(f"{work.assignment_id} accepted: the organization does not exist")
