@@ -60,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         from demo import run_demo
 
         return run_demo(args.demo_dir, seed=args.seed, aggregation=args.aggregation, pipeline=args.demo)
+    if not args.config.exists():
+        # A fresh clone has toloka.example.ini only (toloka.ini holds one deployment's ids: not tracked).
+        print(f"pipeline: no configuration file {args.config}: copy toloka.example.ini to it and set the "
+              f"pool and skill ids (docs/toloka-setup.md), or run `python pipeline.py setup --config "
+              f"{args.config} --environment SANDBOX` to create the pools and write it", file=sys.stderr)
+        return 2
     import pipelines
     from engine.runner import RunOptions
     from engine.runner import main as run_main

@@ -72,7 +72,7 @@ def _swap_quality_and_relevance(config: Path) -> tuple[str, str]:
 def test_config_mistakes_are_reported_together_and_nothing_is_checked(tmp_path: Path) -> None:
     """Three mistakes in three sections: three lines, exit 2, and no check runs."""
     config = tmp_path / "toloka.ini"
-    text = (REPO / "toloka.ini").read_text()
+    text = (REPO / "toloka.example.ini").read_text()
     text = text.replace("period_seconds = 60", "period_seconds = soon", 1)
     text = text.replace("min_overlap = 2", "min_overlap = zero", 1)
     text = text.replace("reject_comment = Low quality photos\n", "", 1)
@@ -90,7 +90,7 @@ def test_config_mistakes_are_reported_together_and_nothing_is_checked(tmp_path: 
 def test_the_daemon_prints_every_config_mistake_one_line_each(tmp_path: Path) -> None:
     """The daemon refuses the same file with the same lines (exit 2), before touching anything."""
     config = tmp_path / "toloka.ini"
-    text = (REPO / "toloka.ini").read_text().replace("concurrency = 8", "concurrency = 0", 1)
+    text = (REPO / "toloka.example.ini").read_text().replace("concurrency = 8", "concurrency = 0", 1)
     config.write_text(text.replace("log_level = INFO", "log_level = LOUD", 1))
     result = run_pipeline(tmp_path, "--config", str(config), "--once")
     assert result.returncode == 2 and "Traceback" not in result.stderr

@@ -158,7 +158,7 @@ def test_logged_decisions_read_only_the_end_of_a_log_with_hostile_text(tmp_path:
 
 def test_stuck_after_hours_is_read_and_checked(tmp_path: Path) -> None:
     config = tmp_path / "toloka.ini"
-    config.write_text((Path(__file__).resolve().parents[2] / "toloka.ini").read_text())
+    config.write_text((Path(__file__).resolve().parents[2] / "toloka.example.ini").read_text())
     assert load_settings(config).status.stuck_after_hours == 24.0
     edit_ini(config, "Status", stuck_after_hours="1.5")
     assert load_settings(config).status.stuck_after_hours == 1.5
