@@ -61,7 +61,11 @@ def _run(args: argparse.Namespace) -> int:
     except PipelineError as exc:
         print(f"pipeline: {exc}", file=sys.stderr)
         return 2
+    from file_store.settings import link_valid_days_limit
+
     lines = [line for report in reports for line in report.lines()]
+    if args.days is not None and settings.file_store and link_valid_days_limit(settings.file_store) is None:
+        lines.append(f"note: links of the {settings.file_store.backend} store do not expire; --days changes nothing")
     print("\n".join(lines) if lines else "no result table holds photo links yet")
     return 1 if any(report.without_key or report.missing for report in reports) else 0
 
