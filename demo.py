@@ -45,6 +45,7 @@ from engine.runner import RunOptions, run
 from engine.ticker import Engine
 from pipelines.find_items import FIND_ITEMS
 from pipelines.pedestrian import PEDESTRIAN
+from reporting.differences import decided_differently
 
 MARKER = ".pipeline-demo.json"
 TOKEN = "demo-token-for-the-local-emulator"
@@ -215,6 +216,7 @@ def _report(emu: EmulatorState, results: Path, logs: Path) -> dict[str, Any]:
         "bonuses": bonuses,
         "bonus_count": len(emu.store.bonuses()),
         "rows": {"main_tasks.tsv": len(main), "no_org.tsv": len(no_org), "bonus_tasks.tsv": len(bonus)},
+        "differences": decided_differently(truth["assignments"], made, decisions_tsv.to_dict("records")),
     }
 
 
@@ -275,6 +277,8 @@ def render(
         f"  good organizations accepted: {s['confusion'].get('accept->accept', 0)} of "
         f"{sum(v for k, v in s['confusion'].items() if k.startswith('accept->'))}",
         f"  bonus fields paid right: {s.get('bonus_fields_right')} of {s.get('bonus_fields_paid')}",
+        *(["", "Decided differently from the truth, and why:", *report["differences"]]
+          if report.get("differences") else []),
         "",
         "Where things are:",
         f"  results: {folder / 'results'} ("

@@ -11,6 +11,7 @@ import asyncio
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import keyring
 import pandas as pd
@@ -20,6 +21,7 @@ import demo
 
 SPEED = 240.0
 _RUNS: dict[int, Path] = {}
+REPORTS: dict[Path, dict[str, Any]] = {}  # the demo's report of each run (what its summary prints)
 
 
 def finished_run(factory: pytest.TempPathFactory, seed: int = 7) -> Path:
@@ -34,6 +36,7 @@ def finished_run(factory: pytest.TempPathFactory, seed: int = 7) -> Path:
             keyring.set_keyring(previous)
         assert report is not None, "the demo run did not finish"
         _RUNS[seed] = folder
+        REPORTS[folder] = report
     return _RUNS[seed]
 
 

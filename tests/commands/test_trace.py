@@ -6,10 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
-from commands_run import finished_run, tsv
+from commands_run import REPORTS, finished_run, tsv
 
+import demo
 from engine.trace import read_rows
-from tools.harness import run_pipeline
+from tools.harness import run_pipeline, truth
 
 LINE = re.compile(r"^  (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)  (\w+)\s+(.*)$")
 
@@ -117,3 +118,30 @@ def test_a_table_the_daemon_is_writing_is_read_without_its_unfinished_record(tmp
     assert rows == [{"date_time": "2026-01-01 00:00:00", "comment": "two\nlines"}]
     assert note is not None and "unfinished last record" in note
     assert read_rows(tmp_path / "absent.tsv") == ([], None)
+
+
+def test_the_demo_summary_names_the_organizations_decided_differently_and_why(folder: Path) -> None:
+    report = REPORTS[folder]
+    expected = truth(folder / "emulator.sqlite", "assignment")
+    decisions = tsv(folder / "logs" / "decisions.tsv")
+    made = dict.fromkeys(decisions[decisions["event"] == "REJECT assignment"]["pedestrian_assignment_id"], "reject")
+    made.update(dict.fromkeys(tsv(folder / "results" / "main_tasks.tsv")["pedestrian_assignment_id"], "accept"))
+    made.update(dict.fromkeys(tsv(folder / "results" / "no_org.tsv")["pedestrian_assignment_id"], "no_org"))
+    wrong = sorted(pa for pa, doc in expected.items() if made.get(pa) != doc["expected"])
+    assert len(wrong) == report["score"]["decided"] - report["score"]["exact"]
+    summary = demo.render(report, folder, 1.0, False)
+    if not wrong:
+        assert "Decided differently" not in summary
+        return
+    part = summary.split("Decided differently from the truth, and why:\n", 1)[1].split("\n\n", 1)[0]
+    blocks = re.split(r"\n(?=  \S)", part)  # an organization's line, then its indented reasons
+    assert len(blocks) == len(wrong)
+    for pa, block in zip(wrong, sorted(blocks, key=lambda b: b.rsplit(" ", 1)[1]), strict=True):
+        mine = decisions[decisions["pedestrian_assignment_id"] == pa]
+        final = mine[mine["event"].isin(["ACCEPT assignment", "REJECT assignment"])].iloc[-1]
+        assert block.lstrip().startswith(f"{final['name']}, {final['address']}: expected {expected[pa]['expected']}, "
+                                         f"decided {made[pa]}")
+        assert f"truth: a {expected[pa]['kind']} pedestrian" in block
+        assert f"pipeline: {final['handler']} {final['event']}" in block and final["comment"] in block
+        assert block.endswith(f"the whole path: python pipeline.py trace {pa}")
+        assert trace(folder, pa)[0] == 0
