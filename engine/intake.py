@@ -142,6 +142,34 @@ def _delimiter(path: Path, first_line: str) -> str:
     return ";" if ";" in first_line and "," not in first_line else ","
 
 
+def _unreadable(exc: csv.Error, kind: str) -> str:
+    """Why the csv reader gave up on a record, in words a person can act on."""
+    if "end of data" in str(exc):
+        return "a quote opened here is never closed (the rest of the file was not read)"
+    if "expected after" in str(exc):
+        return ('a cell that starts with a quote goes on after its closing quote (quote the whole cell, '
+                'inner quotes doubled: "a ""b"" c")')
+    return f"cannot be read as {kind}: {exc}"
+
+
+def _records(text: str, delimiter: str) -> list[tuple[int, tuple[str, ...] | str]]:
+    """Non-blank records with the line each starts on; a record that does not parse is its reason instead."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    records: list[tuple[int, tuple[str, ...] | str]] = []
+    start = 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return records
+        except csv.Error as exc:  # the reader goes on with the next record
+            records.append((start, _unreadable(exc, "TSV" if delimiter == "\t" else "CSV")))
+        else:
+            if any(cell.strip() for cell in cells):
+                records.append((start, tuple(cells)))
+        start = reader.line_num + 1
+
+
 def read_sheet(path: Path, name: str | None = None) -> Sheet:
     """Read a TSV or CSV file (UTF-8, an optional BOM, csv quoting); :class:`IntakeError` if unusable.
 
@@ -162,40 +190,14 @@ def read_sheet(path: Path, name: str | None = None) -> Sheet:
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
     if not first:
         raise IntakeError([f"{shown}: empty file: expected a header line naming the columns"])
-    delimiter = _delimiter(path, first)
-    kind = "TSV" if delimiter == "\t" else "CSV"
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    records: list[tuple[int, tuple[str, ...] | str]] = []
-    start = 1
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            if "end of data" in str(exc):
-                why = "a quote opened here is never closed (the rest of the file was not read)"
-            elif "expected after" in str(exc):
-                why = ('a cell that starts with a quote goes on after its closing quote (quote the whole cell, '
-                       'inner quotes doubled: "a ""b"" c")')
-            else:
-                why = f"cannot be read as {kind}: {exc}"
-            records.append((start, why))
-        else:
-            if any(cell.strip() for cell in cells):
-                records.append((start, tuple(cells)))
-        start = reader.line_num + 1
-    (header_line, header), rows = records[0], records[1:]
+    (header_line, header), *rows = _records(text, _delimiter(path, first))
     if isinstance(header, str):
-        raise IntakeError([f"{shown}:{header_line}: the header {header}"])
+        raise IntakeError([f"{shown}:{header_line}: the header: {header}"])
     columns = tuple(cell.strip() for cell in header)
     problems = [f"{shown}:{header_line}: column {i + 1} of the header has no name"
                 for i, c in enumerate(columns) if not c]
-    seen: set[str] = set()
-    for column in columns:
-        if column and column in seen:
-            problems.append(f"{shown}:{header_line}: column {column!r} appears twice in the header")
-        seen.add(column)
+    problems += [f"{shown}:{header_line}: column {c!r} appears twice in the header"
+                 for c in dict.fromkeys(columns) if c and columns.count(c) > 1]
     if problems:
         raise IntakeError(problems)
     return Sheet(shown, header_line, columns, tuple(rows))
@@ -356,15 +358,19 @@ class IntakeRecord:
             raise ValueError(f"unknown op {entry['op']!r}")
 
     def _append(self, entry: Mapping[str, Any]) -> None:
-        existed = self.path.exists()
-        fd = open_private(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        """One line, one write, fsynced (and the folder too when the file is new)."""
         try:
-            write_all(fd, _line(entry))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if not existed:
-            fsync_folder(self.path.parent)
+            existed = self.path.exists()
+            fd = open_private(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            try:
+                write_all(fd, _line(entry))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if not existed:
+                fsync_folder(self.path.parent)
+        except OSError as exc:
+            raise StateError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
     def begin(self, keys: Sequence[str], tasks: Sequence[Mapping[str, Any]]) -> Batch:
         """Make a batch durable before it is sent; its ``operation_id`` is fixed by its place and content."""
@@ -393,7 +399,10 @@ class IntakeLock:
 
     def __enter__(self) -> IntakeLock:
         ensure_private_folder(self.path.parent)
-        fd = open_private(self.path, os.O_RDWR | os.O_CREAT)
+        try:
+            fd = open_private(self.path, os.O_RDWR | os.O_CREAT)
+        except OSError as exc:
+            raise StateError(f"cannot open lock file {self.path}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -442,9 +451,10 @@ def _reason(errors: Mapping[str, Any]) -> str:
     return "; ".join(parts) or "refused"
 
 
-async def _send(client: TolokaClient, record: IntakeRecord, batch: Batch) -> dict[int, str]:
+async def _send(client: TolokaClient, record: IntakeRecord, batch: Batch, open_pool: bool) -> dict[int, str]:
     """Create a begun batch (again, after a crash: the same operation_id resumes it); refused items by index."""
-    result = await client.create_tasks(list(batch.tasks), operation_id=batch.operation_id, read_back=False)
+    result = await client.create_tasks(list(batch.tasks), operation_id=batch.operation_id, read_back=False,
+                                       open_pool=open_pool)
     refused = {i: _reason(e) for i, e in result.validation_errors.items()}
     await asyncio.to_thread(record.finish, batch, refused)
     return refused
@@ -470,11 +480,13 @@ async def add_rows(
     name: str,
     batch_size: int = BATCH_SIZE,
     dry_run: bool = False,
+    open_pool: bool = False,
     progress: Callable[[str], None] = lambda line: None,
 ) -> AddReport:
     """Send the good rows of ``checked`` not sent before, in batches, each once (see the module docstring).
 
-    ``name`` is the file as the person named it (Toloka's refusals say ``name:line``).
+    ``name`` is the file as the person named it (Toloka's refusals say ``name:line``);
+    ``open_pool``: Toloka opens the pool after creating the tasks, if it was closed.
     """
     report = AddReport(refused=list(checked.refused), notes=list(checked.notes))
     with IntakeLock(saves):
@@ -483,7 +495,7 @@ async def add_rows(
             if dry_run:
                 report.resumed.append(f"an interrupted batch of {len(batch.tasks)} rows waits to be finished")
                 continue
-            refused = await _send(client, record, batch)
+            refused = await _send(client, record, batch, open_pool)
             report.resumed.append(f"finished an interrupted batch of {len(batch.tasks)} rows from an earlier run "
                                   f"({len(batch.tasks) - len(refused)} tasks, {len(refused)} refused by Toloka)")
         in_pool = await existing_keys(client, pool_id, spec.read)
@@ -497,7 +509,7 @@ async def add_rows(
             tasks = [{"pool_id": pool_id, "input_values": dict(g.input_values), "overlap": spec.overlap,
                       "infinite_overlap": False} for g in chunk]
             batch = await asyncio.to_thread(record.begin, [g.key for g in chunk], tasks)
-            refused = await _send(client, record, batch)
+            refused = await _send(client, record, batch, open_pool)
             for index, reason in sorted(refused.items()):
                 report.refused.append(f"{name}:{chunk[index].line}: Toloka refused the task: {reason}")
             report.added += len(chunk) - len(refused)
