@@ -19,6 +19,7 @@ says it; an instance overrides it only where one class covers both cases (a
       + ConfigError                       no   common.errors: toloka.ini is wrong
         - ConfigFileError                 no   engine.config: toloka.ini cannot be read
         - ConfigErrors                    no   common.ini: several mistakes at once (``.problems``)
+        - PoolSpecError                   no   engine.pool_specs: a pool's project does not fit the pipeline
       + SecretError                       no   common.errors: keyring entry or backend missing
       + StateError                        no   common.errors: checkpoint, journal, lock
         - LockHeldError                   no   engine.lock: a second daemon
