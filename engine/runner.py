@@ -5,6 +5,9 @@ logs, journal, HTTP session, file store) and closes them in reverse order,
 whatever happens. Start-up problems (configuration, secrets, a second daemon,
 a bad checkpoint, a wrong token or pool) end with one clear message and exit
 code 2; SIGTERM and SIGINT finish the current tick, checkpoint, and exit 0.
+A start-up failure that can pass by itself (Toloka or the photo store not
+answering: the error's ``retryable``) exits 75 instead, which a service
+manager restarts (deploy/toloka-pipeline.service restarts anything but 0 and 2).
 
 Start-up says where it works and whether it resumed (one block, printed and
 logged): the absolute folders in use, then "resumed from the checkpoint of
@@ -49,6 +52,8 @@ C = TypeVar("C")  # the pipeline's typed configuration
 S = TypeVar("S")  # the pipeline's picklable state
 
 MAX_PHOTO_BYTES = 20 * 1024 * 1024
+#: Exit codes of the daemon: a person must act (not restarted by the service), or try again later.
+EXIT_FIX, EXIT_TRY_LATER = 2, 75  # 75 is sysexits' EX_TEMPFAIL
 #: Recent decisions read back from the decision log at start-up (the status page's list).
 RECENT_SEEDED = 50
 
@@ -327,6 +332,9 @@ def main(config: Path, options: RunOptions, pipelines: Callable[[str], PipelineS
     except PipelineError as exc:
         for line in str(exc).splitlines():  # several configuration mistakes: one line each
             print(f"pipeline: {line}", file=sys.stderr)
-        return 2
+        if exc.retryable:
+            print("pipeline: this can pass by itself: starting again later may work", file=sys.stderr)
+            return EXIT_TRY_LATER
+        return EXIT_FIX
     except KeyboardInterrupt:
         return 0

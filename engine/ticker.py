@@ -223,7 +223,8 @@ class Engine(Generic[C, S]):
             try:
                 pool = await self.client.get_pool(pool_id)
             except TolokaError as exc:
-                raise PipelineError(f"{name} pool {pool_id}: {exc}") from None
+                # Keeps the cause's verdict: a pool Toloka cannot serve right now is not a wrong pool id.
+                raise PipelineError(f"{name} pool {pool_id}: {exc}", retryable=exc.retryable) from None
             self.pool_status[pool_id] = pool.status or "?"
             if name in self.reviewed and pool.auto_accept_period_day:
                 self.auto_accept[name] = timedelta(days=pool.auto_accept_period_day)

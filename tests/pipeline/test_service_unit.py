@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pipelines import load_settings
-from tools.harness import REPO, emulator, fast_config, keyring_env
+from tools.harness import REPO, edit_ini, emulator, fast_config, keyring_env
 
 UNIT = REPO / "deploy" / "toloka-pipeline.service"
 CODE = "/opt/toloka-pipeline"  # where the unit expects the checkout
@@ -159,3 +159,27 @@ def test_execstart_with_the_units_environment_ticks_and_exits_0_on_sigterm(tmp_p
                 proc.kill()
         assert url and code == 0, out.read_text()[-2000:]
     assert token not in out.read_text()
+
+
+def test_a_toloka_that_does_not_answer_at_start_up_exits_75_which_the_unit_restarts(tmp_path: Path) -> None:
+    import socket
+
+    service = parse_unit(UNIT)["Service"]
+    assert "75" not in one(service, "RestartPreventExitStatus").split()  # on-failure: every other non-zero exit
+    with socket.socket() as probe:  # a port nothing listens on: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    config = tmp_path / "toloka.ini"
+    config.write_text((REPO / "toloka.example.ini").read_text())
+    edit_ini(config, "Toloka", environment=f"http://127.0.0.1:{dead}")
+    edit_ini(config, "Pipeline", saves_folder=str(tmp_path / "saves"), logs_folder=str(tmp_path / "logs"),
+             results_folder=str(tmp_path / "results"))
+    edit_ini(config, "FileStore", local_folder=str(tmp_path / "photos"))
+    env = local_environment(service, tmp_path)
+    entry = load_settings(config).secrets.toloka_token
+    subprocess.run([sys.executable, "-c", "import keyring,sys; keyring.set_password('TOLOKA', sys.argv[1], 'x' * 20)",
+                    entry], env=env, check=True)
+    result = subprocess.run(local_command(service, tmp_path), cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 75, result.stderr[-2000:]
+    assert "starting again later may work" in result.stderr and "Traceback" not in result.stderr
