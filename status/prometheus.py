@@ -81,6 +81,12 @@ def render(snapshot: Mapping[str, Any]) -> str:
     out.metric("pipeline_funnel_total", "counter", "Units of work that entered each funnel stage.",
                [({"stage": f["stage"]}, f["count"]) for f in snapshot["funnel"]])
     out.metric("pipeline_under_review", "gauge", "Units of work not decided yet.", [({}, snapshot["under_review"])])
+    wait = snapshot.get("waiting") or {}
+    out.metric("pipeline_waiting", "gauge", "Units of work waiting for a decision.", [({}, wait.get("count", 0))])
+    out.metric("pipeline_oldest_waiting_timestamp_seconds", "gauge",
+               "Since when the oldest waiting unit waits (0: none waits).", [({}, _epoch(wait.get("oldest_since")))])
+    out.metric("pipeline_stuck", "gauge", "1 when the oldest waits longer than [Status] stuck_after_hours.",
+               [({}, 1.0 if wait.get("stuck") else 0.0)])
     m = snapshot["money"]
     out.metric("pipeline_rewards_spent", "gauge", "Rewards of accepted assignments, per pool.", [
         ({"pool": name, "pool_id": p["pool_id"]}, float(p["rewards"])) for name, p in pools.items()

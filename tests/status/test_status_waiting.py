@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 from PIL import Image
-from status_live import Live, status, wait_for_status_url, wait_until
+from status_live import Live, get, status, wait_for_status_url, wait_until
 
 from common.errors import ConfigError
 from engine.snapshot import WAITING_SHOWN, logged_decisions, waiting
@@ -107,6 +107,18 @@ def test_the_oldest_beyond_stuck_after_hours_is_stuck_and_the_page_turns_amber(
     with Image.open(shot) as image:
         colours = {rgb for _, rgb in image.convert("RGB").getcolors(maxcolors=1 << 20) or []}
     assert AMBER_BACKGROUND in colours  # the banner is drawn amber, not just named so
+
+
+def test_metrics_count_the_waiting_work_and_say_stuck(paused: tuple[Live, dict[str, Any]]) -> None:
+    live, _ = paused
+    code, _, body = get(live.status_url + "metrics")
+    assert code == 200
+    samples = dict(line.rsplit(" ", 1) for line in body.decode().splitlines() if not line.startswith("#"))
+    s = status(live)["waiting"]
+    assert int(samples["pipeline_waiting"]) == s["count"] > 0
+    assert samples["pipeline_stuck"] == "1"
+    oldest = datetime.fromisoformat(s["oldest_since"].rstrip("Z")).replace(tzinfo=UTC).timestamp()
+    assert float(samples["pipeline_oldest_waiting_timestamp_seconds"]) == oldest
 
 
 def test_recent_decisions_come_back_from_the_log_after_a_restart(paused: tuple[Live, dict[str, Any]]) -> None:
