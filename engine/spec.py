@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 
 from engine.actions import Action, AppendRows, Step
+from engine.intake import IntakeSpec
 from engine.pool_specs import PoolExpectation
 from engine.trace import TraceSpec
 from toloka_client.records import Assignment
@@ -373,6 +374,8 @@ class PipelineSpec(Generic[C, S]):
     held: Callable[[S], Sequence[Mapping[str, object]]] = _no_rows
     # The decision-log row of ``pipeline.py unrestrict`` (now, pool name, pool id, worker); None: no row.
     unrestrict_row: Callable[[datetime, str, str, str], AppendRows] | None = None
+    # What ``pipeline.py add FILE`` feeds, and into which pool (engine/intake.py); None: the pipeline takes no file.
+    intake: Callable[[C], IntakeSpec] | None = None
     # ``pipeline.py trace``: which tables tell one unit's path and how they read; None: no trace.
     trace: TraceSpec | None = None
     # Work that waits, one row each: "id", "label", "stage", "since" (naive UTC datetime), "answers".

@@ -32,6 +32,7 @@ from engine.spec import (
 )
 from handlers import flow, pedestrian, quality, relevance, verification, visit
 from handlers.base import decisions, stamp
+from handlers.intake import intake
 from handlers.settings import SECTIONS, PedestrianConfig, parse
 from handlers.state import Ledger
 from handlers.tables import pedestrian_tables
@@ -222,6 +223,7 @@ PEDESTRIAN: PipelineSpec[PedestrianConfig, Ledger] = PipelineSpec(
     alarms=_alarms,
     workers=_workers,
     held=_held_rows,
+    intake=intake,
     trace=TRACE,
     waiting=waiting,
 )

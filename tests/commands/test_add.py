@@ -1,0 +1,343 @@
+"""``python pipeline.py add FILE`` against the emulator over HTTP: each good row becomes one task, once.
+
+Every run is the real command in a child process with a private keyring; the
+pool's tasks are read back through the emulator's task search. The emulator's
+crowd is paused, so nothing but ``add`` touches the pedestrian pool.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aggregation.geo import parse_point
+from engine.intake import IntakeError, IntakeRecord, check_rows, read_sheet
+from engine.lock import DaemonLock
+from handlers.intake import coordinates_problem
+from pipelines import get, load_settings
+from tools.harness import (
+    REPO,
+    admin,
+    admin_send,
+    edit_ini,
+    emulator,
+    fast_config,
+    keyring_env,
+    pause_crowd,
+    run_pipeline,
+    store_token,
+)
+
+HEADER = "name\taddress\tcoordinates\tphone"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """An emulator with the demo scenario, its crowd paused, and a toloka.ini with the token stored."""
+    folder = tmp_path_factory.mktemp("served")
+    with emulator(folder, seed=3, speed=1) as url:
+        pause_crowd(url)
+        fast_config(folder)
+        store_token(folder, load_settings(folder / "toloka.ini").secrets.toloka_token)
+        yield folder, url
+
+
+def own_config(served: tuple[Path, str], tmp_path: Path) -> Path:
+    """The served toloka.ini with this test's own saves folder (so each test starts with no record)."""
+    folder, _ = served
+    config = tmp_path / "toloka.ini"
+    shutil.copy(folder / "toloka.ini", config)
+    edit_ini(config, "Pipeline", saves_folder=str(tmp_path / "saves"))
+    return config
+
+
+def add(served: tuple[Path, str], config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return run_pipeline(served[0], "add", "--config", str(config), *args, timeout=timeout)
+
+
+def pool_tasks(url: str, config: Path) -> list[dict[str, Any]]:
+    pool_id = load_settings(config).config.pedestrian.pool_id
+    return list(admin(url, f"/api/v1/tasks?pool_id={pool_id}&limit=100000")["items"])
+
+
+def mine(tasks: list[dict[str, Any]], tag: str) -> Counter[str]:
+    """How many tasks each of this test's organizations has (names start with ``tag``)."""
+    return Counter(t["input_values"]["name"] for t in tasks if str(t["input_values"].get("name", "")).startswith(tag))
+
+
+def write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_good_rows_become_tasks_with_the_input_the_daemon_reads(served: tuple[Path, str], tmp_path: Path) -> None:
+    config = own_config(served, tmp_path)
+    orgs = write(tmp_path / "orgs.tsv", [
+        HEADER,
+        "Good Cafe A\t1 Main St\t55.7558,37.6173\t+7 495 000",
+        "Good Cafe B\t2 Main St\t 55.76 ; 37.62 \t",
+        "Good Cafe C\t3 Main St\t55.77,37.63",  # the trailing (optional) cell left out
+    ])
+    result = add(served, config, str(orgs))
+    assert result.returncode == 0, result.stderr
+    assert "added 3, already sent 0, refused 0" in result.stdout
+    found = {t["input_values"]["name"]: t for t in pool_tasks(served[1], config)
+             if t["input_values"]["name"].startswith("Good Cafe")}
+    assert {n: t["input_values"] for n, t in found.items()} == {
+        "Good Cafe A": {"name": "Good Cafe A", "address": "1 Main St", "coordinates": "55.7558,37.6173",
+                        "phone": "+7 495 000"},
+        "Good Cafe B": {"name": "Good Cafe B", "address": "2 Main St", "coordinates": "55.76,37.62"},
+        "Good Cafe C": {"name": "Good Cafe C", "address": "3 Main St", "coordinates": "55.77,37.63"},
+    }
+    assert all(t["overlap"] == 1 and parse_point(t["input_values"]["coordinates"]) for t in found.values())
+
+    again = add(served, config, str(orgs))
+    assert again.returncode == 0, again.stderr
+    assert "added 0, already sent 3, refused 0" in again.stdout
+    assert mine(pool_tasks(served[1], config), "Good Cafe") == dict.fromkeys(found, 1)
+
+
+def malformed_file(path: Path, tag: str, rows: int, seed: int) -> tuple[Path, set[str], dict[int, str]]:
+    """``rows`` organizations, some malformed: (file, good names, line -> what its refusal must say)."""
+    rng = random.Random(seed)
+    lines = [HEADER]
+    good: set[str] = set()
+    bad: dict[int, str] = {}
+    for i in range(rows):
+        line = len(lines) + 1
+        name = f"{tag} {i:05d}"
+        point = f"{55 + rng.random():.5f},{37 + rng.random():.5f}"
+        kind = rng.random()
+        if kind < 0.01:
+            lines.append(f"\t{i} Side St\t{point}\t")
+            bad[line] = "missing name"
+        elif kind < 0.02:
+            lines.append(f"{name}\t{i} Side St\tnot a place\t")
+            bad[line] = "coordinates 'not a place'"
+        elif kind < 0.03:
+            lines.append(f"{name}\t{i} Side St\t123.4,37\t")
+            bad[line] = "latitude 123.4 is outside -90..90"
+        elif kind < 0.04 and good:
+            first = sorted(good)[0]
+            lines.append(f"{first.upper()}\t{first.split()[-1].lstrip('0') or '0'} Side St\t{point}\t")
+            bad[line] = "duplicate of line"
+        elif kind < 0.045:
+            lines.append(f"{name}\t{i} Side St")
+            bad[line] = "2 cells, the header has 4"
+        else:
+            lines.append(f"{name}\t{i} Side St\t{point}\t")
+            good.add(name)
+    return write(path, lines), good, bad
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_ten_thousand_rows_with_malformed_ones_create_exactly_the_good_rows_once(
+        served: tuple[Path, str], tmp_path: Path) -> None:
+    config = own_config(served, tmp_path)
+    orgs, good, bad = malformed_file(tmp_path / "organizations.tsv", "Bulk", 10_000, seed=12)
+    assert 300 < len(bad) < 600  # every kind of problem is there
+    result = add(served, config, str(orgs))
+    assert result.returncode == 1, result.stderr[-2000:]
+    refused = [line for line in result.stderr.splitlines() if line.startswith(f"{orgs}:")]
+    assert len(refused) == len(bad)
+    for line in refused:
+        number = int(line.split(":")[1])
+        assert bad[number] in line, line
+    assert f"added {len(good)}, already sent 0, refused {len(bad)}" in result.stdout
+    assert mine(pool_tasks(served[1], config), "Bulk") == dict.fromkeys(good, 1)
+
+    again = add(served, config, str(orgs))
+    assert again.returncode == 1
+    assert f"added 0, already sent {len(good)}, refused {len(bad)}" in again.stdout
+    assert mine(pool_tasks(served[1], config), "Bulk") == dict.fromkeys(good, 1)
+
+
+def run_until_killed(config: Path, orgs: Path, folder: Path, out: Path, *, after_batches: int,
+                     rng: random.Random) -> None:
+    """Start ``add``, let ``after_batches`` batches finish, then SIGKILL it at a random instant of the next."""
+    with out.open("w") as handle:
+        proc = subprocess.Popen([sys.executable, "pipeline.py", "add", "--config", str(config), "--batch-size", "200",
+                                 str(orgs)], cwd=REPO, env=keyring_env(folder), stdout=handle, stderr=handle)
+    deadline = time.monotonic() + 120
+    while out.read_text().count("tasks created") < after_batches:
+        assert proc.poll() is None, out.read_text()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(rng.uniform(0.0, 1.2))  # inside the next batch: recorded, sent, or waiting on its operation
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_kill_9_mid_run_then_rerun_creates_each_good_row_exactly_once(
+        served: tuple[Path, str], tmp_path: Path) -> None:
+    config = own_config(served, tmp_path)
+    orgs, good, bad = malformed_file(tmp_path / "orgs.tsv", "Killed", 2000, seed=7)
+    url = served[1]
+    rng = random.Random(20261130)
+    # Each create operation shows RUNNING for a second: the kills land while Toloka works on a batch.
+    admin_send(url, "PUT", "/_emulator/operations", {"running_seconds": 1})
+    try:
+        outputs = []
+        for kill in range(3):
+            out = tmp_path / f"kill{kill}.out"
+            run_until_killed(config, orgs, served[0], out, after_batches=1, rng=rng)
+            outputs.append(out.read_text())
+            counts = mine(pool_tasks(url, config), "Killed")
+            assert max(counts.values(), default=1) == 1, "a task was created twice"
+        final = add(served, config, "--batch-size", "200", str(orgs))
+    finally:
+        admin_send(url, "PUT", "/_emulator/operations", {})
+    assert final.returncode == 1, final.stderr[-2000:]
+    assert f"refused {len(bad)}" in final.stdout
+    assert mine(pool_tasks(url, config), "Killed") == dict.fromkeys(good, 1)
+    record = IntakeRecord.open(tmp_path / "saves", load_settings(config).config.pedestrian.pool_id)
+    assert record.open_batches == {} and len(record.sent) == len(good)
+    # The runs after a kill found the interrupted batch and finished it (the window was really hit).
+    assert any("finished an interrupted batch" in text for text in (*outputs[1:], final.stdout))
+
+
+def test_a_batch_recorded_but_never_sent_is_sent_by_the_next_run(served: tuple[Path, str], tmp_path: Path) -> None:
+    """The crash window between the durable record and the POST: the next run sends that batch, once."""
+    config = own_config(served, tmp_path)
+    orgs = write(tmp_path / "orgs.tsv", [HEADER] + [f"Window {i}\t{i} Dock Rd\t60.{i:03d},30.1\t" for i in range(5)])
+    settings = load_settings(config)
+    intake = get("pedestrian").intake
+    assert intake is not None
+    spec = intake(settings.config)
+    checked = check_rows(read_sheet(orgs), spec)
+    pool_id = settings.config.pedestrian.pool_id
+    record = IntakeRecord.open(tmp_path / "saves", pool_id)
+    record.begin([g.key for g in checked.good[:3]],
+                 [{"pool_id": pool_id, "input_values": dict(g.input_values), "overlap": 1, "infinite_overlap": False}
+                  for g in checked.good[:3]])
+    result = add(served, config, str(orgs))
+    assert result.returncode == 0, result.stderr
+    assert "finished an interrupted batch of 3 rows from an earlier run (3 tasks, 0 refused by Toloka)" in result.stdout
+    assert "added 2, already sent 3, refused 0" in result.stdout
+    assert mine(pool_tasks(served[1], config), "Window") == {f"Window {i}": 1 for i in range(5)}
+
+
+def test_a_lost_saves_folder_sends_nothing_twice(served: tuple[Path, str], tmp_path: Path) -> None:
+    """The pool's own tasks count as sent: a rerun with ``saves/`` deleted adds nothing."""
+    config = own_config(served, tmp_path)
+    orgs = write(tmp_path / "orgs.tsv", [HEADER, "Lost A\t1 Pier\t59.9,30.3\t", "Lost B\t2 Pier\t59.91,30.31\t"])
+    assert add(served, config, str(orgs)).returncode == 0
+    shutil.rmtree(tmp_path / "saves")
+    again = add(served, config, str(orgs))
+    assert again.returncode == 0 and "added 0, already sent 2, refused 0" in again.stdout
+    assert mine(pool_tasks(served[1], config), "Lost") == {"Lost A": 1, "Lost B": 1}
+
+
+def test_a_csv_works_too(served: tuple[Path, str], tmp_path: Path) -> None:
+    config = own_config(served, tmp_path)
+    orgs = tmp_path / "orgs.csv"
+    orgs.write_text('\ufeffname,address,coordinates,website\n'
+                    '"Csv Bakery, the ""best""","10 Baker St, London","51.52,-0.158",https://example.org\n'
+                    'Csv Deli,11 Baker St,"51.521,-0.1581",\n'
+                    'Csv Bad,,"51.5,-0.15",\n', encoding="utf-8")
+    result = add(served, config, str(orgs))
+    assert result.returncode == 1
+    assert f"{orgs}:4: missing address" in result.stderr
+    assert "added 2, already sent 0, refused 1" in result.stdout
+    inputs = {t["input_values"]["name"]: t["input_values"] for t in pool_tasks(served[1], config)
+              if t["input_values"]["name"].startswith("Csv")}
+    assert inputs == {
+        'Csv Bakery, the "best"': {"name": 'Csv Bakery, the "best"', "address": "10 Baker St, London",
+                                   "coordinates": "51.52,-0.158", "website": "https://example.org"},
+        "Csv Deli": {"name": "Csv Deli", "address": "11 Baker St", "coordinates": "51.521,-0.1581"},
+    }
+
+
+def test_a_file_that_cannot_be_used_is_refused_whole_and_nothing_is_sent(
+        served: tuple[Path, str], tmp_path: Path) -> None:
+    config = own_config(served, tmp_path)
+    before = len(pool_tasks(served[1], config))
+    no_column = write(tmp_path / "no_coords.tsv", ["name\taddress", "Whole A\t1 Road"])
+    result = add(served, config, str(no_column))
+    assert result.returncode == 2
+    assert f"{no_column}:1: missing column 'coordinates'" in result.stderr and "Traceback" not in result.stderr
+    latin1 = tmp_path / "latin1.tsv"
+    latin1.write_bytes((HEADER + "\nCaf\xe9 Whole\t1 Road\t50,10\t\n").encode("latin-1"))
+    result = add(served, config, str(latin1))
+    assert result.returncode == 2 and f"{latin1}:2: not UTF-8 text" in result.stderr
+    result = add(served, config, str(tmp_path / "absent.tsv"))
+    assert result.returncode == 2 and "absent.tsv: cannot read" in result.stderr
+    assert len(pool_tasks(served[1], config)) == before
+
+
+def test_it_runs_beside_the_daemon_but_not_beside_another_add(served: tuple[Path, str], tmp_path: Path) -> None:
+    from engine.intake import IntakeLock
+
+    config = own_config(served, tmp_path)
+    orgs = write(tmp_path / "orgs.tsv", [HEADER, "Beside A\t1 Quay\t48.85,2.35\t"])
+    saves = tmp_path / "saves"
+    with DaemonLock(saves):  # a daemon runs on this saves folder
+        result = add(served, config, str(orgs))
+        assert result.returncode == 0 and "added 1" in result.stdout, result.stderr
+        with IntakeLock(saves):
+            second = add(served, config, str(orgs))
+    assert second.returncode == 2 and "another `pipeline.py add` is running" in second.stderr
+    assert mine(pool_tasks(served[1], config), "Beside") == {"Beside A": 1}
+
+
+def test_dry_run_counts_and_sends_nothing(served: tuple[Path, str], tmp_path: Path) -> None:
+    config = own_config(served, tmp_path)
+    orgs = write(tmp_path / "orgs.tsv", [HEADER, "Dry A\t1 Way\t40.7,-74\t", "Dry B\t2 Way\t40.71,-74\t"])
+    result = add(served, config, "--dry-run", str(orgs))
+    assert result.returncode == 0 and "would add 2, already sent 0, refused 0" in result.stdout
+    assert mine(pool_tasks(served[1], config), "Dry") == {}
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("55.75,37.61", None),
+    ("55.75;37.61", None),
+    ("-33.9, 151.2", None),
+    ("55.75", 'expected "lat,lon" (two numbers'),
+    ("north,east", 'expected "lat,lon" in degrees'),
+    ("90.01,0", "latitude 90.01 is outside -90..90"),
+    ("10,-180.5", "longitude -180.5 is outside -180..180"),
+    ("nan,10", "latitude nan is outside"),
+    ("10,inf", "longitude inf is outside"),
+    ("0,0", "0,0 is a placeholder"),
+])
+def test_coordinates_are_checked_as_the_daemon_reads_them(text: str, problem: str | None) -> None:
+    found = coordinates_problem(text)
+    assert (found is None) if problem is None else (found is not None and problem in found), found
+    assert (parse_point(text) is not None) or problem is not None
+
+
+def test_the_header_check_names_every_missing_column(tmp_path: Path) -> None:
+    spec_of = get("pedestrian").intake
+    assert spec_of is not None
+    settings = load_settings(REPO / "toloka.example.ini")
+    sheet = read_sheet(write(tmp_path / "x.tsv", ["name\tphone", "A\t1"]))
+    with pytest.raises(IntakeError) as err:
+        check_rows(sheet, spec_of(settings.config))
+    assert [line.split(" (")[0] for line in err.value.lines] == [
+        f"{tmp_path / 'x.tsv'}:1: missing column 'address'", f"{tmp_path / 'x.tsv'}:1: missing column 'coordinates'"]
+
+
+def test_open_pool_opens_a_closed_pedestrian_pool(served: tuple[Path, str], tmp_path: Path) -> None:
+    config = own_config(served, tmp_path)
+    url = served[1]
+    pool_id = load_settings(config).config.pedestrian.pool_id
+    admin_send(url, "POST", f"/api/v1/pools/{pool_id}/close", {})
+    assert admin(url, f"/api/v1/pools/{pool_id}")["status"] == "CLOSED"
+    orgs = write(tmp_path / "orgs.tsv", [HEADER, "Opened A\t1 Gate\t41.9,12.5\t"])
+    result = add(served, config, "--open-pool", str(orgs))
+    assert result.returncode == 0, result.stderr
+    assert admin(url, f"/api/v1/pools/{pool_id}")["status"] == "OPEN"
+    assert mine(pool_tasks(url, config), "Opened") == {"Opened A": 1}
