@@ -28,8 +28,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from common.errors import PipelineError
 from toloka_client.client import TolokaClient, operation_id_for
-from toloka_client.records import Record
+from toloka_client.records import Pool, Record
 
 MARKER_PREFIX = "pipeline.py setup"
 
@@ -123,12 +124,46 @@ class Made:
     created: bool
     section: str = ""  # the toloka.ini section and key that receive the id (projects: none)
     ini_key: str = ""
+    differs: tuple[str, ...] = ()  # settings of a found pool that are not what the plan asks for now
 
     def line(self) -> str:
         """One line for the person running setup."""
         verb = "created" if self.created else "found"
         where = f" -> [{self.section}] {self.ini_key}" if self.section else ""
-        return f"{verb} {self.kind} {self.key}: {self.id}{where}"
+        note = (f" (its {', '.join(self.differs)} differ from what setup would make now: setup changes "
+                f"nothing made before; change them in Toloka if you want the new ones)") if self.differs else ""
+        return f"{verb} {self.kind} {self.key}: {self.id}{where}{note}"
+
+
+#: Pool settings compared between a found pool and the plan (the ones that change how work flows).
+COMPARED = ("auto_accept_solutions", "auto_accept_period_day", "defaults", "mixer_config", "quality_control")
+
+
+def _differs(found: Pool, wanted: Mapping[str, Any]) -> tuple[str, ...]:
+    """The :data:`COMPARED` settings of ``wanted`` that ``found`` holds with another value."""
+    differ = []
+    for key in COMPARED:
+        if key not in wanted:
+            continue
+        have = getattr(found, key) if key in ("auto_accept_solutions", "auto_accept_period_day") else (
+            found.defaults if key == "defaults" else found.extra.get(key))
+        if not _covers(have, wanted[key]):
+            differ.append(key)
+    return tuple(differ)
+
+
+def _covers(have: object, want: object) -> bool:
+    """Whether ``have`` holds every value of ``want`` (Toloka may add fields of its own; numbers by value)."""
+    if isinstance(want, Mapping):
+        return isinstance(have, Mapping) and all(k in have and _covers(have[k], v) for k, v in want.items())
+    if isinstance(want, list):
+        return (isinstance(have, (list, tuple)) and len(have) == len(want)
+                and all(_covers(h, w) for h, w in zip(have, want, strict=True)))
+    if isinstance(want, bool) or isinstance(have, bool):
+        return have is want
+    if isinstance(want, (int, float, Decimal)) and isinstance(have, (int, float, Decimal)):
+        return Decimal(str(have)) == Decimal(str(want))
+    return have == want
 
 
 def marker(name: str, key: str) -> str:
@@ -226,7 +261,7 @@ async def _add_controls(client: TolokaClient, plan: SetupPlan, name: str, pool_i
             result = await client.create_tasks(docs, operation_id=operation, skip_invalid_items=False)
             if result.validation_errors:
                 index, why = next(iter(result.validation_errors.items()))
-                raise ValueError(f"Toloka refused control task of line {missing[index].line}: {dict(why)}")
+                raise PipelineError(f"Toloka refused the control task of line {missing[index].line}: {dict(why)}")
         settle(Made("control tasks", pool.key, f"{len(mine)} in pool {pool_id}", bool(missing)))
 
 
@@ -277,11 +312,12 @@ async def apply_plan(client: TolokaClient, plan: SetupPlan, name: str,
         project_id = project_ids[pool.project]
         live = [p for p in await client.find_all_pools(project_id)
                 if _marked(p, tag) and p.id and p.status != "ARCHIVED"]
+        doc = {**pool.build(project_id, skill_ids), "project_id": project_id, "private_comment": tag}
         if live:
             pool_ids[pool.key] = str(live[0].id)
-            settle(Made("pool", pool.key, pool_ids[pool.key], False, pool.section, pool.ini_key))
+            settle(Made("pool", pool.key, pool_ids[pool.key], False, pool.section, pool.ini_key,
+                        _differs(live[0], doc)))
             continue
-        doc = {**pool.build(project_id, skill_ids), "project_id": project_id, "private_comment": tag}
         new_pool = await client.create_pool(doc)
         pool_ids[pool.key] = str(new_pool.id)
         settle(Made("pool", pool.key, pool_ids[pool.key], True, pool.section, pool.ini_key))
