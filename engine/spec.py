@@ -28,6 +28,7 @@ from typing import Any, Generic, Literal, TypeVar
 from engine.actions import Action, AppendRows, Step
 from engine.intake import IntakeSpec
 from engine.pool_specs import PoolExpectation
+from engine.toloka_setup import SetupPlan, SetupRequest
 from engine.trace import TraceSpec
 from toloka_client.records import Assignment
 
@@ -376,6 +377,9 @@ class PipelineSpec(Generic[C, S]):
     unrestrict_row: Callable[[datetime, str, str, str], AppendRows] | None = None
     # What ``pipeline.py add FILE`` feeds, and into which pool (engine/intake.py); None: the pipeline takes no file.
     intake: Callable[[C], IntakeSpec] | None = None
+    # What ``pipeline.py setup`` creates on Toloka for this configuration (projects, skills, pools);
+    # None: the pipeline's pools are made by hand (docs/toloka-setup.md).
+    toloka_setup: Callable[[C, SetupRequest], SetupPlan] | None = None
     # ``pipeline.py trace``: which tables tell one unit's path and how they read; None: no trace.
     trace: TraceSpec | None = None
     # Work that waits, one row each: "id", "label", "stage", "since" (naive UTC datetime), "answers".

@@ -37,6 +37,7 @@ from handlers.settings import SECTIONS, PedestrianConfig, parse
 from handlers.state import Ledger
 from handlers.tables import pedestrian_tables
 from pipelines.pedestrian_pools import expected_pools
+from pipelines.pedestrian_toloka import setup_plan
 from pipelines.pedestrian_trace import TRACE, waiting
 
 POOLS = ("pedestrian", "visit", "quality", "relevance")
@@ -224,6 +225,7 @@ PEDESTRIAN: PipelineSpec[PedestrianConfig, Ledger] = PipelineSpec(
     workers=_workers,
     held=_held_rows,
     intake=intake,
+    toloka_setup=setup_plan,
     trace=TRACE,
     waiting=waiting,
 )
