@@ -23,6 +23,8 @@ says it; an instance overrides it only where one class covers both cases (a
       + SecretError                       no   common.errors: keyring entry or backend missing
       + StateError                        no   common.errors: checkpoint, journal, lock
         - LockHeldError                   no   engine.lock: a second daemon
+        - IntakeLockHeld                  no   engine.intake: a second ``pipeline.py add`` on the saves folder
+      + IntakeError                       no   engine.intake: a file of work ``add`` cannot use at all
       + StorageError                      per instance, set by file_store's s3/azure/local:
       |                                        yes: timeout, connection refused/reset, 5xx,
       |                                             throttling (503 SlowDown, 429), EAGAIN-like
