@@ -43,6 +43,24 @@ async def test_sas_link_expires_after_the_configured_days(azurite_server: Azurit
         assert (await fetch(link.split("?")[0]))[0] in (403, 404)
 
 
+async def test_a_link_asked_for_more_days_lasts_that_long_and_a_missing_blob_gets_none(
+    azurite_server: AzuriteServer,
+) -> None:
+    """``relink --days``: the SAS expiry follows ``valid_days``; ``link_existing`` refuses a key with no blob."""
+    container = unique_name("days")
+    await create_container(azurite_server.endpoint, container)
+    now = datetime.now(timezone.utc)
+    async with await open_with_clock(azurite_server, container, now, AzureBlobStorage__sas_url_valid_days="2") as store:
+        await store.put("main/a.jpg", b"photo", "image/jpeg")
+        link = await store.link_existing("main/a.jpg", valid_days=30)
+        expiry = datetime.fromisoformat(parse_qs(urlsplit(link).query)["se"][0].replace("Z", "+00:00"))
+        assert abs(expiry - (now + timedelta(days=30))) < timedelta(seconds=2)
+        assert await fetch(link) == (200, b"photo", "image/jpeg")
+        with pytest.raises(StorageError, match="no object 'main/b.jpg'") as caught:
+            await store.link_existing("main/b.jpg")
+        assert not caught.value.retryable
+
+
 async def test_expired_sas_is_refused(azurite_server: AzuriteServer) -> None:
     container = unique_name("old")
     await create_container(azurite_server.endpoint, container)

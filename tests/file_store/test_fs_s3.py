@@ -24,6 +24,9 @@ async def test_presigned_link_is_sigv4_for_the_configured_days(make_store) -> No
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
     assert query["X-Amz-Expires"] == [str(3 * 24 * 3600)]
     assert S3_SECRET not in str(query)
+    # relink --days: another validity for this link only
+    query = parse_qs(urlsplit(await store.link("tmp/a.jpg", valid_days=6)).query)
+    assert query["X-Amz-Expires"] == [str(6 * 24 * 3600)]
 
 
 async def test_public_links_are_plain_urls(make_store, moto_server: MotoServer) -> None:  # type: ignore[no-untyped-def]
