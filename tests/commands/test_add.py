@@ -341,3 +341,17 @@ def test_open_pool_opens_a_closed_pedestrian_pool(served: tuple[Path, str], tmp_
     assert result.returncode == 0, result.stderr
     assert admin(url, f"/api/v1/pools/{pool_id}")["status"] == "OPEN"
     assert mine(pool_tasks(url, config), "Opened") == {"Opened A": 1}
+
+
+def test_rows_toloka_refuses_are_reported_by_line_and_stay_unsent(served: tuple[Path, str], tmp_path: Path) -> None:
+    """A configuration whose org fields lack one the project requires: Toloka refuses each task, by line."""
+    config = own_config(served, tmp_path)
+    edit_ini(config, "PedestrianProject", org_fields="name, address")  # the project also requires coordinates
+    orgs = write(tmp_path / "orgs.tsv", ["name\taddress", "Spec A\t1 Lane", "Spec B\t2 Lane"])
+    for _ in range(2):  # refused items are not recorded as sent: the second run tries them again
+        result = add(served, config, str(orgs))
+        assert result.returncode == 1, result.stderr
+        assert f"{orgs}:2: Toloka refused the task: input_values.coordinates" in result.stderr
+        assert f"{orgs}:3: Toloka refused the task: input_values.coordinates" in result.stderr
+        assert "added 0, already sent 0, refused 2" in result.stdout
+    assert mine(pool_tasks(served[1], config), "Spec") == {}
