@@ -27,9 +27,11 @@ creates one task per new unit, in batches of bounded size.
   record is what spans runs; as a second guard (``saves/`` lost, tasks made by
   hand) the pool's existing tasks are read and their identities count as sent.
 
-An operation is all or nothing on Toloka's side (its tasks are created in one
-step), so a batch is never half-created; items Toloka refuses (a field its
-project spec lacks) are reported and stay unsent, to be tried again next run.
+A batch is one operation, and Toloka runs an operation to its end whether or
+not anyone still waits for it, so a kill leaves no operation or a whole one,
+never half a batch; the rerun reads the outcome from the operation's log.
+Items Toloka refuses (a field its project requires that the row lacks) are
+reported by line and stay unsent, to be tried again by the next run.
 
 The record belongs to ``add``, not to the daemon: the daemon never reads it,
 and ``add`` takes its own lock (``saves/intake.lock``), never the daemon's, so
