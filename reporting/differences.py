@@ -45,7 +45,7 @@ def decided_differently(
 
 def _truth_reason(assignment: Mapping[str, Any]) -> str:
     """What the simulated pedestrian did: their kind, whether they visited, and the bad photos."""
-    parts = [f"a {assignment.get('kind', '?')} pedestrian"]
+    parts = [f"{assignment.get('kind', '?')} pedestrian"]
     if assignment.get("org_exists") is False:
         parts.append("the organization does not exist")
     if assignment.get("visited") is False:

@@ -141,7 +141,7 @@ def test_the_demo_summary_names_the_organizations_decided_differently_and_why(fo
         final = mine[mine["event"].isin(["ACCEPT assignment", "REJECT assignment"])].iloc[-1]
         assert block.lstrip().startswith(f"{final['name']}, {final['address']}: expected {expected[pa]['expected']}, "
                                          f"decided {made[pa]}")
-        assert f"truth: a {expected[pa]['kind']} pedestrian" in block
+        assert f"truth: {expected[pa]['kind']} pedestrian" in block
         assert f"pipeline: {final['handler']} {final['event']}" in block and final["comment"] in block
         assert block.endswith(f"the whole path: python pipeline.py trace {pa}")
         assert trace(folder, pa)[0] == 0
