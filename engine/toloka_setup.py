@@ -131,7 +131,8 @@ class Made:
         verb = "created" if self.created else "found"
         where = f" -> [{self.section}] {self.ini_key}" if self.section else ""
         note = (f" (its {', '.join(self.differs)} differ from what setup would make now: setup changes "
-                f"nothing made before; change them in Toloka if you want the new ones)") if self.differs else ""
+                f"nothing it made before; change them in Toloka, or pass another --name to make new ones)"
+                ) if self.differs else ""
         return f"{verb} {self.kind} {self.key}: {self.id}{where}{note}"
 
 
@@ -288,7 +289,11 @@ async def apply_plan(client: TolokaClient, plan: SetupPlan, name: str,
         found = projects.get(tag)
         if found is not None and found.id:
             project_ids[project.key] = found.id
-            settle(Made("project", project.key, found.id, False))
+            have = found.extra.get("task_spec") or {}
+            want = project.doc.get("task_spec") or {}
+            differ = tuple(part for part in ("input_spec", "output_spec")
+                           if part in want and not _covers(have.get(part), want[part]))
+            settle(Made("project", project.key, found.id, False, differs=differ))
             continue
         new = await client.create_project({**project.doc, "private_comment": tag})
         project_ids[project.key] = str(new.id)

@@ -241,6 +241,19 @@ def test_a_pool_made_earlier_is_not_changed_and_what_differs_from_the_plan_is_na
     assert len(golden(emulator_url, pools["quality"])) == 2
 
 
+def test_a_project_whose_spec_no_longer_fits_the_file_is_named_not_changed(emulator_url: str, tmp_path: Path) -> None:
+    account(tmp_path)
+    assert setup(tmp_path, "--environment", emulator_url, "--name", "relabelled").returncode == 0
+    config = tmp_path / "toloka.ini"
+    config.write_text(set_values(config.read_text(), {"ValidationQuality": {"accept_label": "good"}}))
+    again = setup(tmp_path, "--force", "--name", "relabelled")
+    assert again.returncode == 0, again.stderr
+    lines = {line.split(":")[0]: line for line in again.stdout.splitlines()}
+    assert "its output_spec differ" in lines["found project quality"], again.stdout
+    assert "differ" not in lines["found project relevance"] + lines["found project pedestrian"]
+    assert not [line for line in again.stdout.splitlines() if line.startswith("created")]
+
+
 def test_a_control_file_with_mistakes_is_refused_line_by_line_before_anything_is_made(
     emulator_url: str, tmp_path: Path,
 ) -> None:
