@@ -154,6 +154,9 @@ async def _reverse_afresh(spec: Spec, settings: Settings[Any], assignment_id: st
             raise Refused(f"assignment {assignment_id} is in pool {assignment.pool_id}, "
                           f"not one of this pipeline's pools ({listed})")
         status = assignment.status
+        if status == "SUBMITTED" and (held := await asyncio.to_thread(_held_reason, tools, assignment_id)):
+            raise Refused(f"assignment {assignment_id} ({pool}) is held for a person, not rejected "
+                          f"({held}): accept or reject it in Toloka's interface")
         if status != "REJECTED":
             raise Refused(_not_rejected(assignment_id, pool, status))
         if (await tools.client.get_pool(assignment.pool_id or "")).status == "ARCHIVED":
@@ -175,6 +178,20 @@ async def _reverse_afresh(spec: Spec, settings: Settings[Any], assignment_id: st
             lines.append(f"Toloka pays the reward of {assignment.reward} on this acceptance "
                          f"(not in the daemon's spending total)")
     return lines
+
+
+def _held_reason(tools: Tools, assignment_id: str) -> str | None:
+    """Why the daemon holds a work for a person (``held.tsv``), if it does."""
+    import csv
+
+    table = tools.tables.get("held")
+    if table is None or not table.path.exists():
+        return None
+    with table.path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            if row.get("pedestrian_assignment_id") == assignment_id:
+                return f"{table.path.name}: {row.get('reason', '')}"
+    return None
 
 
 def _not_rejected(assignment_id: str, pool: str, status: str | None) -> str:

@@ -256,3 +256,19 @@ def test_a_checkers_rejected_assignment_is_accepted_with_a_decision_row(run: dic
     assert row["event"] == flow.REVERSED and row["handler"] == "visit"
     assert "olga" in str(row["comment"]) and "too fast" in str(row["comment"])
     assert row["pedestrian_assignment_id"] == doc["tasks"][0]["input_values"]["pedestrian_assignment_id"]
+
+
+def test_work_held_for_a_person_is_named_as_such(tmp_path: Path) -> None:
+    """A held work is SUBMITTED on Toloka; the refusal says it is held and why, not that the daemon decides it."""
+    from types import SimpleNamespace
+
+    from commands.reverse import _held_reason
+    from handlers.base import HELD_COLUMNS
+    from tables.tsv import TsvTable
+
+    table = TsvTable(tmp_path / "held.tsv", HELD_COLUMNS)
+    tools: Any = SimpleNamespace(tables={"held": table})
+    assert _held_reason(tools, "a1") is None  # no file yet
+    table.append([{"pedestrian_assignment_id": "a1", "stage": "visit", "reason": "visit: unsure after all answers"}])
+    assert _held_reason(tools, "a1") == "held.tsv: visit: unsure after all answers"
+    assert _held_reason(tools, "a2") is None
