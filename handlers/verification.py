@@ -97,7 +97,7 @@ def collect(
             if task.is_golden:
                 if rules.policy is not None:
                     _score_control(ledger, kind, task, assignment.user_id, solution.output_values, rules, outcome)
-                    _restrict_if_poor(ledger, kind, assignment.user_id, rules, skills, outcome, now)
+                    _restrict_if_poor(ledger, kind, assignment.user_id, rules, skills, outcome, now, assignment.id)
                 continue
             values = task.input_values
             work = ledger.works.get(str(values.get(PEDESTRIAN_ID, "")))
@@ -294,11 +294,15 @@ def _restrict_if_poor(
     skills: Mapping[str, float],
     outcome: Outcome,
     now: datetime,
+    assignment_id: str,
 ) -> None:
     """Bar a checker whose learned accuracy stays under ``restrict_below`` after enough control answers.
 
     From then on their answers weigh nothing, also those to tasks still open; the
     restriction is logged in ``decisions.tsv`` and undone with ``pipeline.py unrestrict``.
+    The reason names the assignment whose control answer tipped it: the same evidence
+    read again after a fresh start gives the same row (kept once), a restriction after
+    an unrestrict another one.
     """
     floor = rules.restrict_below
     book = ledger.book(kind)
@@ -310,7 +314,7 @@ def _restrict_if_poor(
         return
     forget_worker(book, worker, now)
     reason = (f"learned accuracy {accuracy:.2f} < restrict_below {floor:g} after {rec.controls} control answers "
-              f"({rec.controls_right} right)")
+              f"({rec.controls_right} right; last in {assignment_id})")
     outcome.add(
         f"worker:{worker}",
         RestrictWorker(rules.pool_id, worker, f"{kind}: {reason}"),

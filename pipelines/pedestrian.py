@@ -135,7 +135,9 @@ def _check_section(name: str) -> ObserverSpec[PedestrianConfig, Ledger]:
 
 
 def _unrestrict_row(now: datetime, pool: str, pool_id: str, worker: str) -> AppendRows:
-    row = verification.restriction_row(now, pool, worker, pool_id, "lifted by a person (pipeline.py unrestrict)")
+    # The time is part of the fact: each lift is a person's act, and the table keeps one row per fact.
+    row = verification.restriction_row(now, pool, worker, pool_id,
+                                       f"lifted by a person (pipeline.py unrestrict) at {stamp(now)}")
     return AppendRows(row.table, f"unrestrict/{pool_id}/{worker}/{stamp(now)}",
                       tuple({**r, "event": flow.UNRESTRICT} for r in row.rows))
 

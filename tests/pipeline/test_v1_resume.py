@@ -52,6 +52,17 @@ def unpack() -> None:
                 pool["auto_accept_period_day"] = 36500
             pool["will_expire"] = "2126-01-01T00:00:00.000"
             db.execute("UPDATE objects SET doc = ? WHERE kind = 'pool' AND id = ?", (json.dumps(pool), key))
+        # This release sends fields the v1 projects lack (the photo's id to the photo checks, the
+        # organization's extras to the visit check); start-up refuses a project without them, so the
+        # fixture's projects get them, as an operator upgrading a v1 deployment adds them.
+        for key, doc in db.execute("SELECT id, doc FROM objects WHERE kind = 'project'").fetchall():
+            project = json.loads(doc)
+            inputs = project["task_spec"]["input_spec"]
+            added = ("photo_id",) if "image" in inputs else ("segment", "phone", "website")
+            if "pedestrian_assignment_id" in inputs:
+                for field in added:
+                    inputs.setdefault(field, {"type": "string", "required": False})
+            db.execute("UPDATE objects SET doc = ? WHERE kind = 'project' AND id = ?", (json.dumps(project), key))
 
 
 @pytest.mark.slow
