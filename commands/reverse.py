@@ -114,7 +114,12 @@ async def reverse(spec: Spec, settings: Settings[Any], assignment_id: str, *, by
         if path.exists():
             journal = await asyncio.to_thread(Journal.open, folder, None, path.name)
             try:
-                if journal.seq > 0:
+                if journal.seq > 0 and journal.status(f"rows:decisions:{assignment_id}/reversed") is None:
+                    # The plan's last action is missing: a power cut tore its one write, so nothing ran
+                    # (actions run only once the whole plan is fsync'ed). Plan again from Toloka's state.
+                    journal.close()
+                    path.unlink()
+                elif journal.seq > 0:
                     if not journal.pending():
                         raise Refused(f"assignment {assignment_id} is already accepted: reversed earlier "
                                       f"(see {path}); nothing to do")

@@ -272,3 +272,23 @@ def test_work_held_for_a_person_is_named_as_such(tmp_path: Path) -> None:
     table.append([{"pedestrian_assignment_id": "a1", "stage": "visit", "reason": "visit: unsure after all answers"}])
     assert _held_reason(tools, "a1") == "held.tsv: visit: unsure after all answers"
     assert _held_reason(tools, "a2") is None
+
+
+def test_a_plan_torn_by_a_power_cut_is_planned_again(run: dict[str, Any]) -> None:
+    """Only a prefix of the plan reached the disk (nothing ran): the command plans afresh and finishes."""
+    from engine.journal import Journal
+
+    folder = run["folder"]
+    aid = sorted(a for a in run["rejected"] if status(run, a) == "REJECTED")[0]
+    doc = admin(run["url"], f"/api/v1/assignments/{aid}")
+    planned = plan(Assignment.from_json(doc), "pedestrian", run["settings"].config,
+                   Operator("olga", "torn", "sorry"), datetime(2026, 11, 30, 10, 0))
+    with Journal.open(folder / "saves" / "reversals", None, f"{aid}.jsonl") as journal:
+        journal.record(planned.actions[:2])
+    result = reverse(run, aid, "--accept")
+    assert result.returncode == 0, result.stderr
+    assert "reversing:" in result.stdout and status(run, aid) == "ACCEPTED"
+    assert len(bonuses(run, aid)) == (1 if len(run["rejected"][aid].groups) > 1 else 0)
+    reversed_rows = [r for r in rows(folder / "logs" / "decisions.tsv")
+                     if r["pedestrian_assignment_id"] == aid and r["event"] == flow.REVERSED]
+    assert len(reversed_rows) == 1
