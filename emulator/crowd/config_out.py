@@ -90,6 +90,7 @@ def _common_sections(
         f"port = {int(status_port)}",
         "token =",
         "refresh_seconds = 5",
+        "stuck_after_hours = 24",
         "",
     ]
     file_store = [
