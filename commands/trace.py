@@ -52,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
     if len(units) > 1:
         print(f"{len(units)} {spec.trace.unit}s match {args.query!r}; trace one of them by its id:")
         for unit, label in units.items():
-            print(f"  {unit}  {label}")
+            print(trace.printable(f"  {unit}  {label}"))
         return 1
     [(unit, label)] = units.items()
     found = trace.trace_unit(spec.trace, rows, unit, label)

@@ -182,6 +182,17 @@ def trace_unit(trace: TraceSpec, rows: Mapping[str, Rows], unit: str, label: str
     return Trace(unit, label, list(dict.fromkeys(trace.photos(mine))), entries)
 
 
+#: Control characters (C0, DEL, C1) shown as escapes: text typed by workers must not move the cursor,
+#: recolour the terminal or break one entry into several lines.
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))} | {
+    ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"}
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters written as escapes (``\\n``, ``\\x1b``), safe for a terminal."""
+    return text.translate(_CONTROLS)
+
+
 def render(found: Trace, unit_name: str = "unit") -> str:
     """The trace as text for a terminal: a heading, the photos, then one line per entry."""
     lines = [f"{found.label or found.unit}", f"  {unit_name} {found.unit}"]
@@ -193,7 +204,7 @@ def render(found: Trace, unit_name: str = "unit") -> str:
     if not found.entries:
         lines.append("  nothing in the tables yet")
     lines.extend(f"note: {note}" for note in found.notes)
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 def tail_rows(path: Path, limit: int, chunk_bytes: int = 1 << 20) -> list[dict[str, str]]:

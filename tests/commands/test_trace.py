@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ from commands_run import REPORTS, finished_run, tsv
 
 import demo
 from engine.trace import read_rows
-from tools.harness import run_pipeline, truth
+from tables.tsv import TsvTable
+from tools.harness import edit_ini, run_pipeline, truth
 
 LINE = re.compile(r"^  (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)  (\w+)\s+(.*)$")
 
@@ -145,3 +147,21 @@ def test_the_demo_summary_names_the_organizations_decided_differently_and_why(fo
         assert f"pipeline: {final['handler']} {final['event']}" in block and final["comment"] in block
         assert block.endswith(f"the whole path: python pipeline.py trace {pa}")
         assert trace(folder, pa)[0] == 0
+
+
+def test_workers_text_cannot_drive_the_terminal(folder: Path, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    shutil.copytree(folder / "logs", logs)
+    config = tmp_path / "toloka.ini"
+    shutil.copy(folder / "toloka.ini", config)
+    edit_ini(config, "Pipeline", logs_folder=str(logs), results_folder=str(folder / "results"))
+    decisions = tsv(logs / "decisions.tsv")
+    row = decisions.iloc[-1].to_dict()
+    # A long name, so that it is the label the trace shows (the fullest one the rows give).
+    row.update(name="Evil\x1b[2J Corporation of a rather long name", comment="line one\nline two\x07")
+    TsvTable(logs / "decisions.tsv", list(decisions.columns)).append([row])
+    done = run_pipeline(tmp_path, "trace", "--config", str(config), "Evil", timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+    assert done.stdout.startswith("Evil\\x1b[2J Corporation of a rather long name, ")
+    assert "line one\\nline two\\x07" in done.stdout
