@@ -44,6 +44,7 @@ from engine.spec import (
     Review,
     TableSpec,
 )
+from pipelines.find_items_trace import TRACE
 from toloka_client.records import Assignment
 
 # Decision events (the ``event`` column of decisions.tsv): one place for every name.
@@ -515,4 +516,5 @@ FIND_ITEMS: PipelineSpec[FindItemsConfig, FindItemsState] = PipelineSpec(
     ),
     expected_pools=expected_pools,
     prepare=preload,
+    trace=TRACE,
 )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 from pathlib import Path
 
+import keyring
 import pytest
 from commands_run import REPORTS, finished_run, tsv
 
@@ -165,3 +167,26 @@ def test_workers_text_cannot_drive_the_terminal(folder: Path, tmp_path: Path) ->
     assert "\x1b" not in done.stdout and "\x07" not in done.stdout
     assert done.stdout.startswith("Evil\\x1b[2J Corporation of a rather long name, ")
     assert "line one\\nline two\\x07" in done.stdout
+
+
+def test_the_find_items_pipeline_declares_its_own_trace(tmp_path: Path) -> None:
+    """The same command on the other pipeline: its tables and links come from its own declaration."""
+    previous = keyring.get_keyring()
+    keyring.set_keyring(demo.FolderKeyring(tmp_path / "keyring"))
+    try:
+        assert asyncio.run(demo.rehearse_find_items(tmp_path, seed=3, speed=240.0, period_s=1)) is not None
+    finally:
+        keyring.set_keyring(previous)
+    verified = tsv(tmp_path / "results" / "verified_links.tsv").iloc[0]
+    code, out, err = trace(tmp_path, verified["assignment_id"])
+    assert code == 0, err
+    answers = tsv(tmp_path / "logs" / "answers.tsv")
+    answers = answers[answers["subject"] == verified["assignment_id"]]
+    assert len(answers) >= 1
+    for row in answers.itertuples():
+        assert f"by worker {row.worker} (skill {row.skill}, assignment {row.assignment_id})" in out
+    assert f"verdict {verified['verdict']!r}, confidence {verified['confidence']}" in out
+    assert f"image  {verified['image']}" in out and f"found link  {verified['link']}" in out
+    image = verified["image"].rsplit("/", 1)[1]
+    code, out, _ = trace(tmp_path, image)
+    assert code == 1 and "find_items assignments match" in out
