@@ -159,13 +159,15 @@ def rates(book: PoolBook, worker: str, prior: float) -> Rates:
 AUTHOR_PRIOR_STRENGTH = 5.0
 
 
-def class_prior(book: PoolBook, author: str | None = None) -> float:
+def class_prior(book: PoolBook, author: str | None = None, *, floor: float = 0.0) -> float:
     """The prior share of positive tasks: the pool's learned one, refined by the author's record.
 
     0.5 before any confident verdict. An author (the worker whose work is being
     judged) with a record of bad work starts each new check more likely bad.
+    ``floor`` bounds the pool's share from below before the author's record
+    refines it (see :func:`fair_log_odds`).
     """
-    pool = _clip((1.0 + book.positives) / (2.0 + book.verdicts), _CLASS_BOUNDS)
+    pool = max(_clip((1.0 + book.positives) / (2.0 + book.verdicts), _CLASS_BOUNDS), floor)
     record = book.authors.get(author) if author is not None else None
     if record is None:
         return pool
@@ -180,9 +182,10 @@ def log_odds(
     *,
     extra: float = 0.0,
     author: str | None = None,
+    floor: float = 0.0,
 ) -> float:
     """log P(positive | answers) / P(negative | answers); ``priors`` holds each worker's prior accuracy."""
-    pi = class_prior(book, author)
+    pi = class_prior(book, author, floor=floor)
     total = math.log(pi / (1.0 - pi)) + extra
     for answer in answers:
         r = rates(book, answer.worker_id, priors[answer.worker_id])
@@ -191,6 +194,30 @@ def log_odds(
         else:
             total += math.log((1.0 - r.sensitivity) / r.specificity)
     return total
+
+
+def fair_log_odds(
+    answers: Sequence[Answer],
+    book: PoolBook,
+    priors: Mapping[str, float],
+    *,
+    extra: float = 0.0,
+    author: str | None = None,
+) -> float:
+    """:func:`log_odds`, except that a verdict leaning negative is reached without the pool's bad share.
+
+    A rejection hurts the author, so it must rest on evidence about their work: the
+    answers, the automatic checks and the author's own record. Other people's bad work
+    is not such evidence, yet a pool whose first confident verdicts were mostly
+    negative (cheats are caught fast, by the distance check) learns a low positive
+    share and would then reject honest work on two wrong answers. Leaning negative,
+    the pool's share counts for no less than even (0.5); leaning positive, it counts
+    as learned, so acceptance is unchanged.
+    """
+    odds = log_odds(answers, book, priors, extra=extra, author=author)
+    if odds >= 0.0:
+        return odds
+    return log_odds(answers, book, priors, extra=extra, author=author, floor=0.5)
 
 
 def probability(odds: float) -> float:

@@ -27,11 +27,11 @@ from typing import Literal
 from aggregation.classification import Vote, aggregate
 from aggregation.evidence import (
     Answer,
+    fair_log_odds,
     forget_worker,
     learn_control,
     learn_verdict,
     lifted,
-    log_odds,
     note_verdict,
     prior_accuracy,
     probability,
@@ -175,7 +175,7 @@ def complete(
         extra = evidence(ballots[0]) if evidence is not None else 0.0
         work = ledger.works.get(ballots[0].pedestrian_assignment_id)
         author = work.user_id if work is not None else None
-        p = probability(log_odds(answers, book, priors, extra=extra, author=author))
+        p = probability(fair_log_odds(answers, book, priors, extra=extra, author=author))
         verdict = judge_task(p, len(answers), policy, exhausted=exhausted)
         if verdict == "more":
             total = len(answers) + ledger.voided.get(task, 0) + 1  # Toloka counts the voided answers too

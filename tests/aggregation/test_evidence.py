@@ -15,6 +15,7 @@ from aggregation.evidence import (
     Policy,
     PoolBook,
     class_prior,
+    fair_log_odds,
     forget_worker,
     judge,
     learn_control,
@@ -192,3 +193,24 @@ def test_an_authors_record_of_bad_work_makes_their_next_photo_more_likely_bad() 
     split = [Answer("a", True), Answer("b", False)]
     assert probability(log_odds(split, book, priors, author="sloppy")) < 0.5 < probability(
         log_odds(split, book, priors, author="careful"))
+
+
+def test_others_bad_work_never_tips_a_rejection_but_an_authors_own_record_does() -> None:
+    """A pool whose confident verdicts so far were all negative (cheats caught early) has a low
+    positive share; two wrong "no" answers must not be enough to reject a newcomer's work there."""
+    book = PoolBook()
+    priors = dict.fromkeys("abcdef", 0.8)
+    for _ in range(20):
+        learn_verdict(book, [Answer(w, False) for w in "abcd"], priors, author="cheat")
+    assert class_prior(book) < 0.2
+    two_no = [Answer("e", False), Answer("f", False)]
+    policy = Policy(min_overlap=2, max_overlap=17, confidence=0.99, reject_confidence=0.99, fallback="accept")
+    learned = probability(log_odds(two_no, book, priors, author="newcomer"))
+    fair = probability(fair_log_odds(two_no, book, priors, author="newcomer"))
+    assert judge(learned, 2, policy) == "negative"  # what the learned share alone would do
+    assert judge(fair, 2, policy) == "more" and fair > learned
+    # The author's own record still counts: the cheat's next work is rejected on the same two answers.
+    assert judge(probability(fair_log_odds(two_no, book, priors, author="cheat")), 2, policy) == "negative"
+    # Leaning positive, nothing changes: acceptance uses the learned share as before.
+    two_yes = [Answer("e", True), Answer("f", True)]
+    assert fair_log_odds(two_yes, book, priors) == log_odds(two_yes, book, priors)
