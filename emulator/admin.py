@@ -23,14 +23,18 @@ routes = web.RouteTableDef()
 
 @routes.post(ADMIN_PREFIX + "/scenario")
 async def load_scenario(request: web.Request) -> web.Response:
-    """Set up a scenario: ``{"name": "demo"}`` or ``{"scenario": {...}}``; idempotent."""
+    """Set up a scenario: ``{"name": "demo"}`` or ``{"scenario": {...}}``, plus ``"crowd_only": true``
+    for the crowd without its pools; idempotent."""
     body = await body_json(request)
     if not isinstance(body, dict) or not ({"name", "scenario"} & body.keys()):
         raise ApiError(400, "VALIDATION_ERROR", 'Send {"name": ...} or {"scenario": {...}}')
     state = request.app[STATE_KEY]
     source: Any = body["scenario"] if "scenario" in body else str(body["name"])
+    crowd_only = body.get("crowd_only", False)
+    if not isinstance(crowd_only, bool):
+        raise ApiError(400, "VALIDATION_ERROR", '"crowd_only" must be true or false')
     try:
-        result = await state.setup_scenario(source)
+        result = await state.setup_scenario(source, crowd_only=crowd_only)
     except (PipelineError, ValueError, LookupError, OSError) as exc:
         # ScenarioError (a PipelineError) and file errors carry a text that says what to fix.
         raise ApiError(400, "VALIDATION_ERROR", f"Cannot load the scenario: {exc}") from None

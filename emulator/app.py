@@ -64,8 +64,11 @@ class EmulatorState:
         # New submissions are hidden from searches for this long (late visibility).
         self.store.default_visibility_delay = timedelta(seconds=config.visibility_delay_seconds)
 
-    async def setup_scenario(self, source: str | dict[str, Any]) -> dict[str, Any]:
+    async def setup_scenario(self, source: str | dict[str, Any], *, crowd_only: bool = False) -> dict[str, Any]:
         """Load a scenario (name, file path or parsed document) and set up the crowd.
+
+        ``crowd_only`` (pedestrian scenarios): only the workers and the organizations' truth;
+        the crowd works in the pools a requester makes and opens (emulator/crowd/adopt.py).
 
         The crowd is imported lazily, so the API runs without it when no scenario
         is asked for. The scenario's ``kind`` picks the crowd (``Crowd`` for pedestrian,
@@ -87,11 +90,13 @@ class EmulatorState:
             if not isinstance(crowd, Crowd):   # the store holds a find_items scenario: setup refuses
                 assert self.http is not None
                 crowd = Crowd(self.store, seed=self.seed, speed=self.speed, http=self.http, base_url=self.url)
-            result = await crowd.setup(scenario, utcnow())
+            result = await crowd.setup(scenario, utcnow(), crowd_only=crowd_only)
             if scenario.api is not None and not self.operation_timing_explicit:
                 self.operation_timing = OperationTiming(scenario.api.operation_running_seconds,
                                                         scenario.api.operation_running_polls)
         else:
+            if crowd_only:
+                raise scenario_mod.ScenarioError("kind", "a pedestrian scenario (--crowd-only)", scenario.kind)
             from .crowd.find_items import FindItemsCrowd
 
             finding = self.crowd if isinstance(self.crowd, FindItemsCrowd) else \
@@ -104,7 +109,7 @@ class EmulatorState:
         # setup is synchronous store work on the loop by design (the store is single-threaded).
         if isinstance(source, str) and os.path.exists(source):  # noqa: ASYNC240 - see above
             source = os.path.abspath(source)  # noqa: ASYNC240 - see above
-        self.store.kv_set(_SCENARIO_KV, {"source": source})
+        self.store.kv_set(_SCENARIO_KV, {"source": source, "crowd_only": crowd_only})
         return result
 
     async def step(self, now: datetime) -> None:
@@ -192,6 +197,7 @@ async def start_emulator(
     step_seconds: float = 0.2,
     faults: dict[str, Any] | FaultConfig | None = None,
     operations: dict[str, Any] | OperationTiming | None = None,
+    crowd_only: bool = False,
 ) -> AsyncIterator[EmulatorState]:
     """Serve the emulator until the block exits; yields the state (``emu.url``, ``emu.store``).
 
@@ -199,7 +205,8 @@ async def start_emulator(
     up again from it (idempotently) so the simulation resumes. ``operations``
     (``{"running_seconds", "running_polls"}``) makes async creates show RUNNING for a
     while (:mod:`emulator.operation_timing`); without it they finish at once, unless the
-    scenario's ``api`` section says otherwise.
+    scenario's ``api`` section says otherwise. ``crowd_only``: the scenario's crowd without its
+    projects, pools and tasks (see :meth:`EmulatorState.setup_scenario`); a restart keeps the mode.
     """
     config = faults if isinstance(faults, FaultConfig) else FaultConfig.from_dict(faults or {})
     timing = operations if isinstance(operations, OperationTiming) or operations is None \
@@ -217,9 +224,9 @@ async def start_emulator(
         state.url = f"http://{bound[0]}:{bound[1]}"
         previous = store.kv_get(_SCENARIO_KV)
         if scenario is not None:
-            await state.setup_scenario(scenario)
+            await state.setup_scenario(scenario, crowd_only=crowd_only)
         elif previous is not None:
-            await state.setup_scenario(previous["source"])
+            await state.setup_scenario(previous["source"], crowd_only=bool(previous.get("crowd_only")))
         loop_task = asyncio.create_task(_step_loop(state, step_seconds), name="emulator-steps")
         yield state
     finally:

@@ -64,6 +64,7 @@ from typing import Any
 
 import aiohttp
 
+from emulator.crowd import adopt
 from emulator.crowd.allocation import (
     assign_organizations,
     chosen_checkers,
@@ -208,6 +209,13 @@ class Crowd:
         self._control_ids: dict[str, tuple[int, list[str]]] = {}  # pool -> (tasks seen, control task ids)
         self._step_index: dict[str, dict[str, list[str]]] = {}  # pool id -> worker -> chosen tasks (this step)
         self._step_restricted: dict[str, frozenset[str]] = {}  # pool id -> workers restricted there (this step)
+        # Crowd-only mode (emulator/crowd/adopt.py): pools are adopted, pedestrian tasks matched by place.
+        self.crowd_only = False
+        self._places: dict[tuple[str, str], str] = {}
+        self._org_tasks: dict[str, list[str]] = {}  # organization id -> its pedestrian tasks
+        self._matched_count: dict[str, int] = {}  # pool id -> tasks it had when last matched
+        self._unmatched: set[str] = set()  # tasks of no organization (logged once)
+        self._passed_pools: set[str] = set()  # open pools the crowd does not work in (logged once)
         self._restore()
 
     # ------------------------------------------------------------------ setup
@@ -220,9 +228,13 @@ class Crowd:
         scenario = parse_scenario(_plain(saved["scenario"]))
         assert isinstance(scenario, Scenario)
         self.seed = int(saved["seed"])
-        self._activate(scenario, saved["result"], saved["task_org"])
+        self._activate(scenario, _plain(saved["result"]), saved["task_org"], crowd_only=bool(saved.get("crowd_only")))
 
-    def _activate(self, scenario: Scenario, result: dict[str, Any], task_org: dict[str, str]) -> None:
+    def _activate(self, scenario: Scenario, result: dict[str, Any], task_org: dict[str, str], *,
+                  crowd_only: bool = False) -> None:
+        self.crowd_only = crowd_only
+        self._places = adopt.places(scenario)
+        self._org_tasks, self._matched_count, self._unmatched, self._passed_pools = {}, {}, set(), set()
         self.scenario = scenario
         self.setup_result = result
         self.task_org = dict(task_org)
@@ -261,23 +273,31 @@ class Crowd:
                 progress["pools"][kind] = self.store.create_pool(doc, now)["id"]
                 remember()
 
-    async def setup(self, scenario: Scenario, now: datetime) -> dict[str, Any]:
+    async def setup(self, scenario: Scenario, now: datetime, *, crowd_only: bool = False) -> dict[str, Any]:
         """Create projects, skills, the four pools (open), one pedestrian task per organization
         (reserved for the pedestrian dealt that organization), the checkers' skills and the
-        ground truth; return the ids.
+        ground truth; return the ids. With ``crowd_only``, only the workers and the truth: the
+        crowd adopts pools made through the API (:meth:`_setup_crowd_only`).
 
         Idempotent: on a store that already holds this scenario it returns the same ids; each
         creation is recorded as it happens, so a setup interrupted halfway resumes without
-        duplicates. A store that holds a *different* scenario is refused.
+        duplicates. A store that holds a *different* scenario, or the same one in the other
+        mode, is refused.
         """
         saved = self.store.kv_get(_SETUP_KEY)
         if saved:
             if saved["digest"] != scenario.digest:
                 raise ScenarioError("setup", f"the scenario this store already holds ({saved['name']})",
                                     scenario.name)
+            if bool(saved.get("crowd_only")) != crowd_only:
+                held = "crowd-only (--crowd-only)" if saved.get("crowd_only") else "with its own pools"
+                raise ScenarioError("setup", f"the mode this store was set up in: {held}",
+                                    "crowd-only" if crowd_only else "with its own pools")
             self._restore()
             assert self.setup_result is not None
             return self.setup_result
+        if crowd_only:
+            return self._setup_crowd_only(scenario, now)
 
         progress: dict[str, Any] = self.store.kv_get(_PROGRESS_KEY) or {}
         if progress and progress.get("digest") != scenario.digest:
@@ -341,6 +361,108 @@ class Crowd:
         log.info("crowd set up: scenario %s, pools %s", scenario.name, result["pools"])
         return result
 
+    def _setup_crowd_only(self, scenario: Scenario, now: datetime) -> dict[str, Any]:
+        """The workers (states, truth) and the organizations' truth; no project, pool, skill or
+        task. Skills are set when a checking pool is adopted (:meth:`_adopt_pools`)."""
+        workers = build_workers(scenario, self.seed)
+        walker = pedestrian_of_org(scenario, self.seed)
+        names = {w.user_id: w.name for w in workers}
+        for w in workers:
+            doc = {"user_id": w.user_id, "name": w.name, "role": w.role, "kind": w.kind,
+                   "accuracy": None if w.spam else round(w.accuracy, 4), "skill": w.skill, "checks": list(w.checks),
+                   "organizations": sorted(o for o, u in walker.items() if u == w.user_id)}
+            if w.spam:
+                doc["always_answers"] = w.spam
+            self.store.put_truth("worker", w.user_id, doc)
+            start = random.Random(f"{self.seed}:start:{w.name}").uniform(*scenario.pace.pedestrian_start_seconds)
+            delay = start if w.role == "pedestrian" else 0.0
+            self._save_state(w.user_id, {"phase": "idle", "free_at": _iso(now + self._real(delay))})
+        for org in scenario.organizations:
+            self.store.put_truth("org", org.id, {
+                "org_id": org.id, "exists": org.exists, "name": org.name, "address": org.address,
+                "coordinates": org.coordinates, "extras": dict(org.extras), "task_id": None,
+                "pedestrian_id": walker[org.id], "pedestrian_name": names[walker[org.id]]})
+        result: dict[str, Any] = {"scenario": scenario.name, "pools": {}, "skills": {}, "project_ids": {}}
+        self.store.kv_set(_SETUP_KEY, {
+            "name": scenario.name, "digest": scenario.digest, "seed": self.seed, "scenario": scenario.source,
+            "result": result, "task_org": {}, "crowd_only": True, "created": fmt_time(now)})
+        self._activate(scenario, _plain(result), {}, crowd_only=True)
+        log.info("crowd set up without pools (crowd-only): scenario %s, %d workers, %d organizations",
+                 scenario.name, len(workers), len(scenario.organizations))
+        return result
+
+    def _adopt_pools(self, now: datetime) -> None:
+        """Crowd-only: take each newly OPEN pool whose project is of a kind the crowd has no pool
+        of yet as its pool of that kind; a checking pool's skills are set for its checkers."""
+        assert self.scenario is not None and self.setup_result is not None
+        mine = self.setup_result["pools"]
+        fresh = [p for p in adopt.first_open(self.store.pools.values())
+                 if p["id"] not in self._passed_pools and p["id"] not in mine.values()]
+        for pool in fresh:
+            kind = adopt.pool_kind(self.store.get_project(str(pool.get("project_id"))), self.scenario.fields)
+            if kind is None or kind in mine:
+                self._passed_pools.add(pool["id"])
+                log.info("crowd: pool %s is %s; the crowd does not work there", pool["id"],
+                         f"another {kind} pool (the crowd's is {mine[kind]})" if kind else
+                         "of no project the crowd recognises (docs/emulator.md, crowd-only mode)")
+                continue
+            skills = adopt.skill_ids(pool) if kind in VERIFICATION_POOLS else []
+            for skill_id in skills:
+                for w in self.workers.values():
+                    if kind in w.checks:
+                        self.store.set_user_skill(skill_id, w.user_id, w.skill, now)
+            mine[kind] = pool["id"]
+            self.setup_result["project_ids"][kind] = str(pool.get("project_id"))
+            if skills:
+                self.setup_result["skills"][kind] = skills[0]
+            self.store.kv_set(_SETUP_KEY, {**self.store.kv_get(_SETUP_KEY), "result": _plain(self.setup_result)})
+            log.info("crowd: works in pool %s as its %s pool%s", pool["id"], kind,
+                     f" (skill {', '.join(skills)} set for its checkers)" if skills else "")
+
+    def _match_tasks(self) -> None:
+        """Crowd-only: each pedestrian task not seen yet is the scenario's organization of its
+        (name, address), or nobody's (logged once). Derived from the tasks alone, so a restart
+        finds the same matches without saving them."""
+        assert self.scenario is not None and self.setup_result is not None
+        pool_id = self.setup_result["pools"].get("pedestrian")
+        ids = self.store.pool_tasks.get(pool_id, []) if pool_id else []
+        if pool_id is None or self._matched_count.get(pool_id) == len(ids):
+            return
+        for task_id in ids:
+            if task_id in self.task_org or task_id in self._unmatched:
+                continue
+            inputs = self.store.tasks[task_id].get("input_values") or {}
+            org_id = self._places.get(adopt.place_key(inputs.get("name"), inputs.get("address")))
+            if org_id is None:
+                self._unmatched.add(task_id)
+                log.info("crowd: pedestrian task %s (%s, %s) is no organization of scenario %s; nobody walks "
+                         "there", task_id, inputs.get("name"), inputs.get("address"), self.scenario.name)
+                continue
+            self.task_org[task_id] = org_id
+            self._org_tasks.setdefault(org_id, []).append(task_id)
+            truth = self.store.get_truth("org", org_id)
+            if truth is not None and not truth.get("task_id"):
+                self.store.put_truth("org", org_id, {**truth, "task_id": task_id})
+        self._matched_count[pool_id] = len(ids)
+
+    def _own_tasks(self, worker: Worker, pool_id: str, now: datetime) -> list[dict[str, Any]]:
+        """Crowd-only: the open pedestrian tasks of ``worker``'s organizations it may take, in
+        creation order (tasks are not reserved for it, so the pool's first tasks may be others')."""
+        if self.store.is_restricted(worker.user_id, pool_id, now):
+            return []
+        found = []
+        for org_id, task_ids in self._org_tasks.items():
+            if self.org_pedestrian.get(org_id) != worker.user_id:
+                continue
+            for task_id in task_ids:
+                task = self.store.tasks[task_id]
+                reserved = task.get("reserved_for")
+                if (self.store.is_open(task_id) and not self.store.has_worked_on(task_id, worker.user_id)
+                        and worker.user_id not in (task.get("unavailable_for") or ())
+                        and (not reserved or worker.user_id in reserved)):
+                    found.append(task)
+        return sorted(found, key=lambda t: str(t["id"]))
+
     def _create_control_tasks(self, scenario: Scenario, progress: dict[str, Any], now: datetime) -> None:
         """The scenario's control tasks (known_solutions, infinite overlap), once; their truth."""
         if "control" in progress:
@@ -375,8 +497,8 @@ class Crowd:
 
     def _pool_open(self, kind: str) -> str | None:
         assert self.setup_result is not None
-        pool_id = self.setup_result["pools"][kind]
-        pool = self.store.get_pool(pool_id)
+        pool_id = self.setup_result["pools"].get(kind)  # crowd-only: none until a pool is adopted
+        pool = self.store.get_pool(pool_id) if pool_id else None
         return pool_id if pool is not None and pool.get("status") == "OPEN" else None
 
     # ------------------------------------------------------------------ step
@@ -386,6 +508,9 @@ class Crowd:
         checker who submits may take its next tasks at once). Never raises for one bad task."""
         if self.scenario is None:
             return
+        if self.crowd_only:
+            self._adopt_pools(now)
+            self._match_tasks()
         if self._adopt_pending:
             self._adopt_pending = False
             self._adopt_orphans(now)
@@ -470,8 +595,9 @@ class Crowd:
             return False
         # Only tasks of the scenario's organizations dealt to this pedestrian: a task someone
         # else added to the pool has no place behind it for the crowd to walk to.
-        tasks = [t for t in self.store.available_tasks(pool_id, worker.user_id, 100, now=now)
-                 if self.org_pedestrian.get(self.task_org.get(t["id"], "")) == worker.user_id]
+        offered = (self._own_tasks(worker, pool_id, now) if self.crowd_only
+                   else self.store.available_tasks(pool_id, worker.user_id, 100, now=now))
+        tasks = [t for t in offered if self.org_pedestrian.get(self.task_org.get(t["id"], "")) == worker.user_id]
         if not tasks:
             return False
         assignment = self.store.create_assignment(pool_id, worker.user_id, [tasks[0]["id"]], now)
