@@ -296,7 +296,9 @@ def count_records(path: Path) -> int:
     try:
         with path.open(encoding="utf-8", newline="", errors="replace") as handle:
             return max(0, sum(1 for _ in csv.reader(handle, delimiter="\t", quotechar='"')) - 1)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
+        # No file, or a folder on its path that is not one: no rows to protect (the tick
+        # that writes there reports the blocked folder and holds its rows).
         return 0
     except (OSError, csv.Error) as exc:
         raise TableError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
