@@ -44,8 +44,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import errno
-import fcntl
 import hashlib
 import io
 import json
@@ -59,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 from common.errors import PipelineError, StateError
 from engine.durable import ensure_private_folder, fsync_folder, open_private, refuse_shared_file, write_all
+from engine.lock import FolderLock
 from toloka_client.ids import operation_uuid
 
 if TYPE_CHECKING:  # the client (aiohttp) only where it is used: PipelineSpec imports this module
@@ -392,34 +391,17 @@ class IntakeRecord:
         self._apply(entry)
 
 
-class IntakeLock:
-    """One ``add`` per saves folder: ``flock`` on ``saves/intake.lock`` (not the daemon's lock)."""
+class IntakeLock(FolderLock):
+    """One ``add`` per saves folder: the lock on ``saves/intake.lock`` (not the daemon's lock)."""
 
     def __init__(self, saves: Path) -> None:
-        self.path = Path(saves).absolute() / LOCK_NAME
-        self._fd: int | None = None
+        super().__init__(saves, LOCK_NAME, _intake_held)
 
-    def __enter__(self) -> IntakeLock:
-        ensure_private_folder(self.path.parent)
-        try:
-            fd = open_private(self.path, os.O_RDWR | os.O_CREAT)
-        except OSError as exc:
-            raise StateError(f"cannot open lock file {self.path}: {exc.strerror or exc}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise IntakeLockHeld(f"another `pipeline.py add` is running on saves folder {self.path.parent}; "
-                                     f"wait for it to finish") from None
-            raise StateError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
-        self._fd = fd
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+def _intake_held(folder: Path, pid: int | None) -> IntakeLockHeld:
+    holder = f" (pid {pid})" if pid is not None else ""
+    return IntakeLockHeld(f"another `pipeline.py add` is running on saves folder {folder}{holder}; "
+                          f"wait for it to finish")
 
 
 # --- sending ---------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""One daemon per ``saves/`` folder: an exclusive, non-blocking ``flock`` on ``saves/daemon.lock``.
+"""Exclusive folder locks: one daemon per ``saves/`` folder (``daemon.lock``), one ``add`` (``intake.lock``).
 
-The kernel drops the lock when the holder dies (even on ``kill -9``), so a stale
-lock file never blocks a restart; the file is never deleted (deleting it would
-let two processes lock two different files of the same name). The holder
-writes its pid into the file so a second daemon can say who is in the way.
+A lock is a non-blocking ``flock`` on a file in the folder. The kernel drops it
+when the holder dies (even on ``kill -9``), so a stale lock file never blocks a
+restart; the file is never deleted (deleting it would let two processes lock two
+different files of the same name). The holder writes its pid into the file so a
+second process can say who is in the way.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import contextlib
 import errno
 import fcntl
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 from common.errors import StateError
 from engine.durable import ensure_private_folder, open_private, write_all
@@ -33,12 +36,18 @@ class LockHeldError(StateError):
         )
 
 
-class DaemonLock:
-    """The exclusive lock on ``<folder>/daemon.lock``; a context manager."""
+class FolderLock:
+    """The exclusive lock on ``<folder>/<name>``; a context manager.
 
-    def __init__(self, folder: Path) -> None:
+    ``held_error(folder, pid)`` makes the error raised when another process holds
+    it (``pid`` is the holder's, when it could be read), so each lock names its
+    own kind of holder.
+    """
+
+    def __init__(self, folder: Path, name: str, held_error: Callable[[Path, int | None], StateError]) -> None:
         self.folder = Path(folder).absolute()
-        self.path = self.folder / LOCK_NAME
+        self.path = self.folder / name
+        self._held_error = held_error
         self._fd: int | None = None
 
     @property
@@ -47,7 +56,7 @@ class DaemonLock:
         return self._fd is not None
 
     def acquire(self) -> None:
-        """Take the lock at once or raise :class:`LockHeldError` (never waits)."""
+        """Take the lock at once or raise the ``held_error`` (never waits)."""
         if self._fd is not None:
             return
         ensure_private_folder(self.folder)
@@ -61,13 +70,13 @@ class DaemonLock:
             pid = _read_pid(fd)
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise LockHeldError(self.folder, pid) from None
+                raise self._held_error(self.folder, pid) from None
             raise StateError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
         try:
             os.ftruncate(fd, 0)
             write_all(fd, f"{os.getpid()}\n".encode())
         except OSError:
-            pass  # the pid is only a courtesy for the error message of a second daemon
+            pass  # the pid is only a courtesy for the error message of a second process
         self._fd = fd
 
     def release(self) -> None:
@@ -78,12 +87,19 @@ class DaemonLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> DaemonLock:
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class DaemonLock(FolderLock):
+    """One daemon per saves folder: the lock on ``<folder>/daemon.lock``."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder, LOCK_NAME, LockHeldError)
 
 
 def _read_pid(fd: int) -> int | None:

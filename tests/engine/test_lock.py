@@ -61,3 +61,19 @@ def test_in_process_second_lock_raises_and_release_frees(tmp_path: Path) -> None
     with DaemonLock(tmp_path / "saves") as again:
         assert again.held
     assert not again.held
+
+
+def test_the_intake_lock_is_its_own_and_names_add_and_the_holder(tmp_path: Path) -> None:
+    """``add``'s lock is the same kind of lock on another file: it ignores the daemon's, refuses a second add."""
+    from engine.intake import IntakeLock, IntakeLockHeld
+
+    saves = tmp_path / "saves"
+    with DaemonLock(saves), IntakeLock(saves) as first:
+        assert first.path.name == "intake.lock" and first.held
+        with pytest.raises(IntakeLockHeld) as info:
+            IntakeLock(saves).acquire()
+    message = str(info.value)
+    assert "another `pipeline.py add` is running" in message and str(saves.absolute()) in message
+    assert "pid " in message  # the holder wrote its pid, as the daemon's lock does
+    with IntakeLock(saves) as again:
+        assert again.held
