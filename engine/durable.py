@@ -4,14 +4,21 @@ Rules: everything under ``saves/`` is private to the daemon's user (folder 0700,
 files 0600), and a file that group or others could write is never trusted,
 because a pickle from a writable file is code someone else could run. Atomic
 replacement is: temp file in the same folder, write, flush, fsync, ``os.replace``,
-fsync the folder (so the rename itself survives a power cut).
+fsync the folder (so the rename itself survives a power cut). Append-only logs
+(the journal, the intake record) hold one CRC-checked JSON object a line
+(:func:`crc_line`), read back by :func:`read_crc_lines`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 from common.errors import StateError
 
@@ -94,3 +101,62 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.close(fd)
     os.replace(tmp, path)
     fsync_folder(path.parent)
+
+
+def crc_line(entry: Mapping[str, Any]) -> bytes:
+    """One line of an append-only log: the CRC-32 of the JSON body in hex, a space, the body, a newline."""
+    body = json.dumps(entry, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return b"%08x %s\n" % (zlib.crc32(body), body)
+
+
+def crc_entry(raw: bytes) -> dict[str, Any] | None:
+    """The JSON object of one line written by :func:`crc_line` (without its newline), or None if damaged."""
+    crc, _, body = raw.partition(b" ")
+    if len(crc) != 8 or not body:
+        return None
+    try:
+        if int(crc, 16) != zlib.crc32(body):
+            return None
+        entry = json.loads(body)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
+@dataclass(frozen=True)
+class CrcLines:
+    """An append-only log's content as :func:`read_crc_lines` found it.
+
+    ``entries`` are the good lines before any damage: (line number from 1, the
+    line without its newline, its object). ``damaged`` is the number of a damaged
+    line that is not the last: the file cannot be trusted past it. ``tail`` says
+    what ends the file when a kill or a power cut interrupted the last append
+    (``torn``: bytes after the last newline; ``damaged``: a last line that fails
+    its check); ``good_end`` is where the good lines end, where to cut it off.
+    """
+
+    entries: list[tuple[int, bytes, dict[str, Any]]]
+    damaged: int | None
+    tail: Literal["torn", "damaged"] | None
+    good_end: int
+
+
+def read_crc_lines(data: bytes, parse: Callable[[bytes], dict[str, Any] | None] = crc_entry) -> CrcLines:
+    """Split a log's bytes into its good entries, a damaged line in the middle, or a broken last append.
+
+    ``parse`` reads one line (None when damaged): :func:`crc_entry`, or a stricter
+    reader built on it that also checks the object's fields.
+    """
+    lines = data.split(b"\n")
+    torn = lines.pop()  # the bytes after the last newline: nothing, unless the last append was torn
+    entries: list[tuple[int, bytes, dict[str, Any]]] = []
+    good_end = 0
+    for number, raw in enumerate(lines, start=1):
+        entry = parse(raw)
+        if entry is None:
+            if number == len(lines) and not torn:
+                return CrcLines(entries, None, "damaged", good_end)  # a last line never acknowledged
+            return CrcLines(entries, number, None, good_end)
+        entries.append((number, raw, entry))
+        good_end += len(raw) + 1
+    return CrcLines(entries, None, "torn" if torn else None, good_end)

@@ -46,17 +46,23 @@ import asyncio
 import csv
 import hashlib
 import io
-import json
 import logging
 import os
-import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common.errors import PipelineError, StateError
-from engine.durable import ensure_private_folder, fsync_folder, open_private, refuse_shared_file, write_all
+from engine.durable import (
+    crc_line,
+    ensure_private_folder,
+    fsync_folder,
+    open_private,
+    read_crc_lines,
+    refuse_shared_file,
+    write_all,
+)
 from engine.lock import FolderLock
 from toloka_client.ids import operation_uuid
 
@@ -266,22 +272,6 @@ def check_rows(sheet: Sheet, spec: IntakeSpec) -> Checked:
 # --- the durable record ----------------------------------------------------------------------
 
 
-def _line(entry: Mapping[str, Any]) -> bytes:
-    body = json.dumps(entry, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-    return b"%08x %s\n" % (zlib.crc32(body), body)
-
-
-def _entry(raw: bytes) -> dict[str, Any] | None:
-    crc, _, body = raw.partition(b" ")
-    try:
-        if len(crc) != 8 or int(crc, 16) != zlib.crc32(body):
-            return None
-        entry = json.loads(body)
-    except ValueError:
-        return None
-    return entry if isinstance(entry, dict) else None
-
-
 @dataclass(frozen=True)
 class Batch:
     """Tasks sent in one request: begun (durable before the POST), finished once Toloka answered."""
@@ -320,25 +310,18 @@ class IntakeRecord:
         with os.fdopen(fd, "rb") as handle:
             refuse_shared_file(record.path, os.fstat(handle.fileno()))
             data = handle.read()
-        lines = data.split(b"\n")
-        tail = lines.pop()  # what follows the last newline: nothing, unless the last append was torn
-        good_end = 0
-        for n, raw in enumerate(lines):
-            entry = _entry(raw)
-            if entry is None and n == len(lines) - 1 and not tail:
-                tail = raw  # the last line damaged: an append torn by a power cut, never acknowledged
-                break
-            if entry is None:
-                raise StateError(f"{record.path}: line {n + 1} is damaged; the file was left in place")
+        lines = read_crc_lines(data)
+        if lines.damaged is not None:
+            raise StateError(f"{record.path}: line {lines.damaged} is damaged; the file was left in place")
+        for number, _, entry in lines.entries:
             try:
                 record._apply(entry)
             except (KeyError, TypeError, ValueError) as exc:
-                raise StateError(f"{record.path}: line {n + 1} is not a record line ({exc}); left in place") from None
-            good_end += len(raw) + 1
-        if tail:
+                raise StateError(f"{record.path}: line {number} is not a record line ({exc}); left in place") from None
+        if lines.tail is not None:  # an append torn by a kill or a power cut, never acknowledged
             log.warning("%s: cutting off a torn last line (an interrupted write)", record.path)
             with open(record.path, "r+b") as handle:
-                handle.truncate(good_end)
+                handle.truncate(lines.good_end)
                 os.fsync(handle.fileno())
         return record
 
@@ -364,7 +347,7 @@ class IntakeRecord:
             existed = self.path.exists()
             fd = open_private(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
             try:
-                write_all(fd, _line(entry))
+                write_all(fd, crc_line(entry))
                 os.fsync(fd)
             finally:
                 os.close(fd)

@@ -38,12 +38,10 @@ makes that safe).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import stat
 import threading
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, is_dataclass
 from decimal import Decimal
@@ -52,7 +50,16 @@ from typing import Any
 
 from common.errors import StateError
 from engine import actions
-from engine.durable import atomic_write, ensure_private_folder, open_private, refuse_shared_file, write_all
+from engine.durable import (
+    atomic_write,
+    crc_entry,
+    crc_line,
+    ensure_private_folder,
+    open_private,
+    read_crc_lines,
+    refuse_shared_file,
+    write_all,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,23 +130,10 @@ def _need_str_key(key: object) -> str:
     return key
 
 
-def _line(entry: dict[str, Any]) -> bytes:
-    body = json.dumps(entry, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-    return b"%08x %s\n" % (zlib.crc32(body), body)
-
-
 def _parse(raw: bytes) -> dict[str, Any] | None:
-    """The entry of one line (without its newline), or None if it is damaged."""
-    crc, _, body = raw.partition(b" ")
-    if len(crc) != 8 or not body:
-        return None
-    try:
-        if int(crc, 16) != zlib.crc32(body):
-            return None
-        entry = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(entry, dict) or entry.get("op") not in ("pending", "done"):
+    """The entry of one line (without its newline), or None if it is damaged or not a journal entry."""
+    entry = crc_entry(raw)
+    if entry is None or entry.get("op") not in ("pending", "done"):
         return None
     if not isinstance(entry.get("seq"), int) or not isinstance(entry.get("key"), str):
         return None
@@ -184,26 +178,19 @@ class Journal:
             return
         except OSError as exc:
             raise StateError(f"cannot read journal {self.path}: {exc.strerror or exc}; it was left in place") from None
-        lines = data.split(b"\n")
-        torn = lines.pop()  # bytes after the last newline: a torn append, or b""
-        offset = 0
+        found = read_crc_lines(data, _parse)
+        if found.damaged is not None:
+            raise StateError(
+                f"journal {self.path} line {found.damaged} is corrupt; it was left in place "
+                f"(move saves/ away to start afresh, which may repeat work)"
+            )
         expected = None
-        for number, raw in enumerate(lines, start=1):
-            entry = _parse(raw)
-            if entry is None:
-                if number == len(lines) and not torn:
-                    # The very last line is damaged: a crash mid-append on a power cut.
-                    self._cut(offset, "a damaged last line")
-                    return
-                raise StateError(
-                    f"journal {self.path} line {number} is corrupt; it was left in place "
-                    f"(move saves/ away to start afresh, which may repeat work)"
-                )
+        for number, raw, entry in found.entries:
             self._apply(entry, raw, covered, expected, number)
             expected = entry["seq"] + 1
-            offset += len(raw) + 1
-        if torn:
-            self._cut(offset, "an unfinished last line")
+        if found.tail is not None:
+            # A crash mid-append: a damaged last line (a power cut), or an unfinished one.
+            self._cut(found.good_end, "a damaged last line" if found.tail == "damaged" else "an unfinished last line")
 
     def _apply(self, entry: dict[str, Any], raw: bytes, covered: int, expected: int | None, number: int) -> None:
         seq = entry["seq"]
@@ -261,7 +248,7 @@ class Journal:
                         log.warning("effect %s decided again with different content; keeping the first", key)
                     continue
                 seq += 1
-                line = _line({"seq": seq, "op": "pending", "key": key, "effect": encode_value(effect)})
+                line = crc_line({"seq": seq, "op": "pending", "key": key, "effect": encode_value(effect)})
                 chunk.append(line)
                 staged[key] = effect
                 fresh.append(effect)
@@ -305,7 +292,7 @@ class Journal:
                 if key not in self._pending or key in keys:
                     continue
                 seq += 1
-                chunk.append(_line({"seq": seq, "op": "done", "key": key}))
+                chunk.append(crc_line({"seq": seq, "op": "done", "key": key}))
                 keys[key] = None
             if not chunk:
                 return
