@@ -16,11 +16,10 @@ The demo asks for a short ``period_seconds`` and ``cursor_lag_seconds``.
 from __future__ import annotations
 
 import os
-import tempfile
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
+from common.files import write_text_atomically
 from emulator.crowd import find_items_scenario as fi
 from emulator.crowd.find_items_scenario import FindItemsScenario
 from emulator.crowd.scenario import Scenario
@@ -305,14 +304,4 @@ def write_ini(
     """Write the toloka.ini atomically (temp file + rename); ``options`` as in :func:`render_ini`
     (``period_seconds``, ``cursor_lag_seconds``, ``local_folder``, ``results_folder``, ...).
     The scenario's kind chooses the pedestrian or the find_items pipeline's sections."""
-    text = render_ini(url=url, setup_result=setup_result, scenario=scenario, **options)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".toloka-", suffix=".ini", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, render_ini(url=url, setup_result=setup_result, scenario=scenario, **options))
