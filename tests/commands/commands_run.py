@@ -8,8 +8,6 @@ once per test session: its tables are what ``trace`` and ``sample`` read.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import pandas as pd
 import pytest
 
 import demo
+from tools.chromium import chromium
 
 SPEED = 240.0
 _RUNS: dict[int, Path] = {}
@@ -44,25 +43,11 @@ def tsv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
 
 
-CHROMIUM = "/usr/bin/chromium"
-
-
 def open_in_chromium(folder: Path, page: Path) -> tuple[str, str]:
     """``page``'s DOM once headless Chromium loaded it (and its images), and Chromium's console lines.
 
-    The flags are those of tests/status/test_status_live.py's browser check (no network of its
-    own, a fresh profile); console messages (script errors, refused loads) come on stderr.
+    Console messages (script errors, refused loads) come on stderr with Chromium's logging on.
     """
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("PIPELINE_SKIP_BROWSER") == "1":
-            pytest.skip("PIPELINE_SKIP_BROWSER=1: the browser check was switched off on purpose")
-        pytest.fail(f"{CHROMIUM} is missing: ./test.sh installs Debian's chromium package (apt-get install chromium)")
-    profile = folder / f"profile-{len(list(folder.glob('profile-*')))}"
-    result = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-         "--virtual-time-budget=5000", "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=90,
-    )
+    result = chromium(folder, "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri())
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout, "\n".join(line for line in result.stderr.splitlines() if ":CONSOLE" in line)

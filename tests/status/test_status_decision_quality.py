@@ -18,7 +18,8 @@ from file_store.local import LocalFileStore
 from status.server import serve_status
 from status.settings import StatusSettings
 from tests.engine.probe_world import Clock, offline_engine, spec
-from tests.status.test_status_photo_store import banner, chromium
+from tests.status.test_status_photo_store import banner
+from tools.chromium import chromium
 
 T0 = datetime(2026, 5, 1, 12, 0, 0)
 WORKERS = [

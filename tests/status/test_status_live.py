@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
@@ -18,10 +17,10 @@ import pytest
 from PIL import Image
 
 from tests.pipeline.processes import admin
+from tools.chromium import chromium
 from status_live import Live, all_decided, get, live_pipeline, status, wait_until
 
 ORGANIZATIONS = 12  # in the demo scenario
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -154,21 +153,6 @@ def test_page_is_self_contained_html_that_forbids_other_origins(live: tuple[Live
     assert not re.search(r"(https?:)?//[a-z0-9]", page.replace("http-equiv", "")), "the page names another origin"
     assert "connect-src 'self'" in headers["Content-Security-Policy"]
     assert "default-src 'none'" in headers["Content-Security-Policy"]
-
-
-def chromium(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Headless Chromium with no network of its own, a fresh profile, and time for the page's script."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("PIPELINE_SKIP_BROWSER") == "1":
-            pytest.skip("PIPELINE_SKIP_BROWSER=1: the browser check was switched off on purpose")
-        pytest.fail(f"{CHROMIUM} is missing: ./test.sh installs Debian's chromium package (apt-get install chromium)")
-    profile = folder / f"profile-{len(list(folder.glob('profile-*')))}"
-    command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--virtual-time-budget=5000", *args,
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=90)
 
 
 def test_page_in_chromium_draws_the_funnel_money_and_decisions(live: tuple[Live, dict[str, Any]],

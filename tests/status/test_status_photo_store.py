@@ -26,11 +26,10 @@ from status.prometheus import render
 from status.server import serve_status
 from status.settings import StatusSettings
 from tests.engine.probe_world import Clock, offline_engine
-from tests.status.test_status_live import chromium
+from tools.chromium import chromium
 
 T0 = datetime(2026, 5, 1, 12, 0, 0)
 MINUTE = timedelta(minutes=1)
-CHROMIUM = "/usr/bin/chromium"
 RED_BANNER = (0xFD, 0xE2, 0xE1)  # .bad's background
 
 

@@ -26,7 +26,7 @@ from engine.spec import DecisionLog
 from pipelines import load_settings
 from pipelines.pedestrian import PEDESTRIAN
 from tables.tsv import TsvTable
-from tests.status.test_status_live import chromium
+from tools.chromium import chromium
 from tools.harness import edit_ini, emulator, fast_config, pause_crowd, start_pipeline, stop, store_token
 
 NOW = datetime(2026, 5, 1, 12, 0, 0)
