@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,13 @@ def _commands() -> dict[str, Command]:
             found[command.name] = command
     rank = {name: i for i, name in enumerate(ORDER)}
     return dict(sorted(found.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))
+
+
+def fail(problem: object, code: int = 2) -> int:
+    """Print ``pipeline: <line>`` on stderr per line of ``problem`` (an error may list several); return ``code``."""
+    for line in str(problem).splitlines() or [""]:
+        print(f"pipeline: {line}", file=sys.stderr)
+    return code
 
 
 def config_argument(parser: argparse.ArgumentParser) -> None:

@@ -38,7 +38,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from commands import Command
+from commands import Command, fail
 
 if TYPE_CHECKING:
     from engine.config import Settings
@@ -92,12 +92,11 @@ def _run(args: argparse.Namespace) -> int:
         _err(f"{name}: nothing was sent")
         return 2
     except PipelineError as exc:
-        _err(f"pipeline: {exc}")
-        return 2
+        return fail(exc)
     try:
         report = asyncio.run(_send(settings, intake, pool_id, checked, name, args))
     except PipelineError as exc:
-        _err(f"pipeline: {exc}")
+        fail(exc)
         _err(f"{name}: stopped before the end; what was sent is recorded: run the same command again "
              f"to send the rest (nothing is sent twice)")
         return 2

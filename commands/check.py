@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from commands import Command
+from commands import Command, fail
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,8 +38,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         checks = asyncio.run(run_checks(spec, settings, now))
     except PipelineError as exc:  # e.g. the keyring backend itself is unusable
-        print(f"pipeline: {exc}", file=sys.stderr)
-        return 1
+        return fail(exc, 1)
     for check in checks:
         print(check.line())
     failed = sum(not check.ok for check in checks)

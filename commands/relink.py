@@ -29,12 +29,11 @@ import csv
 import io
 import json
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from commands import Command
+from commands import Command, fail
 
 if TYPE_CHECKING:  # heavy modules are imported inside the functions (every command is imported for --help)
     from engine.config import Settings
@@ -59,8 +58,7 @@ def _run(args: argparse.Namespace) -> int:
         spec = pipelines.get(settings.definition)
         reports = asyncio.run(relink(spec, settings, args.days))
     except PipelineError as exc:
-        print(f"pipeline: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, 2)
     from file_store.settings import link_valid_days_limit
 
     lines = [line for report in reports for line in report.lines()]

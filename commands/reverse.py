@@ -33,11 +33,10 @@ import argparse
 import asyncio
 import getpass
 import re
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from commands import Command
+from commands import Command, fail
 
 if TYPE_CHECKING:  # heavy modules are imported inside the functions (every command is imported for --help)
     from engine.config import Settings
@@ -78,11 +77,9 @@ def _run(args: argparse.Namespace) -> int:
         lines = asyncio.run(reverse(spec, settings, args.assignment, by=args.by or _login(),
                                     reason=args.reason, comment=args.comment))
     except Refused as exc:
-        print(f"pipeline: {exc}", file=sys.stderr)
-        return 1
+        return fail(exc, 1)
     except PipelineError as exc:
-        print(f"pipeline: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, 2)
     print("\n".join(lines))
     return 0
 

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from commands import Command
+from commands import Command, fail
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,8 +40,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         settings = pipelines.load_settings(args.config)
     except PipelineError as exc:
-        print(f"pipeline: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, 2)
     spec = pipelines.get(settings.definition)
     if spec.trace is None or spec.trace.accepted is None:
         print(f"pipeline: the {spec.name} pipeline declares no table of accepted work to sample", file=sys.stderr)

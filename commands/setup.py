@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from commands import Command
+from commands import Command, fail
 
 if TYPE_CHECKING:
     from engine.toloka_setup import SetupPlan
@@ -42,11 +42,6 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--control", type=Path, metavar="FILE",
                         help="control tasks (TSV: pool, answer and the task's input columns) to put in the "
                              "checking pools and mix into every task suite (docs/toloka-setup.md)")
-
-
-def _fail(message: str, code: int = 2) -> int:
-    print(f"pipeline: {message}", file=sys.stderr)
-    return code
 
 
 def _rewards(items: list[str]) -> dict[str, Decimal]:
@@ -86,13 +81,13 @@ def _run(args: argparse.Namespace) -> int:  # noqa: C901 - one refusal per kind 
 
     out: Path = args.config
     if out.exists() and not args.force and not args.show:
-        return _fail(f"{out} exists: setup writes a new one. Pass --force to keep its settings and replace "
+        return fail(f"{out} exists: setup writes a new one. Pass --force to keep its settings and replace "
                      f"its pool and skill ids, or --config another path")
     source: Path = out if out.exists() else args.template
     try:
         text = source.read_text(encoding="utf-8")
     except OSError as exc:
-        return _fail(f"cannot read the template {source}: {exc.strerror or exc}")
+        return fail(f"cannot read the template {source}: {exc.strerror or exc}")
     try:
         rewards = _rewards(args.reward)
         if args.environment is not None:
@@ -103,21 +98,21 @@ def _run(args: argparse.Namespace) -> int:  # noqa: C901 - one refusal per kind 
                                  f"found {args.environment!r}") from None
             text = set_values(text, {"Toloka": {"environment": args.environment}})
     except ValueError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     cfg = configparser.ConfigParser(interpolation=None)
     try:
         cfg.read_string(text, source=str(source))
         spec = pipelines.get(ini.get_str(cfg, "Pipeline", "definition", DEFAULT_DEFINITION))
         settings = parse_settings(cfg, spec, source=source.absolute(), base_dir=out.absolute().parent)
     except configparser.Error as exc:
-        return _fail(f"cannot read {source}: {' '.join(str(exc).split())}")
+        return fail(f"cannot read {source}: {' '.join(str(exc).split())}")
     except PipelineError as exc:
-        return _fail(f"{source}: {exc}")
+        return fail(f"{source}: {exc}")
     if spec.toloka_setup is None:
-        return _fail(f"pipeline {spec.name} has no setup: create its pools by hand (docs/toloka-setup.md)")
+        return fail(f"pipeline {spec.name} has no setup: create its pools by hand (docs/toloka-setup.md)")
     name = args.name or spec.name
     if not name.strip() or len(name) > 100 or any(ch in name for ch in "\r\n/"):
-        return _fail(f"--name: expected up to 100 characters without '/' or line breaks, found {name!r}")
+        return fail(f"--name: expected up to 100 characters without '/' or line breaks, found {name!r}")
     request = SetupRequest(name=name, now=datetime.now(UTC).replace(tzinfo=None), rewards=rewards)
     plan = spec.toloka_setup(settings.config, request)
     controls: list[ControlTask] = []
@@ -128,13 +123,13 @@ def _run(args: argparse.Namespace) -> int:  # noqa: C901 - one refusal per kind 
                 print(f"pipeline: {problem}", file=sys.stderr)
             return 2
         if not controls:
-            return _fail(f"{args.control}: no control tasks in it")
+            return fail(f"{args.control}: no control tasks in it")
         # The pools given control tasks mix one into every suite.
         request = dataclasses.replace(request, control_pools=frozenset(c.pool for c in controls))
         plan = spec.toloka_setup(settings.config, request)
     unknown = sorted(set(rewards) - {p.key for p in plan.pools})
     if unknown:
-        return _fail(f"--reward: no pool {', '.join(unknown)}; the pools are "
+        return fail(f"--reward: no pool {', '.join(unknown)}; the pools are "
                      f"{', '.join(p.key for p in plan.pools)}")
     if args.show:
         print(json.dumps(_shown(plan, name), indent=2, ensure_ascii=False, default=str))
@@ -163,11 +158,11 @@ def _run(args: argparse.Namespace) -> int:  # noqa: C901 - one refusal per kind 
     try:
         made = asyncio.run(make())
     except TransportError as exc:
-        return _fail(f"cannot reach {environment}: {exc}", 1)
+        return fail(f"cannot reach {environment}: {exc}", 1)
     except TolokaError as exc:
-        return _fail(f"{environment}: {exc}", 2 if not exc.retryable else 1)
+        return fail(f"{environment}: {exc}", 2 if not exc.retryable else 1)
     except PipelineError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     ids: dict[str, dict[str, str]] = {"Toloka": {"environment": environment}}
     for item in made:
         if item.section:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from commands import Command
+from commands import Command, fail
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,8 +30,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         settings = pipelines.load_settings(args.config)
     except PipelineError as exc:
-        print(f"pipeline: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, 2)
     spec = pipelines.get(settings.definition)
     if spec.trace is None:
         print(f"pipeline: the {spec.name} pipeline declares no trace", file=sys.stderr)

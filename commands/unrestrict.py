@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 
-from commands import Command
+from commands import Command, fail
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,8 +22,7 @@ def _run(args: argparse.Namespace) -> int:
         settings = pipelines.load_settings(args.config)
         lines = asyncio.run(unrestrict(pipelines.get(settings.definition), settings, args.worker, args.pool))
     except PipelineError as exc:
-        print(f"pipeline: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, 2)
     print("\n".join(lines) if lines else f"{args.worker} has no restriction on the pipeline's pools")
     return 0
 
