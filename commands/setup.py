@@ -63,13 +63,12 @@ def _run(args: argparse.Namespace) -> int:  # noqa: C901 - one refusal per kind 
     import configparser
     import dataclasses
     import logging
-    import os
-    import tempfile
     from datetime import UTC, datetime
 
     import pipelines
     from common import ini
     from common.errors import ConfigError, PipelineError
+    from common.files import write_text_atomically
     from common.ini_text import set_values
     from common.secrets import read_secret
     from engine.config import DEFAULT_DEFINITION, base_url_of, parse_settings
@@ -174,15 +173,7 @@ def _run(args: argparse.Namespace) -> int:  # noqa: C901 - one refusal per kind 
     if out.exists() and out.read_text(encoding="utf-8") == new_text:
         print(f"{out} already holds these ids: unchanged")
         return 0
-    out.absolute().parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".toloka-", suffix=".ini", dir=out.absolute().parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(new_text)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomically(out, new_text)
     print(f"wrote {out}: {created} objects created, {len(made) - created} found. The pools are closed: "
           f"open them in Toloka once the daemon runs (python pipeline.py --config {out})")
     return 0
