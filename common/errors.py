@@ -118,13 +118,20 @@ class ConfigError(PipelineError):
     was found, so the operator can fix the file without reading code.
     """
 
-    def __init__(self, section: str, key: str, expected: str, found: str | None) -> None:
+    def __init__(self, section: str, key: str, expected: str, found: str | None, *, file: str = "toloka.ini") -> None:
         self.section = section
         self.key = key
         self.expected = expected
         self.found = found
+        self.file = file
         shown = "nothing (the key is missing)" if found is None else repr(found)
-        super().__init__(f"toloka.ini [{section}] {key}: expected {expected}, found {shown}")
+        super().__init__(f"{file} [{section}] {key}: expected {expected}, found {shown}")
+
+    def in_file(self, file: str) -> ConfigError:
+        """The same mistake, named in ``file`` (the configuration file's name as the operator gave it)."""
+        if type(self) is not ConfigError:  # a subclass builds its own message
+            return self
+        return ConfigError(self.section, self.key, self.expected, self.found, file=file)
 
 
 class SecretError(PipelineError):

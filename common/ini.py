@@ -53,6 +53,9 @@ class ConfigErrors(ConfigError):
     def __reduce__(self) -> tuple[type[ConfigErrors], tuple[tuple[ConfigError, ...]]]:
         return (type(self), (self.problems,))
 
+    def in_file(self, file: str) -> ConfigErrors:
+        return ConfigErrors([problem.in_file(file) for problem in self.problems])
+
 
 def one_error(problems: Sequence[ConfigError]) -> ConfigError:
     """The error to raise for ``problems``: the problem itself when there is one, else :class:`ConfigErrors`."""

@@ -201,7 +201,10 @@ def load_settings(path: Path | str, spec: PipelineSpec[C, Any], *, base_dir: Pat
     path = Path(path)
     cfg = read_ini(path)
     source = Path(os.path.abspath(path))  # absolute, ".." folded (symbolic links kept as the operator wrote them)
-    return parse_settings(cfg, spec, source=source, base_dir=base_dir if base_dir is not None else source.parent)
+    try:
+        return parse_settings(cfg, spec, source=source, base_dir=base_dir if base_dir is not None else source.parent)
+    except ConfigError as exc:
+        raise exc.in_file(path.name) from None  # a file not called toloka.ini is named as it is
 
 
 def parse_settings(

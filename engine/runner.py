@@ -189,8 +189,16 @@ async def open_engine(
         redactor.add(value)  # a second line of defence: log records never show it
         return value
 
+    table_specs = dict(spec.tables(settings.config))
+    saves = settings.pipeline.saves_folder
+    if not fresh and not saves.exists():
+        # Refused before the lock and the logs make anything: a missing saves/ (a wrong folder, a copy
+        # not yet restored) must stay missing, or the operator's next `mv saves.bak saves` goes inside it.
+        found = await asyncio.to_thread(earlier_rows, table_specs, settings.pipeline.logs_folder,
+                                        settings.pipeline.results_folder)
+        if found:
+            raise refuse_to_start_over(saves, found)
     async with contextlib.AsyncExitStack() as stack:
-        saves = settings.pipeline.saves_folder
         logs = setup_logging(settings.pipeline.logs_folder, settings.pipeline.log_level, settings.pools(), redactor)
         stack.callback(logs.close)
         for _, handler in logs.installed:
@@ -199,7 +207,6 @@ async def open_engine(
         stack.enter_context(DaemonLock(saves))
         checkpoints = checkpoint_store(saves, spec)
         state, resumed = load_state(checkpoints, spec, clock())
-        table_specs = dict(spec.tables(settings.config))
         if not resumed and not fresh:
             found = await asyncio.to_thread(earlier_rows, table_specs, settings.pipeline.logs_folder,
                                             settings.pipeline.results_folder)

@@ -300,3 +300,15 @@ def test_relative_folders_resolve_against_the_config_file(
     assert settings.file_store is not None and settings.file_store.local is not None
     local = settings.file_store.local.folder
     assert local.is_absolute() and local.resolve() == folder / "pics"
+
+
+def test_mistakes_name_the_configuration_file_as_it_is_called(tmp_path: Path) -> None:
+    """An operator with several files (one per project, or a copy being edited) sees which one is wrong."""
+    config = tmp_path / "shops.ini"
+    text = EXAMPLE_INI.read_text()
+    config.write_text(text.replace("min_overlap = 2", "min_overlap = two", 1).replace(
+        "period_seconds = 60", "period_seconds = -1", 1))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 2 and all(line.startswith("shops.ini [") for line in lines), lines

@@ -23,15 +23,13 @@ import pytest
 from handlers.tables import pedestrian_tables
 from pipelines import load_settings
 from tools.harness import (
-    emulator,
-    fast_config,
     objects,
     pause_crowd,
     pedestrian_finished,
     run_pipeline,
+    served_emulator,
     start_pipeline,
     stop,
-    store_token,
     truth,
 )
 
@@ -87,9 +85,8 @@ def wait_until_quiet(folder: Path, proc: Any, *, quiet_ticks: int, timeout: floa
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_a_lost_saves_folder_is_refused_and_a_fresh_start_doubles_nothing(tmp_path: Path) -> None:
-    with emulator(tmp_path, seed=4, speed=120) as url:
-        settings = load_settings(fast_config(tmp_path))
-        store_token(tmp_path, settings.secrets.toloka_token)
+    with served_emulator(tmp_path, seed=4, speed=120) as url:
+        settings = load_settings(tmp_path / "toloka.ini")
         db = tmp_path / "emulator.sqlite"
         organizations = len(truth(db, "org"))
         config = str(tmp_path / "toloka.ini")
@@ -130,7 +127,7 @@ def test_a_lost_saves_folder_is_refused_and_a_fresh_start_doubles_nothing(tmp_pa
         assert f"{tmp_path / 'results' / 'main_tasks.tsv'}: {len(before_rows['main_tasks'])} row" in message
         assert "--fresh" in message and "beginning of the pools" in message and "not written twice" in message
         assert "Traceback" not in message
-        assert not (tmp_path / "saves" / "checkpoint.pkl").exists()
+        assert not (tmp_path / "saves").exists()  # refused before anything is made: a restore can go back in place
         assert {n: p.read_bytes() for n, p in tables(tmp_path).items() if p.exists()} == before_bytes
         assert toloka(db) == before_toloka
 
@@ -159,9 +156,7 @@ def test_a_lost_saves_folder_is_refused_and_a_fresh_start_doubles_nothing(tmp_pa
 
 
 def test_decisions_without_a_checkpoint_refuse_to_start_and_fresh_starts(tmp_path: Path) -> None:
-    with emulator(tmp_path, seed=2, speed=1):
-        settings = load_settings(fast_config(tmp_path))
-        store_token(tmp_path, settings.secrets.toloka_token)
+    with served_emulator(tmp_path, seed=2, speed=1):
         config = str(tmp_path / "toloka.ini")
         decisions = tmp_path / "logs" / "decisions.tsv"
         decisions.parent.mkdir()
