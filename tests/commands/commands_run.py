@@ -8,6 +8,7 @@ once per test session: its tables are what ``trace`` and ``sample`` read.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 
 import demo
 from tools.chromium import chromium
+from tools.harness import edit_ini
 
 SPEED = 240.0
 _RUNS: dict[int, Path] = {}
@@ -41,6 +43,18 @@ def finished_run(factory: pytest.TempPathFactory, seed: int = 7) -> Path:
 
 def tsv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+
+
+def editable_copy(run: Path, tmp_path: Path, tables: str) -> Path:
+    """A toloka.ini in ``tmp_path`` reading the finished ``run``, with its ``tables`` folder ("results" or
+    "logs") copied to ``tmp_path`` for the test to add rows to; the other folder is read where it is."""
+    shutil.copytree(run / tables, tmp_path / tables)
+    config = tmp_path / "toloka.ini"
+    shutil.copy(run / "toloka.ini", config)
+    folders = {"results_folder": str(run / "results"), "logs_folder": str(run / "logs")}
+    folders[f"{tables}_folder"] = str(tmp_path / tables)
+    edit_ini(config, "Pipeline", **folders)
+    return config
 
 
 def open_in_chromium(folder: Path, page: Path) -> tuple[str, str]:

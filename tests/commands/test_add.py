@@ -11,7 +11,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -30,12 +29,9 @@ from tools.harness import (
     admin,
     admin_send,
     edit_ini,
-    emulator,
-    fast_config,
-    keyring_env,
-    pause_crowd,
+    pipeline_process,
     run_pipeline,
-    store_token,
+    served_emulator,
 )
 
 HEADER = "name\taddress\tcoordinates\tphone"
@@ -45,10 +41,7 @@ HEADER = "name\taddress\tcoordinates\tphone"
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     """An emulator with the demo scenario, its crowd paused, and a toloka.ini with the token stored."""
     folder = tmp_path_factory.mktemp("served")
-    with emulator(folder, seed=3, speed=1) as url:
-        pause_crowd(url)
-        fast_config(folder)
-        store_token(folder, load_settings(folder / "toloka.ini").secrets.toloka_token)
+    with served_emulator(folder, seed=3, speed=1, crowd=False) as url:
         yield folder, url
 
 
@@ -166,9 +159,7 @@ def test_ten_thousand_rows_with_malformed_ones_create_exactly_the_good_rows_once
 def run_until_killed(config: Path, orgs: Path, folder: Path, out: Path, *, after_batches: int,
                      rng: random.Random) -> None:
     """Start ``add``, let ``after_batches`` batches finish, then SIGKILL it at a random instant of the next."""
-    with out.open("w") as handle:
-        proc = subprocess.Popen([sys.executable, "pipeline.py", "add", "--config", str(config), "--batch-size", "200",
-                                 str(orgs)], cwd=REPO, env=keyring_env(folder), stdout=handle, stderr=handle)
+    proc = pipeline_process(folder, "add", "--config", str(config), "--batch-size", "200", str(orgs), out=out)
     deadline = time.monotonic() + 120
     while out.read_text().count("tasks created") < after_batches:
         assert proc.poll() is None, out.read_text()

@@ -26,12 +26,8 @@ from tools.harness import (
     REPO,
     admin,
     edit_ini,
-    emulator,
-    fast_config,
-    keyring_env,
-    pause_crowd,
     run_pipeline,
-    store_token,
+    served_emulator,
 )
 
 
@@ -39,10 +35,7 @@ from tools.harness import (
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     """The demo scenario on the emulator, its crowd paused, a toloka.ini and the token in a private keyring."""
     folder = tmp_path_factory.mktemp("check")
-    with emulator(folder, seed=4, speed=1) as url:
-        pause_crowd(url)
-        fast_config(folder)
-        store_token(folder, load_settings(folder / "toloka.ini").secrets.toloka_token)
+    with served_emulator(folder, seed=4, speed=1, crowd=False) as url:
         yield folder, url
 
 
@@ -181,9 +174,7 @@ def test_relative_folders_are_next_to_toloka_ini_whatever_the_working_directory(
     edit_ini(config, "FileStore", local_folder="photos")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    result = subprocess.run([sys.executable, str(REPO / "pipeline.py"), "--config", "../deployment/toloka.ini",
-                             "--once"], cwd=elsewhere, env=keyring_env(folder), capture_output=True, text=True,
-                            timeout=180)
+    result = run_pipeline(folder, "--config", "../deployment/toloka.ini", "--once", cwd=elsewhere, timeout=180)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert (home / "state" / "saves" / "checkpoint.pkl").exists()
     assert (home / "logs" / "pipeline" / "info.log").exists() and (home / "photos").is_dir()

@@ -11,7 +11,6 @@ import csv
 import json
 import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -28,14 +27,12 @@ from pipelines import load_settings
 from tables.tsv import TsvTable
 from tools.harness import (
     edit_ini,
-    emulator,
-    fast_config,
-    keyring_env,
     pedestrian_finished,
     run_pipeline,
+    served_emulator,
+    set_password,
     start_pipeline,
     stop,
-    store_token,
 )
 
 ORGANIZATIONS = 12  # the demo scenario
@@ -62,10 +59,8 @@ def read_link(url: str) -> bytes:
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with the results of a finished demo run (the emulator is gone: relink needs only the store)."""
     folder = tmp_path_factory.mktemp("relink")
-    with emulator(folder, seed=5, speed=240) as url:
-        fast_config(folder)
+    with served_emulator(folder, seed=5, speed=240) as url:
         settings = load_settings(folder / "toloka.ini")
-        store_token(folder, settings.secrets.toloka_token)
         daemon = start_pipeline(folder)
         deadline = time.monotonic() + 150
         while not pedestrian_finished(url, dict(settings.pools())["pedestrian"], ORGANIZATIONS):
@@ -177,8 +172,7 @@ def test_s3_links_are_presigned_again_for_the_days_asked(run: Path, moto: MotoSe
     edit_ini(run / "toloka.ini", "FileStore", backend="s3")
     edit_ini(run / "toloka.ini", "S3", url=moto.endpoint, bucket_name="relink-photos", region="us-east-1")
     for entry, value in (("s3_key_id", "test-key-id"), ("s3_access_key", "test-secret")):
-        subprocess.run([sys.executable, "-c", "import keyring,sys; keyring.set_password('TOLOKA', *sys.argv[1:])",
-                        entry, value], env=keyring_env(run), check=True)
+        set_password(run, entry, value)
 
     too_long = relink(run, "--days", "8")
     assert too_long.returncode == 2 and "at most 7 days" in too_long.stderr

@@ -13,7 +13,6 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -31,18 +30,15 @@ from handlers.reversal import Operator, plan
 from pipelines import load_settings
 from toloka_client.records import Assignment
 from tools.harness import (
-    REPO,
     admin,
-    emulator,
-    fast_config,
-    keyring_env,
     objects,
     pedestrian_finished,
+    pipeline_process,
     run_pipeline,
+    served_emulator,
     set_faults,
     start_pipeline,
     stop,
-    store_token,
 )
 
 ORGANIZATIONS = 12  # the demo scenario
@@ -59,10 +55,8 @@ def rows(path: Path) -> list[dict[str, str]]:
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A finished demo run (seed 3: rejected work with bonus photos, and a rejected 'does not exist')."""
     folder = tmp_path_factory.mktemp("reverse")
-    with emulator(folder, seed=3, speed=240) as url:
-        fast_config(folder)
+    with served_emulator(folder, seed=3, speed=240) as url:
         settings = load_settings(folder / "toloka.ini")
-        store_token(folder, settings.secrets.toloka_token)
         pools = dict(settings.pools())
         daemon = start_pipeline(folder)
         deadline = time.monotonic() + 150
@@ -159,9 +153,7 @@ def test_a_kill_in_the_middle_and_a_rerun_pay_the_bonus_once(run: dict[str, Any]
         shutil.rmtree(tmp)
     set_faults(run["url"], {"latency_seconds": 5.0, "latency_rate": 1.0, "path_prefix": "/api/v1/user-bonuses"})
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "pipeline.py", "reverse", "--config", str(folder / "toloka.ini"), aid, "--accept"],
-            cwd=REPO, env=keyring_env(folder), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = pipeline_process(folder, "reverse", "--config", str(folder / "toloka.ini"), aid, "--accept")
         deadline = time.monotonic() + 60
         while status(run, aid) != "ACCEPTED":
             assert proc.poll() is None and time.monotonic() < deadline

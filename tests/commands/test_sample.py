@@ -5,14 +5,13 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-from commands_run import finished_run, open_in_chromium, tsv
+from commands_run import editable_copy, finished_run, open_in_chromium, tsv
 
 from tables.tsv import TsvTable
-from tools.harness import edit_ini, run_pipeline
+from tools.harness import run_pipeline
 
 UNIT = re.compile(r'<section class="unit" data-unit="([^"]+)">')
 
@@ -71,11 +70,8 @@ def test_the_page_has_n_accepted_organizations_with_their_photos_and_opens_witho
 
 
 def test_workers_free_text_is_escaped(folder: Path, tmp_path: Path) -> None:
+    config = editable_copy(folder, tmp_path, "results")
     results = tmp_path / "results"
-    shutil.copytree(folder / "results", results)
-    config = tmp_path / "toloka.ini"
-    shutil.copy(folder / "toloka.ini", config)
-    edit_ini(config, "Pipeline", results_folder=str(results), logs_folder=str(folder / "logs"))
     main = tsv(results / "main_tasks.tsv")
     row = main.iloc[0].to_dict()
     row.update(pedestrian_assignment_id="hostile-1", name="<script>document.title='owned'</script>",

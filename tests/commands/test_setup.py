@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -24,7 +21,7 @@ from handlers.verification import photo_task
 from pipelines import load_settings
 from pipelines.pedestrian_toloka import setup_plan
 from toloka_client.records import Assignment
-from tools.harness import REPO, TOKEN, keyring_env, run_pipeline, set_faults, store_token
+from tools.harness import REPO, TOKEN, admin, emulator, run_pipeline, set_faults, set_password, store_token
 
 EXAMPLE = REPO / "toloka.example.ini"
 POOL_SECTIONS = {"pedestrian": "PedestrianProject", "visit": "ValidationVisit", "quality": "ValidationQuality",
@@ -34,30 +31,12 @@ POOL_SECTIONS = {"pedestrian": "PedestrianProject", "visit": "ValidationVisit", 
 @pytest.fixture(scope="module")
 def emulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An emulator without a scenario: an empty account, as a new requester has."""
-    folder = tmp_path_factory.mktemp("account")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "--port", "0", "--db", str(folder / "emulator.sqlite"), "--token", TOKEN],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        url = None
-        deadline = time.monotonic() + 60
-        while url is None and time.monotonic() < deadline:
-            found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", proc.stdout.readline())
-            url = found.group(1) if found else None
-        assert url is not None, "the emulator did not start"
+    with emulator(tmp_path_factory.mktemp("account"), scenario=None) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def api(url: str, path: str) -> Any:
-    request = urllib.request.Request(f"{url}/api/v1{path}", headers={"Authorization": f"OAuth {TOKEN}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+    return admin(url, f"/api/v1{path}")
 
 
 def everything(url: str) -> dict[str, list[dict[str, Any]]]:
@@ -171,8 +150,7 @@ def test_a_run_that_dies_half_way_is_finished_by_the_next_without_duplicates(
 def test_a_bad_environment_or_token_gives_one_clear_line(
     emulator_url: str, tmp_path: Path, environment: str | None, token: str, code: int, says: str,
 ) -> None:
-    subprocess.run([sys.executable, "-c", "import keyring,sys; keyring.set_password('TOLOKA', 'toloka_token', "
-                    "sys.argv[1])", token], env=keyring_env(tmp_path), check=True)
+    set_password(tmp_path, "toloka_token", token)
     before = everything(emulator_url)
     done = setup(tmp_path, "--environment", environment or emulator_url)
     assert done.returncode == code, done.stderr

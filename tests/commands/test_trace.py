@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 from pathlib import Path
 
 import keyring
 import pytest
-from commands_run import REPORTS, finished_run, tsv
+from commands_run import REPORTS, editable_copy, finished_run, tsv
 
 import demo
 from engine.trace import read_rows
 from tables.tsv import TsvTable
-from tools.harness import edit_ini, run_pipeline, truth
+from tools.harness import run_pipeline, truth
 
 LINE = re.compile(r"^  (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)  (\w+)\s+(.*)$")
 
@@ -152,11 +151,8 @@ def test_the_demo_summary_names_the_organizations_decided_differently_and_why(fo
 
 
 def test_workers_text_cannot_drive_the_terminal(folder: Path, tmp_path: Path) -> None:
+    config = editable_copy(folder, tmp_path, "logs")
     logs = tmp_path / "logs"
-    shutil.copytree(folder / "logs", logs)
-    config = tmp_path / "toloka.ini"
-    shutil.copy(folder / "toloka.ini", config)
-    edit_ini(config, "Pipeline", logs_folder=str(logs), results_folder=str(folder / "results"))
     decisions = tsv(logs / "decisions.tsv")
     row = decisions.iloc[-1].to_dict()
     # A long name, so that it is the label the trace shows (the fullest one the rows give).
@@ -190,3 +186,4 @@ def test_the_find_items_pipeline_declares_its_own_trace(tmp_path: Path) -> None:
     image = verified["image"].rsplit("/", 1)[1]
     code, out, _ = trace(tmp_path, image)
     assert code == 1 and "find_items assignments match" in out
+

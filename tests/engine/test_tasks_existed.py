@@ -7,7 +7,6 @@ first tick line says so, instead of claiming it created them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,48 +35,30 @@ def visit_inputs(emu: Any, pool_id: str, n: int) -> tuple[TaskSpec, ...]:
 
 
 async def test_tasks_created_before_a_crash_are_found_once_and_shown_as_existing(tmp_path: Path) -> None:
-    import keyring
-    from keyrings.alt.file import PlaintextKeyring
+    from pipelines import open_engine
+    from tools.harness import emulator_in_process
 
-    from emulator.app import start_emulator
-    from emulator.crowd.config_out import write_ini
-    from emulator.crowd.scenario import load_scenario_file
-    from pipelines import load_settings, open_engine
+    # The crowd paused: only this test's tasks are created.
+    async with emulator_in_process(tmp_path, seed=4, speed=1, token=TOKEN, crowd=False) as (emu, settings):
+        visit = settings.pools()["visit"]
+        before = emu.store.counts()["tasks"]
+        earlier = CreateTasks(visit, operation_id_for("existed-test-1", visit), visit_inputs(emu, visit, 2))
 
-    previous = keyring.get_keyring()
-    os.environ["XDG_DATA_HOME"] = str(tmp_path / "keyring")
-    keyring.set_keyring(PlaintextKeyring())
-    try:
-        async with start_emulator(tmp_path / "emu.sqlite", token=TOKEN, seed=4, speed=1, scenario="demo") as emu:
-            emu.crowd_running = False  # only this test's tasks are created
-            write_ini(tmp_path / "toloka.ini", url=emu.url, setup_result=emu.setup_result,
-                      scenario=load_scenario_file("demo"), period_seconds=1, cursor_lag_seconds=0,
-                      local_folder=str(tmp_path / "photos"), results_folder=str(tmp_path / "results"),
-                      saves_folder=str(tmp_path / "saves"), logs_folder=str(tmp_path / "logs"))
-            settings = load_settings(tmp_path / "toloka.ini")
-            keyring.set_password("TOLOKA", settings.secrets.toloka_token, TOKEN)
-            visit = settings.pools()["visit"]
-            before = emu.store.counts()["tasks"]
-            earlier = CreateTasks(visit, operation_id_for("existed-test-1", visit), visit_inputs(emu, visit, 2))
+        async with open_engine(settings) as first:
+            first.journal.record([Step("org-1", earlier)])
+            await first.checkpoint()  # pending on disk
+            await first.executor.run(earlier)  # Toloka creates the tasks ... and the process dies here
+        assert emu.store.counts()["tasks"] == before + 2
 
-            async with open_engine(settings) as first:
-                first.journal.record([Step("org-1", earlier)])
-                await first.checkpoint()  # pending on disk
-                await first.executor.run(earlier)  # Toloka creates the tasks ... and the process dies here
-            assert emu.store.counts()["tasks"] == before + 2
-
-            fresh = CreateTasks(visit, operation_id_for("existed-test-2", visit), visit_inputs(emu, visit, 1))
-            async with open_engine(settings) as second:
-                await second.check_pools()
-                assert await second.resume() == 1
-                second.journal.record([Step("org-2", fresh)])
-                summary = await second.tick()
-                tasks_created = second.state.stats.tasks_created
-            line = summary.line(second.clock())
-            assert (summary.created, summary.existed) == (1, 2), line
-            assert "created 1 tasks (2 already existed)" in line
-            assert emu.store.counts()["tasks"] == before + 3  # nothing created twice
-            assert tasks_created == 3
-    finally:
-        keyring.set_keyring(previous)
-        os.environ.pop("XDG_DATA_HOME", None)
+        fresh = CreateTasks(visit, operation_id_for("existed-test-2", visit), visit_inputs(emu, visit, 1))
+        async with open_engine(settings) as second:
+            await second.check_pools()
+            assert await second.resume() == 1
+            second.journal.record([Step("org-2", fresh)])
+            summary = await second.tick()
+            tasks_created = second.state.stats.tasks_created
+        line = summary.line(second.clock())
+        assert (summary.created, summary.existed) == (1, 2), line
+        assert "created 1 tasks (2 already existed)" in line
+        assert emu.store.counts()["tasks"] == before + 3  # nothing created twice
+        assert tasks_created == 3

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -14,7 +11,17 @@ import pytest
 
 from pipelines import load_settings
 from tools.harness import (
-    REPO, TOKEN, edit_ini, emulator, fast_config, keyring_env, run_pipeline, start_pipeline, stop, store_token,
+    REPO,
+    TOKEN,
+    edit_ini,
+    emulator_in_process,
+    run_pipeline,
+    served_emulator,
+    set_password,
+    start_pipeline,
+    stop,
+    ticks,
+    wait_for_ticks,
 )
 
 
@@ -36,9 +43,7 @@ def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
 def served(tmp_path_factory: pytest.TempPathFactory):
     """An emulator with the demo scenario (its crowd paused by a slow speed) and a ready toloka.ini."""
     folder = tmp_path_factory.mktemp("served")
-    with emulator(folder, seed=2, speed=1) as url:
-        fast_config(folder)
-        store_token(folder, load_settings(folder / "toloka.ini").secrets.toloka_token)
+    with served_emulator(folder, seed=2, speed=1) as url:
         yield folder, url
 
 
@@ -54,12 +59,9 @@ def test_once_runs_one_tick_prints_its_line_and_checkpoints(served: tuple[Path, 
 def test_sigterm_finishes_the_tick_checkpoints_and_exits_zero(served: tuple[Path, str]) -> None:
     folder, _ = served
     out = folder / "pipeline.out"
-    ticks_before = out.read_text().count(" tick: ") if out.exists() else 0
+    ticks_before = len(ticks(out))
     proc = start_pipeline(folder)
-    deadline = time.monotonic() + 60
-    while out.read_text().count(" tick: ") < ticks_before + 2:
-        assert proc.poll() is None and time.monotonic() < deadline, out.read_text()[-2000:]
-        time.sleep(0.2)
+    wait_for_ticks(proc, out, ticks_before + 2)
     before = (folder / "saves" / "checkpoint.pkl").stat().st_mtime_ns
     assert stop(proc, signal.SIGTERM, timeout=30) == 0
     assert "stop requested" in (folder / "logs" / "pipeline" / "info.log").read_text()
@@ -69,13 +71,10 @@ def test_sigterm_finishes_the_tick_checkpoints_and_exits_zero(served: tuple[Path
 def test_a_second_daemon_on_the_same_saves_exits_at_once(served: tuple[Path, str]) -> None:
     folder, _ = served
     out = folder / "pipeline.out"
-    ticks_before = out.read_text().count(" tick: ") if out.exists() else 0  # earlier tests wrote there too
+    ticks_before = len(ticks(out))  # earlier tests wrote there too
     first = start_pipeline(folder)
     try:
-        deadline = time.monotonic() + 60
-        while out.read_text().count(" tick: ") <= ticks_before:  # the first daemon holds the lock by now
-            assert first.poll() is None and time.monotonic() < deadline, out.read_text()[-2000:]
-            time.sleep(0.2)
+        wait_for_ticks(first, out, ticks_before + 1)  # the first daemon holds the lock by now
         started = time.monotonic()
         second = run_pipeline(folder, "--config", str(folder / "toloka.ini"))
         assert second.returncode != 0 and time.monotonic() - started < 30
@@ -105,8 +104,7 @@ def test_a_wrong_token_is_reported_before_any_work(served: tuple[Path, str], tmp
     config.write_text((folder / "toloka.ini").read_text())
     edit_ini(config, "Secrets", toloka_token="wrong_entry")
     edit_ini(config, "Pipeline", saves_folder=str(tmp_path / "saves"), logs_folder=str(tmp_path / "logs"))
-    subprocess.run([sys.executable, "-c", "import keyring; keyring.set_password('TOLOKA', 'wrong_entry', 'not-the-token')"],
-                   env=keyring_env(folder), check=True)
+    set_password(folder, "wrong_entry", "not-the-token")
     result = run_pipeline(folder, "--config", str(config))
     assert result.returncode == 2
     assert "AUTHENTICATION_ERROR" in result.stderr or "401" in result.stderr
@@ -126,11 +124,9 @@ def test_a_missing_pool_is_named_at_start_up(served: tuple[Path, str], tmp_path:
 
 
 def test_stop_when_pools_closed_exits_once_every_pool_is_closed(tmp_path: Path) -> None:
-    with emulator(tmp_path, seed=3, speed=1) as url:
-        fast_config(tmp_path)
+    with served_emulator(tmp_path, seed=3, speed=1) as url:
         edit_ini(tmp_path / "toloka.ini", "Pipeline", stop_when_pools_closed="true")
         settings = load_settings(tmp_path / "toloka.ini")
-        store_token(tmp_path, settings.secrets.toloka_token)
         for pool_id in settings.pools().values():
             request = urllib.request.Request(f"{url}/api/v1/pools/{pool_id}/close", method="POST",
                                              headers={"Authorization": f"OAuth {TOKEN}"})
@@ -144,48 +140,28 @@ def test_stop_when_pools_closed_exits_once_every_pool_is_closed(tmp_path: Path) 
 async def test_one_failing_pool_is_logged_and_the_others_go_on(tmp_path: Path) -> None:
     import asyncio
 
-    import keyring
-    from keyrings.alt.file import PlaintextKeyring
-
-    from emulator.app import start_emulator
-    from emulator.crowd.config_out import write_ini
-    from emulator.crowd.scenario import load_scenario_file
     from pipelines import open_engine
     from toloka_client.errors import TransportError
 
-    previous = keyring.get_keyring()
-    os.environ["XDG_DATA_HOME"] = str(tmp_path / "keyring")
-    keyring.set_keyring(PlaintextKeyring())
-    try:
-        async with start_emulator(tmp_path / "emu.sqlite", token=TOKEN, seed=4, speed=600, scenario="demo") as emu:
-            write_ini(tmp_path / "toloka.ini", url=emu.url, setup_result=emu.setup_result,
-                      scenario=load_scenario_file("demo"), period_seconds=1, cursor_lag_seconds=0,
-                      local_folder=str(tmp_path / "photos"), results_folder=str(tmp_path / "results"),
-                      saves_folder=str(tmp_path / "saves"), logs_folder=str(tmp_path / "logs"))
-            settings = load_settings(tmp_path / "toloka.ini")
-            keyring.set_password("TOLOKA", settings.secrets.toloka_token, TOKEN)
-            async with open_engine(settings) as daemon:
-                await daemon.check_pools()
+    async with emulator_in_process(tmp_path, seed=4, speed=600) as (_, settings), open_engine(settings) as daemon:
+        await daemon.check_pools()
 
-                async def broken(now: object) -> object:
-                    raise TransportError("GET", "/assignments", None, None, "connection refused")
+        async def broken(now: object) -> object:
+            raise TransportError("GET", "/assignments", None, None, "connection refused")
 
-                daemon.cursors["quality"].fetch = broken  # type: ignore[method-assign]
-                fetched = errors = 0
-                for _ in range(40):
-                    summary = await daemon.tick()
-                    fetched += summary.fetched
-                    errors += summary.errors
-                    if daemon.state.stats.tasks_created and errors >= 3:
-                        break
-                    await asyncio.sleep(0.3)
-        assert errors >= 3 and fetched > 0 and daemon.state.stats.tasks_created > 0
-        error_log = (tmp_path / "logs" / f"quality_{settings.config.quality.pool_id}" / "error.log").read_text()
-        assert f"quality pool {settings.config.quality.pool_id}: fetch failed" in error_log
-        assert daemon.cursors["quality"].state.time.startswith("1970")  # never moved past what it did not read
-    finally:
-        keyring.set_keyring(previous)
-        os.environ.pop("XDG_DATA_HOME", None)
+        daemon.cursors["quality"].fetch = broken  # type: ignore[method-assign]
+        fetched = errors = 0
+        for _ in range(40):
+            summary = await daemon.tick()
+            fetched += summary.fetched
+            errors += summary.errors
+            if daemon.state.stats.tasks_created and errors >= 3:
+                break
+            await asyncio.sleep(0.3)
+    assert errors >= 3 and fetched > 0 and daemon.state.stats.tasks_created > 0
+    error_log = (tmp_path / "logs" / f"quality_{settings.config.quality.pool_id}" / "error.log").read_text()
+    assert f"quality pool {settings.config.quality.pool_id}: fetch failed" in error_log
+    assert daemon.cursors["quality"].state.time.startswith("1970")  # never moved past what it did not read
 
 
 def test_unrestrict_lifts_the_daemons_restriction_and_logs_it(served: tuple[Path, str]) -> None:

@@ -20,8 +20,14 @@ import pandas as pd
 import pytest
 
 from pipelines import load_settings
-from tools.harness import objects, truth
-from tools.harness import emulator, fast_config, pedestrian_finished, start_pipeline, stop, store_token
+from tools.harness import (
+    objects,
+    pedestrian_finished,
+    served_emulator,
+    start_pipeline,
+    stop,
+    truth,
+)
 
 KILLS = 6
 
@@ -34,9 +40,8 @@ def tsv(path: Path) -> pd.DataFrame:
 @pytest.mark.timeout(400)
 def test_repeated_sigkill_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
     rng = random.Random(20261122)
-    with emulator(tmp_path, seed=5, speed=120) as url:
-        settings = load_settings(fast_config(tmp_path))
-        store_token(tmp_path, settings.secrets.toloka_token)
+    with served_emulator(tmp_path, seed=5, speed=120) as url:
+        settings = load_settings(tmp_path / "toloka.ini")
         organizations = len(truth(tmp_path / "emulator.sqlite", "org"))
         kills = 0
         while kills < KILLS:
@@ -62,7 +67,7 @@ def test_repeated_sigkill_loses_nothing_and_duplicates_nothing(tmp_path: Path) -
 
     decisions = tsv(tmp_path / "logs" / "decisions.tsv")
     finals = decisions[decisions["event"].isin(["ACCEPT assignment", "REJECT assignment"])]
-    assert Counter(finals["pedestrian_assignment_id"]) == Counter({pa: 1 for pa in pedestrian})
+    assert Counter(finals["pedestrian_assignment_id"]) == Counter(dict.fromkeys(pedestrian, 1))
     assert not decisions.duplicated().any()
 
     statuses = {a["id"]: a["status"] for a in objects(db, "assignment") if a["id"] in pedestrian}

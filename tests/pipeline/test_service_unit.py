@@ -9,13 +9,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from pipelines import load_settings
-from tools.harness import REPO, edit_ini, emulator, fast_config, keyring_env
+from tools.harness import REPO, TOKEN, edit_ini, emulator, fast_config, keyring_env, set_password, wait_for_ticks
 
 UNIT = REPO / "deploy" / "toloka-pipeline.service"
 CODE = "/opt/toloka-pipeline"  # where the unit expects the checkout
@@ -135,8 +134,7 @@ def test_execstart_with_the_units_environment_ticks_and_exits_0_on_sigterm(tmp_p
     with emulator(tmp_path, seed=8, speed=1) as url:
         config = fast_config(tmp_path)
         entry = load_settings(config).secrets.toloka_token
-        token = subprocess.run([sys.executable, "-c", "import sys; from tools.harness import TOKEN; print(TOKEN)"],
-                               cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+        token = TOKEN
         # The token goes in as a person stores it on the server: add_password.py, the unit's environment.
         stored = subprocess.run([sys.executable, str(REPO / "add_password.py"), entry], input=f"{token}\n{token}\n",
                                 cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
@@ -148,10 +146,7 @@ def test_execstart_with_the_units_environment_ticks_and_exits_0_on_sigterm(tmp_p
             proc = subprocess.Popen(local_command(service, tmp_path), cwd=tmp_path, env=env, stdout=sink,
                                     stderr=subprocess.STDOUT, text=True)
         try:
-            deadline = time.monotonic() + 60
-            while out.read_text().count(" tick: ") < 2:
-                assert proc.poll() is None and time.monotonic() < deadline, out.read_text()[-2000:]
-                time.sleep(0.2)
+            wait_for_ticks(proc, out, 2)
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=int(one(service, "TimeoutStopSec")))
         finally:
@@ -177,8 +172,7 @@ def test_a_toloka_that_does_not_answer_at_start_up_exits_75_which_the_unit_resta
     edit_ini(config, "FileStore", local_folder=str(tmp_path / "photos"))
     env = local_environment(service, tmp_path)
     entry = load_settings(config).secrets.toloka_token
-    subprocess.run([sys.executable, "-c", "import keyring,sys; keyring.set_password('TOLOKA', sys.argv[1], 'x' * 20)",
-                    entry], env=env, check=True)
+    set_password(tmp_path, entry, "x" * 20, env=env)
     result = subprocess.run(local_command(service, tmp_path), cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 75, result.stderr[-2000:]

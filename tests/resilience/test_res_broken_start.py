@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,13 @@ import pytest
 
 from pipelines import load_settings
 from tools.harness import (
-    REPO, edit_ini, emulator, run_pipeline, fast_config, keyring_env, pedestrian_finished, stop, store_token, truth,
+    edit_ini,
+    pedestrian_finished,
+    pipeline_process,
+    run_pipeline,
+    served_emulator,
+    stop,
+    truth,
 )
 from tools.outcome import check_run, read_tsv
 
@@ -33,9 +38,7 @@ def pipeline(folder: Path, config: Path, *args: str) -> subprocess.CompletedProc
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     """An emulator process with a quick demo crowd, and a toloka.ini whose token is in the keyring."""
     folder = tmp_path_factory.mktemp("served")
-    with emulator(folder, seed=6, speed=300) as url:
-        fast_config(folder)
-        store_token(folder, load_settings(folder / "toloka.ini").secrets.toloka_token)
+    with served_emulator(folder, seed=6, speed=300) as url:
         yield folder, url
 
 
@@ -92,9 +95,7 @@ def test_a_blocked_results_folder_holds_rows_until_freed_and_a_torn_tail_is_repa
     settings = load_settings(config)
     organizations = len(truth(folder / "emulator.sqlite", "org"))
     out = tmp_path / "pipeline.out"
-    with out.open("w") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen([sys.executable, "pipeline.py", "--config", str(config)], cwd=REPO,
-                                env=keyring_env(folder), stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc = pipeline_process(folder, "--config", str(config), out=out)
     try:
         error_log = tmp_path / "logs" / "pipeline" / "error.log"
         deadline = time.monotonic() + 120

@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.config import Settings
 from pipelines import load_settings
-from tools.harness import edit_ini, emulator, fast_config, start_pipeline, stop, store_token
+from tools.harness import edit_ini, served_emulator, start_pipeline, stop
 
 
 @dataclass
@@ -85,13 +85,12 @@ def all_decided(organizations: int) -> Any:
 @contextmanager
 def live_pipeline(folder: Path, *, seed: int, speed: float, **pipeline: str) -> Iterator[Live]:
     """Emulator + daemon with ``[Status] enabled`` on a free port; ``pipeline`` edits ``[Pipeline]``."""
-    with emulator(folder, seed=seed, speed=speed) as url:
-        config = fast_config(folder)
+    with served_emulator(folder, seed=seed, speed=speed) as url:
+        config = folder / "toloka.ini"
         edit_ini(config, "Status", enabled="true", port="0", refresh_seconds="1")
         if pipeline:
             edit_ini(config, "Pipeline", **pipeline)
         settings = load_settings(config)
-        store_token(folder, settings.secrets.toloka_token)
         proc = start_pipeline(folder)
         live = Live(folder, url, "", settings, proc)
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import time
@@ -62,49 +61,30 @@ async def test_health_over_http_is_200_while_fresh_and_503_once_stale() -> None:
 
 
 async def test_a_real_engine_snapshot_is_fresh_after_a_tick_and_stale_three_periods_later(tmp_path: Path) -> None:
-    import keyring
-    from keyrings.alt.file import PlaintextKeyring
-
-    from emulator.app import start_emulator
-    from emulator.crowd.config_out import write_ini
-    from emulator.crowd.scenario import load_scenario_file
-    from pipelines import load_settings, open_engine
+    from pipelines import open_engine
     from status.prometheus import render
+    from tools.harness import emulator_in_process
 
     token = "health-test-token"
-    previous = keyring.get_keyring()
-    os.environ["XDG_DATA_HOME"] = str(tmp_path / "keyring")
-    keyring.set_keyring(PlaintextKeyring())
-    try:
-        async with start_emulator(tmp_path / "emu.sqlite", token=token, seed=4, speed=1, scenario="demo") as emu:
-            write_ini(tmp_path / "toloka.ini", url=emu.url, setup_result=emu.setup_result,
-                      scenario=load_scenario_file("demo"), period_seconds=5, cursor_lag_seconds=0,
-                      local_folder=str(tmp_path / "photos"), results_folder=str(tmp_path / "results"),
-                      saves_folder=str(tmp_path / "saves"), logs_folder=str(tmp_path / "logs"))
-            settings = load_settings(tmp_path / "toloka.ini")
-            keyring.set_password("TOLOKA", settings.secrets.toloka_token, token)
-            async with open_engine(settings) as daemon:
-                before = take_snapshot(daemon, daemon.started_at + timedelta(seconds=1))
-                assert (before["health"], before["stale"]) == ("starting", False)
-                await daemon.check_pools()
-                await daemon.tick()
-                ticked = daemon.last_tick_at
-                assert ticked is not None
-                fresh = take_snapshot(daemon, ticked + timedelta(seconds=5))
-                stale = take_snapshot(daemon, ticked + timedelta(seconds=3 * 5 + 1))
-        assert (fresh["health"], fresh["stale"], fresh["stale_after_seconds"]) == ("ok", False, 15)
-        assert (stale["health"], stale["stale"]) == ("stale", True)
-        assert "pipeline_stale 1" in render(stale) and "pipeline_stale 0" in render(fresh)
-    finally:
-        keyring.set_keyring(previous)
-        os.environ.pop("XDG_DATA_HOME", None)
+    async with (emulator_in_process(tmp_path, seed=4, speed=1, token=token, period_seconds=5) as (_, settings),
+                open_engine(settings) as daemon):
+        before = take_snapshot(daemon, daemon.started_at + timedelta(seconds=1))
+        assert (before["health"], before["stale"]) == ("starting", False)
+        await daemon.check_pools()
+        await daemon.tick()
+        ticked = daemon.last_tick_at
+        assert ticked is not None
+        fresh = take_snapshot(daemon, ticked + timedelta(seconds=5))
+        stale = take_snapshot(daemon, ticked + timedelta(seconds=3 * 5 + 1))
+    assert (fresh["health"], fresh["stale"], fresh["stale_after_seconds"]) == ("ok", False, 15)
+    assert (stale["health"], stale["stale"]) == ("stale", True)
+    assert "pipeline_stale 1" in render(stale) and "pipeline_stale 0" in render(fresh)
 
 
 def test_a_daemon_whose_tick_hangs_turns_stale_on_health_and_recovers(tmp_path: Path) -> None:
     """A live daemon: Toloka answers slowly (each request 4 s, period 1 s), the status server still
     answers, and /health says 503 stale until the ticks come back."""
-    from pipelines import load_settings
-    from tools.harness import edit_ini, emulator, fast_config, set_faults, start_pipeline, stop, store_token
+    from tools.harness import edit_ini, served_emulator, set_faults, start_pipeline, stop, wait_for_ticks
 
     def get_health(base: str) -> tuple[int, dict[str, Any]]:
         try:
@@ -122,16 +102,14 @@ def test_a_daemon_whose_tick_hangs_turns_stale_on_health_and_recovers(tmp_path: 
             assert proc.poll() is None and time.monotonic() < deadline, f"{what}: " + out.read_text()[-2000:]
             time.sleep(0.2)
 
-    with emulator(tmp_path, seed=9, speed=1) as url:
-        config = fast_config(tmp_path)
-        edit_ini(config, "Status", enabled="true", port="0")
-        store_token(tmp_path, load_settings(config).secrets.toloka_token)
+    with served_emulator(tmp_path, seed=9, speed=1) as url:
+        edit_ini(tmp_path / "toloka.ini", "Status", enabled="true", port="0")
         out = tmp_path / "pipeline.out"
         proc = start_pipeline(tmp_path)
         try:
             base = wait("the status URL", lambda: (m := re.search(r"status page: (\S+)", out.read_text()))
                         and m.group(1))
-            wait("two ticks", lambda: out.read_text().count(" tick: ") >= 2)
+            wait_for_ticks(proc, out, 2)
             assert get_health(base)[0] == 200
             set_faults(url, {"latency_seconds": 4, "latency_rate": 1.0})
             _, body = wait("stale", lambda: (h := get_health(base))[0] == 503 and h)

@@ -27,7 +27,13 @@ from pipelines import load_settings
 from pipelines.pedestrian import PEDESTRIAN
 from tables.tsv import TsvTable
 from tools.chromium import chromium
-from tools.harness import edit_ini, emulator, fast_config, pause_crowd, start_pipeline, stop, store_token
+from tools.harness import (
+    edit_ini,
+    pause_crowd,
+    served_emulator,
+    start_pipeline,
+    stop,
+)
 
 NOW = datetime(2026, 5, 1, 12, 0, 0)
 AMBER = "banner warn"
@@ -38,11 +44,10 @@ AMBER_BACKGROUND = (0xFD, 0xEC, 0xC8)  # .warn's background
 def paused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Live, dict[str, Any]]]:
     """The daemon with organizations waiting at checking pools and a crowd that no longer answers."""
     folder = tmp_path_factory.mktemp("waiting")
-    with emulator(folder, seed=5, speed=240) as url:
-        config = fast_config(folder)
+    with served_emulator(folder, seed=5, speed=240) as url:
+        config = folder / "toloka.ini"
         edit_ini(config, "Status", enabled="true", port="0", refresh_seconds="1", stuck_after_hours="0")
         settings = load_settings(config)
-        store_token(folder, settings.secrets.toloka_token)
         proc = start_pipeline(folder)
         live = Live(folder, url, "", settings, proc)
         try:
