@@ -11,6 +11,9 @@ results, a tick every ``[Pipeline] period_seconds``, for the pipeline that
 from __future__ import annotations
 
 import argparse
+import os
+import select
+import signal
 import sys
 from pathlib import Path
 
@@ -51,6 +54,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the daemon or a command; a reader that stops reading (``| head``) ends it quietly.
+
+    That is the exit of a process killed by SIGPIPE, as ``cat`` or ``grep`` end in a pipe
+    (code 141), without a traceback. A command cut short this way is interrupted as a kill
+    would interrupt it, which every command survives.
+    """
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # the last buffered lines meet a closed pipe here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        if not _reader_gone():
+            raise  # a broken connection of some other kind: not ours to hide
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's own flush at exit goes nowhere
+        return 128 + signal.SIGPIPE
+
+
+def _reader_gone() -> bool:
+    """True when nothing reads this process's standard output any more (its pipe's reader exited)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError):  # no descriptor behind stdout, or no poll on this platform
+        return False
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
     if args.command != "run":
         from commands import COMMANDS

@@ -187,3 +187,22 @@ def test_the_find_items_pipeline_declares_its_own_trace(tmp_path: Path) -> None:
     code, out, _ = trace(tmp_path, image)
     assert code == 1 and "find_items assignments match" in out
 
+
+def test_a_reader_that_stops_reading_ends_it_quietly(folder: Path) -> None:
+    """``trace ID | head -1``: the reader is gone before the path is printed; exit 141 as SIGPIPE, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from tools.harness import REPO, keyring_env
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # as head, once it has its line
+    try:
+        done = subprocess.run([sys.executable, "pipeline.py", "trace", "--config", str(folder / "toloka.ini"),
+                               accepted_one(folder)], cwd=REPO, env=keyring_env(folder), stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, "")
+    assert trace(folder, accepted_one(folder))[0] == 0  # with a reader, the same trace prints and exits 0
