@@ -95,16 +95,17 @@ class PoolReport:
 class PoolSpecError(ConfigError):
     """A pool or its project does not fit the pipeline (section and key ``pool_id`` named)."""
 
-    def __init__(self, report: PoolReport) -> None:
+    def __init__(self, report: PoolReport, file: str = "toloka.ini") -> None:
         self.report = report
+        self.file = file
         self.section = report.section
         self.key = "pool_id"
         self.expected = "a pool whose project fits the pipeline"
         self.found = report.pool_id
-        Exception.__init__(self, f"toloka.ini {report.line()}")
+        Exception.__init__(self, f"{file} {report.line()}")
 
-    def __reduce__(self) -> tuple[type[PoolSpecError], tuple[PoolReport]]:
-        return (type(self), (self.report,))
+    def __reduce__(self) -> tuple[type[PoolSpecError], tuple[PoolReport, str]]:
+        return (type(self), (self.report, self.file))
 
 
 def _fields(project: Mapping[str, Any], which: str) -> dict[str, Mapping[str, Any]]:
@@ -230,8 +231,11 @@ async def check_pool_specs(
     return [unreadable.get(name) or compared[name] for name in expected]
 
 
-def raise_on_mismatch(found: Sequence[PoolReport]) -> None:
-    """Raise the :class:`PoolSpecError` of every pool that does not fit (together, as ConfigErrors)."""
-    errors: list[ConfigError] = [PoolSpecError(report) for report in found if not report.ok]
+def raise_on_mismatch(found: Sequence[PoolReport], file: str = "toloka.ini") -> None:
+    """Raise the :class:`PoolSpecError` of every pool that does not fit (together, as ConfigErrors).
+
+    ``file``: the configuration file's name, as the lines name it.
+    """
+    errors: list[ConfigError] = [PoolSpecError(report, file) for report in found if not report.ok]
     if errors:
         raise one_error(errors)

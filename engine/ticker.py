@@ -232,7 +232,8 @@ class Engine(Generic[C, S]):
         if self.spec.expected_pools is not None:
             # A pool whose project does not fit (swapped ids, renamed fields) would get paid tasks it cannot take.
             expected = self.spec.expected_pools(self.settings.config)
-            raise_on_mismatch(await check_pool_specs(self.client, expected, self.settings.pools()))
+            raise_on_mismatch(await check_pool_specs(self.client, expected, self.settings.pools()),
+                              self.settings.source.name)
             log.info("every pool's project fits what the pipeline sends and reads")
 
     async def resume(self) -> int:
