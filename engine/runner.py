@@ -117,8 +117,8 @@ def refuse_to_start_over(saves: Path, found: list[tuple[Path, int]]) -> StateErr
         f"Starting now would read every pool from its beginning as if nothing had been decided. If saves/ "
         f"was lost or is elsewhere, restore it (or point [Pipeline] saves_folder at it) and start again.\n"
         f"To start from scratch on purpose, add --fresh: the cursors start from the beginning of the pools, "
-        f"the work there is decided again and found already done on Toloka, and the existing rows are kept "
-        f"and not written twice."
+        f"work Toloka already holds accepted or rejected is left alone, work still waiting is decided, "
+        f"and the existing rows are kept and not written twice."
     )
 
 

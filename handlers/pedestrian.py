@@ -34,6 +34,12 @@ def handle(ledger: Ledger, assignments: Sequence[Assignment], rules: Rules, now:
     for assignment in assignments:
         if assignment.id is None or assignment.id in ledger.works or assignment.id in ledger.held:
             continue  # already in progress (a re-delivered event)
+        if assignment.status not in (None, "SUBMITTED"):
+            # Decided before it reached us: by an earlier run (a start with --fresh), a person in
+            # Toloka's interface, or Toloka's auto-accept. Deciding it again could accept work that
+            # was rejected (Toloka allows REJECTED -> ACCEPTED) and pay for it: left alone.
+            outcome.info(f"{assignment.id}: already {assignment.status} on Toloka; left alone")
+            continue
         try:
             work = read_work(assignment, rules.pedestrian)
         except Malformed as exc:

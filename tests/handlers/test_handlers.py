@@ -74,6 +74,19 @@ def test_a_redelivered_assignment_changes_nothing() -> None:
     assert list(ledger.works) == [PA]
 
 
+@pytest.mark.parametrize("status", ["REJECTED", "ACCEPTED"])
+def test_work_decided_before_it_reached_the_handler_is_left_alone(status: str) -> None:
+    """After a start with --fresh (or a person's decision in Toloka's interface) the event still
+    arrives; deciding it again could accept rejected work and pay for it."""
+    import dataclasses
+
+    ledger = Ledger()
+    decided = dataclasses.replace(pedestrian_assignment(), status=status)
+    outcome = pedestrian.handle(ledger, [decided], RULES, NOW)
+    assert outcome.actions == [] and ledger.works == {} and outcome.reviewing == []
+    assert any(f"already {status} on Toloka" in note.message for note in outcome.notes)
+
+
 @pytest.mark.parametrize(
     "kwargs, reason",
     [
@@ -199,7 +212,7 @@ def test_main_without_a_good_required_photo_is_rejected_for_quality() -> None:
     ledger = Ledger()
     tasks = through_visit(ledger)
     labels = ["ok" if t["photo_id"] != "name_business/0" else "bad" for t in tasks]
-    out = vote(quality, ledger, tasks, {w: labels for w in ("q1", "q2", "q3")})
+    out = vote(quality, ledger, tasks, dict.fromkeys(("q1", "q2", "q3"), labels))
     assert [(a.status, a.comment) for a in out.actions if isinstance(a, SetStatus)] == [("REJECTED", "Low quality photos")]
     assert created_tasks(out.actions, "4") == []
     assert PA not in ledger.works and all(not box for box in ledger.ballots.values())
@@ -267,7 +280,7 @@ def test_main_without_a_relevant_required_photo_is_rejected() -> None:
     ledger = Ledger()
     rel = through_quality(ledger)
     labels = ["not_relevant" if t["photo_id"] == "imgs_name_address/0" else "relevant" for t in rel]
-    out = vote(relevance, ledger, rel, {w: labels for w in ("r1", "r2", "r3")})
+    out = vote(relevance, ledger, rel, dict.fromkeys(("r1", "r2", "r3"), labels))
     assert [(a.status, a.comment) for a in out.actions if isinstance(a, SetStatus)] == [("REJECTED", "Not relevant photos")]
     assert not [a for a in out.actions if isinstance(a, (PayBonus, CopyPhoto))]
 
@@ -276,7 +289,7 @@ def test_no_relevant_bonus_photo_means_no_bonus() -> None:
     ledger = Ledger()
     rel = through_quality(ledger)
     labels = ["not_relevant" if t["photo_id"].startswith("imgs_interior") else "relevant" for t in rel]
-    out = vote(relevance, ledger, rel, {w: labels for w in ("r1", "r2", "r3")})
+    out = vote(relevance, ledger, rel, dict.fromkeys(("r1", "r2", "r3"), labels))
     assert [a.status for a in out.actions if isinstance(a, SetStatus)] == ["ACCEPTED"]
     assert not [a for a in out.actions if isinstance(a, PayBonus)] and rows(out.actions, "bonus_tasks") == []
 
@@ -309,7 +322,7 @@ def test_waiting_ballots_of_a_decided_work_are_dropped_at_the_next_call() -> Non
     vote(quality, ledger, bonus, {"q1": ["ok"]})  # one of three answers: waits
     assert len(ledger.ballots["quality"]) == 1
     labels = ["bad" if t["photo_id"] == "name_business/0" else "ok" for t in main]
-    out = vote(quality, ledger, main, {w: labels for w in ("q1", "q2", "q3")})
+    out = vote(quality, ledger, main, dict.fromkeys(("q1", "q2", "q3"), labels))
     assert [a.status for a in out.actions if isinstance(a, SetStatus)] == ["REJECTED"]
     vote(quality, ledger, bonus, {"q2": ["ok"]})  # a late answer for the decided work
     assert ledger.ballots["quality"] == {}

@@ -131,7 +131,7 @@ def test_a_lost_saves_folder_is_refused_and_a_fresh_start_doubles_nothing(tmp_pa
         assert {n: p.read_bytes() for n, p in tables(tmp_path).items() if p.exists()} == before_bytes
         assert toloka(db) == before_toloka
 
-        # With --fresh: everything is read and decided again.
+        # With --fresh: every pool is read again; work Toloka holds decided is left alone.
         out = tmp_path / "pipeline.out"
         out.write_text("")
         proc = start_pipeline(tmp_path, "--fresh")
@@ -140,9 +140,13 @@ def test_a_lost_saves_folder_is_refused_and_a_fresh_start_doubles_nothing(tmp_pa
         fresh_out = out.read_text()
         assert "no checkpoint: starting from the beginning of the pools" in fresh_out
         assert "Traceback" not in fresh_out
-        decided_again = sum(int(line.split("decided ")[1].split(",")[0])
-                            for line in fresh_out.splitlines() if " tick: " in line)
-        assert decided_again > 0, "the fresh start decided nothing: the test would prove nothing"
+        ticks = [line for line in fresh_out.splitlines() if " tick: " in line]
+        fetched = sum(int(line.split("fetched ")[1].split(",")[0]) for line in ticks)
+        decided_again = sum(int(line.split("decided ")[1].split(",")[0]) for line in ticks)
+        assert fetched > 0, "the fresh start read nothing: the test would prove nothing"
+        assert decided_again == 0, "work Toloka holds accepted or rejected was decided again"
+        pool_logs = (tmp_path / "logs").glob("pedestrian_*/info.log")
+        assert any("on Toloka; left alone" in p.read_text() for p in pool_logs), "no pedestrian work was skipped"
 
         after_toloka = toloka(db)
     after_rows = keyed_rows(tmp_path)
