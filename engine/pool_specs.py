@@ -223,6 +223,8 @@ async def check_pool_specs(
                 raise ValueError("the pool names no project")
             project = await client.get_project(pool.project_id)
         except (TolokaError, ValueError) as exc:
+            if isinstance(exc, TolokaError) and exc.retryable:
+                raise  # Toloka cannot answer right now (5xx, 429, a timeout): not a wrong pool id
             unreadable[name] = PoolReport(name, pool_id, want.section, (f"cannot read the pool or its project: {exc}",))
             continue
         projects[name] = {**project.extra, "id": project.id}

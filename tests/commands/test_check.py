@@ -28,6 +28,7 @@ from tools.harness import (
     edit_ini,
     run_pipeline,
     served_emulator,
+    set_faults,
 )
 
 
@@ -142,6 +143,22 @@ def test_swapped_pools_stop_the_daemon_before_any_task(served: tuple[Path, str],
     assert "are the quality and relevance pool ids swapped?" in problems[0]
     assert " tick: " not in result.stdout
     assert _platform(url)[0] == counts
+
+
+def test_toloka_down_at_start_up_is_worth_a_retry_not_a_config_mistake(
+    served: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Projects that cannot be read for a 503 are no wrong pool ids: exit 75 (the service restarts it), not 2."""
+    folder, url = served
+    config = _copy(served, tmp_path)
+    set_faults(url, {"rate_503": 1.0, "path_prefix": "/api/v1/projects"})
+    try:
+        result = run_pipeline(folder, "--config", str(config), "--once")
+    finally:
+        set_faults(url, {})
+    assert result.returncode == 75, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "this can pass by itself" in result.stderr and "pool_id" not in result.stderr
+    assert " tick: " not in result.stdout
 
 
 def test_a_missing_keyring_entry_is_named(served: tuple[Path, str], tmp_path: Path) -> None:
