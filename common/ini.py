@@ -119,6 +119,58 @@ def collecting() -> Iterator[Problems]:
         _ACTIVE.reset(token)
 
 
+class Gather:
+    """One section's reads that go on past a mistake with no default to put in its place.
+
+    Without it, a missing required key (or a bad pool id) ends the section's parse and
+    hides every mistake in the keys after it. ``read(lambda: ...)`` returns the value, or,
+    when collecting, records the error and returns None; ``refuse(error)`` records a
+    mistake about keys that have no default; ``check(parse, placeholder)`` runs a
+    cross-field check that may be judging a replaced default, keeping its error for
+    ``done()`` (recorded there only if no key of the section was replaced). ``done()``
+    then raises the first error, so the section still ends as failed. Outside
+    :func:`collecting` each raises at once, as before.
+    """
+
+    def __init__(self, section: str) -> None:
+        self.section = section
+        self._stopped: ConfigError | None = None
+        self._later: list[ConfigError] = []
+
+    def read(self, read: Callable[[], _T]) -> _T | None:
+        try:
+            return read()
+        except ConfigError as exc:
+            self.refuse(exc)
+            return None
+
+    def refuse(self, error: ConfigError) -> None:
+        problems = _ACTIVE.get()
+        if problems is None:
+            raise error
+        problems.record(error)
+        if self._stopped is None:
+            self._stopped = error
+
+    def check(self, parse: Callable[[], _T], placeholder: _T) -> _T:
+        try:
+            return parse()
+        except ConfigError as exc:
+            if _ACTIVE.get() is None:
+                raise
+            self._later.append(exc)
+            return placeholder
+
+    def done(self) -> None:
+        problems = _ACTIVE.get()
+        if problems is not None and self.section not in problems._defaulted:
+            for error in self._later:
+                problems.record(error)
+        first = self._stopped or (self._later[0] if self._later else None)
+        if first is not None:
+            raise first
+
+
 def _fail(error: ConfigError, default: object) -> None:
     """Raise ``error``, unless collecting and the key has a default (then the caller goes on with it)."""
     problems = _ACTIVE.get()

@@ -298,13 +298,14 @@ def parse_secrets(cfg: configparser.ConfigParser) -> SecretNames:
 def parse_toloka(cfg: configparser.ConfigParser) -> TolokaSettings:
     """``[Toloka]``: environment name or URL, timeouts."""
     section = "Toloka"
-    environment = ini.get_str(cfg, section, "environment")
-    return TolokaSettings(
-        environment=environment,
-        base_url=base_url_of(environment),
-        timeout_s=_positive(cfg, section, "timeout_seconds", 30.0),
-        cursor_lag_s=ini.get_float(cfg, section, "cursor_lag_seconds", 60.0, minimum=0.0),
-    )
+    timeout_s = _positive(cfg, section, "timeout_seconds", 30.0)
+    cursor_lag_s = ini.get_float(cfg, section, "cursor_lag_seconds", 60.0, minimum=0.0)
+    keys = ini.Gather(section)  # a bad environment is reported beside a bad timeout, not instead of it
+    environment = keys.read(lambda: ini.get_str(cfg, section, "environment"))
+    base_url = keys.read(lambda: base_url_of(environment)) if environment is not None else None
+    keys.done()
+    assert environment is not None and base_url is not None
+    return TolokaSettings(environment=environment, base_url=base_url, timeout_s=timeout_s, cursor_lag_s=cursor_lag_s)
 
 
 def base_url_of(environment: str) -> str:

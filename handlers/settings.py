@@ -150,8 +150,11 @@ def parse_pedestrian(cfg: configparser.ConfigParser) -> PedestrianSettings:
     required = tuple(ini.get_list(cfg, s, "required_fields", DEFAULT_REQUIRED_FIELDS))
     bonus_fields = list_may_be_empty(cfg, s, "bonus_fields", DEFAULT_BONUS_FIELDS)
     bonus_flags = list_may_be_empty(cfg, s, "bonus_flags", DEFAULT_BONUS_FLAGS)
+    keys = ini.Gather(s)  # a missing pool_id or bonus_per_field does not hide the other keys' mistakes
+    pool_id = keys.read(lambda: pool_id_of(cfg, s))
+    bonus_per_field = keys.read(lambda: ini.get_decimal(cfg, s, "bonus_per_field", minimum=Decimal(0)))
     settings = PedestrianSettings(
-        pool_id=pool_id_of(cfg, s),
+        pool_id=pool_id or "",  # a placeholder only when keys.done() below raises
         event=ini.get_choice(cfg, s, "event", EVENTS, "submitted"),
         org_fields=tuple(ini.get_list(cfg, s, "org_fields", ("name", "address", "coordinates"))),
         extra_fields=list_may_be_empty(cfg, s, "extra_fields", ()),
@@ -165,11 +168,12 @@ def parse_pedestrian(cfg: configparser.ConfigParser) -> PedestrianSettings:
         bonus_fields=bonus_fields,
         bonus_flags=bonus_flags,
         bonus_flag_yes=ini.get_str(cfg, s, "bonus_flag_yes", "yes"),
-        bonus_per_field=ini.get_decimal(cfg, s, "bonus_per_field", minimum=Decimal(0)),
+        bonus_per_field=bonus_per_field or Decimal(0),
         org_coordinates_field=ini.get_str(cfg, s, "org_coordinates_field", "coordinates"),
         max_distance_m=ini.get_float(cfg, s, "max_distance_m", 500.0, minimum=0.0),
         restrict_after_rejections=ini.get_int(cfg, s, "restrict_after_rejections", 0, minimum=0),
     )
+    keys.done()
     _check_pedestrian(cfg, settings)
     return settings
 
@@ -209,29 +213,37 @@ def _check_pedestrian(cfg: configparser.ConfigParser, p: PedestrianSettings) -> 
 
 def parse_validation(cfg: configparser.ConfigParser, section: str, accept_comment: str) -> ValidationSettings:
     """One verification section with its checks; ``accept_comment`` is the default of that key."""
-    pool_id = pool_id_of(cfg, section)
-    accept = ini.get_str(cfg, section, "accept_label")
-    reject = ini.get_str(cfg, section, "reject_label")
-    if accept == reject:
-        raise ConfigError(section, "reject_label", f"a label different from accept_label ({accept!r})", reject)
-    policy = parse_policy(cfg, section)
-    return ValidationSettings(
+    # Every key is read even after a missing one or a refused value, so all of the
+    # section's mistakes are reported together (see common/ini.py's Gather).
+    keys = ini.Gather(section)
+    pool_id = keys.read(lambda: pool_id_of(cfg, section))
+    accept = keys.read(lambda: ini.get_str(cfg, section, "accept_label"))
+    reject = keys.read(lambda: ini.get_str(cfg, section, "reject_label"))
+    if accept is not None and accept == reject:
+        keys.refuse(ConfigError(section, "reject_label", f"a label different from accept_label ({accept!r})", reject))
+    placeholder: Policy | None = RECOMMENDED_POLICY  # only kept when keys.done() below raises
+    policy = keys.check(lambda: parse_policy(cfg, section), placeholder)
+    overlap = policy.min_overlap if policy else keys.read(lambda: ini.get_int(cfg, section, "overlap", minimum=1))
+    reject_comment = keys.read(lambda: ini.get_str(cfg, section, "reject_comment"))
+    settings = ValidationSettings(
         section=section,
-        pool_id=pool_id,
+        pool_id=pool_id or "",
         skill_id=optional_str(cfg, section, "skill_id"),
         event=ini.get_choice(cfg, section, "event", EVENTS, "accepted"),
-        overlap=policy.min_overlap if policy else ini.get_int(cfg, section, "overlap", minimum=1),
+        overlap=overlap or 0,
         answer_field=ini.get_str(cfg, section, "answer_field", "result"),
-        accept_label=accept,
-        reject_label=reject,
+        accept_label=accept or "",
+        reject_label=reject or "",
         aggregation=ini.get_choice(cfg, section, "aggregation", AGGREGATIONS, "MajorityVote"),
         default_skill=ini.get_float(cfg, section, "default_skill", 50.0, minimum=0.0, maximum=100.0),
-        reject_comment=ini.get_str(cfg, section, "reject_comment"),
+        reject_comment=reject_comment or "",
         accept_comment=optional_str(cfg, section, "accept_comment") or accept_comment,
         policy=policy,
         restrict_below=ini.get_float(cfg, section, "restrict_below", None, minimum=0.0, maximum=1.0),
         restrict_after_controls=ini.get_int(cfg, section, "restrict_after_controls", 10, minimum=1),
     )
+    keys.done()  # raises if anything above was missing or refused: the placeholders never leave
+    return settings
 
 
 def parse_policy(cfg: configparser.ConfigParser, section: str) -> Policy | None:

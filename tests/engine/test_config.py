@@ -312,3 +312,25 @@ def test_mistakes_name_the_configuration_file_as_it_is_called(tmp_path: Path) ->
         load_settings(config)
     lines = str(caught.value).splitlines()
     assert len(lines) == 2 and all(line.startswith("shops.ini [") for line in lines), lines
+
+
+def test_a_section_stopped_by_one_mistake_still_reports_its_other_keys(write_ini: WriteIni) -> None:
+    """A bad environment and a missing pool id (errors that end a section's parse) hide no other key's mistake."""
+    path = write_ini({
+        ("Toloka", "environment"): "ftp://x",
+        ("Toloka", "timeout_seconds"): "soon",
+        ("ValidationQuality", "pool_id"): None,
+        ("ValidationQuality", "min_overlap"): "zero",
+    })
+    with pytest.raises(ConfigErrors) as info:
+        load_settings(path)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 4, lines
+    found = {(p.section, p.key) for p in info.value.problems}
+    assert found == {
+        ("Toloka", "environment"), ("Toloka", "timeout_seconds"),
+        ("ValidationQuality", "pool_id"), ("ValidationQuality", "min_overlap"),
+    }
+    for problem, line in zip(info.value.problems, lines, strict=True):
+        assert f"[{problem.section}] {problem.key}: expected" in line
+    assert "found 'ftp://x'" in str(info.value) and "found 'zero'" in str(info.value)
