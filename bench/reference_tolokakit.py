@@ -135,6 +135,23 @@ class Work:
     dropped: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class Event:
+    """The parts of an assignment event the callbacks read (toloka-kit types every field optional)."""
+
+    assignment_id: str
+    user_id: str
+    items: list[tuple[str, dict[str, Any], bool, dict[str, Any]]]  # (task id, input, is control, output)
+
+
+def read_event(event: AssignmentEvent) -> Event:
+    a = event.assignment
+    assert a is not None and a.id and a.user_id, "an assignment event without an assignment"
+    items = [(str(t.id), dict(t.input_values or {}), bool(t.known_solutions), dict(s.output_values or {}))
+             for t, s in zip(a.tasks or [], a.solutions or [], strict=True)]
+    return Event(a.id, a.user_id, items)
+
+
 def majority(answers: list[tuple[str, str, str]]) -> dict[str, str]:
     """task key -> label by crowd-kit's MajorityVote over (task key, label, worker) rows."""
     frame = pd.DataFrame(answers, columns=["task", "label", "worker"])
@@ -161,11 +178,10 @@ class Flow:
         c = self.config
         tasks = []
         for event in events:
-            a = event.assignment
-            if a.id in self.works:
+            a = read_event(event)
+            if a.assignment_id in self.works or len(a.items) != 1:
                 continue
-            task, solution = a.tasks[0], a.solutions[0]
-            out = solution.output_values
+            task_id, task_input, _, out = a.items[0]
             groups = {MAIN: [(f, self._ids(out.get(f))) for f in c.main_fields]}
             for f, flag in zip(c.bonus_fields, c.bonus_flags, strict=True):
                 if out.get(flag) == c.bonus_flag_yes and self._ids(out.get(f)):
@@ -176,17 +192,19 @@ class Flow:
                 photos[group] = []
                 for f, ids in fields:
                     for n, attachment_id in enumerate(ids):
-                        path = c.photos / a.id / f / f"{n}.jpg"
+                        path = c.photos / a.assignment_id / f / f"{n}.jpg"
                         path.parent.mkdir(parents=True, exist_ok=True)
                         with path.open("wb") as out_file:
                             self.client.download_attachment(attachment_id, out_file)
                         photos[group].append(PhotoCheck(f, f"{f}/{n}", path.as_uri()))
                         links.setdefault(f, []).append(path.as_uri())
-            org = {k: task.input_values[k] for k in (*c.org_fields, *c.extra_fields) if k in task.input_values}
-            self.works[a.id] = Work(a.id, task.id, a.user_id, org, str(out.get(c.verdict_field)), photos)
+            org = {k: task_input[k] for k in (*c.org_fields, *c.extra_fields) if k in task_input}
+            self.works[a.assignment_id] = Work(a.assignment_id, task_id, a.user_id, org,
+                                               str(out.get(c.verdict_field)), photos)
             tasks.append(tc.Task(
                 pool_id=c.visit.pool_id, overlap=c.visit.overlap, unavailable_for=[a.user_id],
-                input_values={"pedestrian_assignment_id": a.id, **org, c.verdict_field: out.get(c.verdict_field),
+                input_values={"pedestrian_assignment_id": a.assignment_id, **org,
+                              c.verdict_field: out.get(c.verdict_field),
                               c.worker_coordinates_field: out.get(c.worker_coordinates_field) or "", **links}))
         if tasks:
             self.client.create_tasks(tasks, open_pool=True)
@@ -205,14 +223,11 @@ class Flow:
         conf: Stage = getattr(self.config, stage)
         waiting = self.answers[stage]
         for event in events:
-            a = event.assignment
-            for task, solution in zip(a.tasks, a.solutions, strict=True):
-                if task.known_solutions:
-                    continue  # a control task
-                key = key_of(task.input_values)
-                if key is None:
-                    continue
-                waiting[key].append((str(solution.output_values.get(conf.answer_field)), a.user_id))
+            a = read_event(event)
+            for _, task_input, control, output in a.items:
+                key = None if control else key_of(task_input)  # a control task is not ours to aggregate
+                if key is not None:
+                    waiting[key].append((str(output.get(conf.answer_field)), a.user_id))
         ready = [(key, label, worker) for key, got in waiting.items() if len(got) >= conf.overlap
                  for label, worker in got]
         if not ready:
@@ -359,8 +374,10 @@ def build(client: tc.TolokaClient, config: Config, organizations: int, period_s:
     pipeline = Pipeline(period=timedelta(seconds=period_s))
     # Pipeline.run sleeps at least MIN_SLEEP_SECONDS (10 s) between iterations whatever the period;
     # the side-by-side compares both pipelines at the same tick period, so the floor follows it.
-    pipeline.MIN_SLEEP_SECONDS = min(Pipeline.MIN_SLEEP_SECONDS, period_s)
-    flow.observers = [pipeline.register(o) for o in (pedestrian, visit, quality, relevance)]
+    pipeline.MIN_SLEEP_SECONDS = min(Pipeline.MIN_SLEEP_SECONDS, period_s)  # type: ignore[attr-defined]
+    for observer in (pedestrian, visit, quality, relevance):
+        pipeline.register(observer)
+    flow.observers = [pedestrian, visit, quality, relevance]
     return pipeline, flow
 
 

@@ -328,7 +328,10 @@ def one_run(pipeline: str, index: int, root: Path, args: argparse.Namespace) -> 
     decided = [a for a in assignments if a.get("pool_id") == ped_pool and a.get("status") in ("ACCEPTED", "REJECTED")]
     run.pedestrian_assignments = len(decided)
     run.decisions = org_decisions(tasks, assignments, ped_pool, [f.strip() for f in ped["org_fields"].split(",")])
-    split = lambda key: [f.strip() for f in ped[key].split(",") if f.strip()]  # noqa: E731
+
+    def split(key: str) -> list[str]:
+        return [f.strip() for f in ped[key].split(",") if f.strip()]
+
     photos = sum(counted_photos((a.get("solutions") or [{}])[0].get("output_values") or {}, split("main_fields"),
                                 split("bonus_fields"), split("bonus_flags"), ped["bonus_flag_yes"]) for a in decided)
     per_pool = {name: sum(1 for a in assignments if a.get("pool_id") == pid) for name, pid in pools.items()}
@@ -393,8 +396,8 @@ def report(runs: Sequence[Run]) -> str:
                       [[name, fmt.format(m("daemon", a)), fmt.format(m("reference", a)),
                         _ratio(m("daemon", a), m("reference", a))] for name, a, fmt in figures]))
     out.append("")
-    for n, (d, r) in enumerate(zip(by["daemon"], by["reference"], strict=False), 1):
-        c = compare_outcomes(d.decisions, r.decisions)
+    for n, (d_run, r_run) in enumerate(zip(by["daemon"], by["reference"], strict=False), 1):
+        c = compare_outcomes(d_run.decisions, r_run.decisions)
         out.append(f"outcomes, run pair {n}: {c.compared} organizations, {c.agree} agree ({c.both_accepted} both "
                    f"accepted, {c.both_rejected} both rejected), {len(c.disagree)} disagree")
         out += [f"  {org}: daemon {dd}, reference {rr}" for org, dd, rr in c.disagree]
