@@ -41,7 +41,14 @@ from toloka_client.http import HttpSettings
 
 @contextlib.contextmanager
 def daemon_stopped(saves: Path, command: str) -> Any:
-    """Hold the daemon's lock on ``saves`` for the block; a running daemon is a clear :class:`StateError`."""
+    """Hold the daemon's lock on ``saves`` for the block; a running daemon is a clear :class:`StateError`.
+
+    A missing ``saves`` is refused, not made: it means a wrong ``--config`` or a move half done,
+    and a folder made here would swallow the operator's ``mv saves.bak saves``.
+    """
+    if not saves.is_dir():
+        raise StateError(f"no saves folder {saves}: {command} works on a pipeline the daemon has run; "
+                         f"check --config ([Pipeline] saves_folder), or restore the folder first")
     lock = DaemonLock(saves)
     try:
         lock.acquire()
