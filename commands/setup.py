@@ -105,6 +105,8 @@ def _run(args: argparse.Namespace) -> int:  # noqa: C901 - one refusal per kind 
         settings = parse_settings(cfg, spec, source=source.absolute(), base_dir=out.absolute().parent)
     except configparser.Error as exc:
         return fail(f"cannot read {source}: {' '.join(str(exc).split())}")
+    except ConfigError as exc:  # every mistake, each named in the template as it is called
+        return fail(exc.in_file(str(source)))
     except PipelineError as exc:
         return fail(f"{source}: {exc}")
     if spec.toloka_setup is None:

@@ -119,6 +119,21 @@ def test_an_existing_toloka_ini_is_refused_without_force_before_anything_is_made
     assert everything(emulator_url) == before
 
 
+def test_every_mistake_of_the_template_is_named_in_the_template_before_anything_is_made(
+    emulator_url: str, tmp_path: Path,
+) -> None:
+    account(tmp_path)
+    template = tmp_path / "shops.ini"
+    template.write_text(EXAMPLE.read_text().replace("min_overlap = 2", "min_overlap = two", 1)
+                        .replace("period_seconds = 60", "period_seconds = -1", 1))
+    before = everything(emulator_url)
+    done = setup(tmp_path, "--environment", emulator_url, "--template", str(template))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith(f"pipeline: {template} [") for line in lines), lines
+    assert not (tmp_path / "toloka.ini").exists() and everything(emulator_url) == before
+
+
 def test_a_run_that_dies_half_way_is_finished_by_the_next_without_duplicates(
     emulator_url: str, tmp_path: Path,
 ) -> None:
