@@ -254,8 +254,10 @@ async def _add_controls(client: TolokaClient, plan: SetupPlan, name: str, pool_i
                 held.add(json.dumps([dict(task.input_values), answer], sort_keys=True, ensure_ascii=False))
         missing = [c for c in mine if c.identity() not in held]
         if missing:
-            # One operation per set of missing tasks: a rerun after a lost answer resumes it.
-            operation = operation_id_for("setup-control", name, pool.key, *sorted(c.identity() for c in missing))
+            # One operation per set of missing tasks *in this pool*: a rerun after a lost answer resumes it,
+            # and a pool made anew (the old one archived) gets its own, not the old pool's finished one.
+            operation = operation_id_for("setup-control", name, pool.key, pool_id,
+                                         *sorted(c.identity() for c in missing))
             docs = [{"pool_id": pool_id, "input_values": dict(c.input_values), "infinite_overlap": True,
                      "known_solutions": [{"output_values": {pool.control_field: c.answer},
                                           "correctness_weight": 1}]} for c in missing]
@@ -263,6 +265,10 @@ async def _add_controls(client: TolokaClient, plan: SetupPlan, name: str, pool_i
             if result.validation_errors:
                 index, why = next(iter(result.validation_errors.items()))
                 raise PipelineError(f"Toloka refused the control task of line {missing[index].line}: {dict(why)}")
+            landed = [t for t in result.created if t.pool_id == pool_id]
+            if len(landed) != len(missing):
+                raise PipelineError(f"control tasks of pool {pool.key}: {len(missing)} sent, {len(landed)} in pool "
+                                    f"{pool_id} (operation {operation}); nothing else was changed")
         settle(Made("control tasks", pool.key, f"{len(mine)} in pool {pool_id}", bool(missing)))
 
 

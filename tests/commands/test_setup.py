@@ -21,7 +21,7 @@ from handlers.verification import photo_task
 from pipelines import load_settings
 from pipelines.pedestrian_toloka import setup_plan
 from toloka_client.records import Assignment
-from tools.harness import REPO, TOKEN, admin, emulator, run_pipeline, set_faults, set_password, store_token
+from tools.harness import REPO, TOKEN, admin, admin_send, emulator, run_pipeline, set_faults, set_password, store_token
 
 EXAMPLE = REPO / "toloka.example.ini"
 POOL_SECTIONS = {"pedestrian": "PedestrianProject", "visit": "ValidationVisit", "quality": "ValidationQuality",
@@ -216,6 +216,15 @@ def test_control_tasks_go_into_their_pools_once_and_every_suite_there_mixes_one_
     assert "found control tasks quality" in again.stdout
     assert not [line for line in again.stdout.splitlines() if line.startswith("created")]
     assert len(golden(emulator_url, pools["quality"])) == 2
+
+    # The quality pool archived and made anew: its control tasks go into the new pool, not into the old
+    # pool's finished operation (one operation id per pool).
+    admin_send(emulator_url, "POST", f"/api/v1/pools/{pools['quality']}/archive", {})
+    anew = setup(tmp_path, "--force", "--name", "controls", "--control", str(tmp_path / "control.tsv"))
+    assert anew.returncode == 0, anew.stderr
+    new_quality = load_settings(tmp_path / "toloka.ini").pools()["quality"]
+    assert new_quality != pools["quality"]
+    assert len(golden(emulator_url, new_quality)) == 2
 
 
 def test_a_pool_made_earlier_is_not_changed_and_what_differs_from_the_plan_is_named(
