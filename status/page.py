@@ -110,7 +110,11 @@ function draw(s) {
   const errors = Object.values(s.pools).reduce((n, p) => n + p.errors, 0);
   const store = s.photo_store || {ok: true, probed: false, detail: "", since: null, checked: null};
   const wait = s.waiting || {count: 0, stuck: false, shown: [], stuck_after_hours: null, oldest_since: null};
-  if (!store.ok) {
+  if (s.stale) {
+    banner.className = "banner bad";
+    banner.textContent = "Stale: no tick since " + (last ? when(last.at) : "the start") + ", longer than three " +
+      "periods (" + s.stale_after_seconds + " s). The daemon is up but its ticks do not finish: see logs/pipeline.";
+  } else if (!store.ok) {
     banner.className = "banner bad";
     banner.textContent = "Photo store outage: photo links do not open for checkers since " + when(store.since) +
       " (" + store.detail + "). Negative answers from this window will be voided and asked again.";

@@ -84,6 +84,7 @@ async def test_a_real_engine_snapshot_is_fresh_after_a_tick_and_stale_three_peri
 def test_a_daemon_whose_tick_hangs_turns_stale_on_health_and_recovers(tmp_path: Path) -> None:
     """A live daemon: Toloka answers slowly (each request 4 s, period 1 s), the status server still
     answers, and /health says 503 stale until the ticks come back."""
+    from tools.chromium import chromium
     from tools.harness import edit_ini, served_emulator, set_faults, start_pipeline, stop, wait_for_ticks
 
     def get_health(base: str) -> tuple[int, dict[str, Any]]:
@@ -114,6 +115,11 @@ def test_a_daemon_whose_tick_hangs_turns_stale_on_health_and_recovers(tmp_path: 
             set_faults(url, {"latency_seconds": 4, "latency_rate": 1.0})
             _, body = wait("stale", lambda: (h := get_health(base))[0] == 503 and h)
             assert body["health"] == "stale" and body["stale"] is True and body["stale_after_seconds"] == 3
+            # The page says so too (it kept showing "Healthy" while /health said 503).
+            page = chromium(tmp_path, "--dump-dom", base)
+            banner = re.search(r'<div[^>]*id="banner"[^>]*>([^<]*)<', page.stdout)
+            assert 'data-loaded="yes"' in page.stdout and banner, page.stdout[-2000:]
+            assert banner.group(1).startswith("Stale: no tick since"), banner.group(1)
             set_faults(url, {})
             _, body = wait("fresh again", lambda: (h := get_health(base))[0] == 200 and h)
             assert body["health"] == "ok"
