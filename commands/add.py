@@ -25,9 +25,19 @@ recorded in ``saves/intake-<pool_id>.jsonl`` before it is sent, with a fixed
 without creating its tasks twice (engine/intake.py explains why). It takes its
 own lock, ``saves/intake.lock``, not the daemon's, so it runs while the
 daemon runs; the daemon reads the new tasks' work when pedestrians submit it.
-``--dry-run`` checks the file and says what would be sent, creating nothing;
-``--open-pool`` has Toloka open the pool after creating the tasks (it stays as
-it is otherwise: open it when you are ready).
+``--dry-run`` checks the file and says what would be sent, creating nothing
+(not even ``saves/``; it takes no lock). A missing ``saves/`` is not created
+when the daemon's tables already hold rows (``saves/`` lost or elsewhere: the
+daemon's refusal, exit 2); a new project's is. ``--open-pool`` leaves the pool
+open: after the batches (even when no row was new) it reads the pool and opens
+it if needed; when Toloka refuses, the reason is printed and the exit status
+is 1 (the pool stays as it is without the option: open it when you are ready).
+
+Toloka refusing a whole create request for good (403/404 on the pool, a
+request over its size limit) closes that batch with each of its rows refused,
+reported by line and not recorded as sent, so a later run tries them again;
+on 403/404 the run stops there (exit 2). Batches are bounded by bytes as
+well as rows, under Toloka's 1 MiB of ``input_values`` per request.
 """
 
 from __future__ import annotations
@@ -86,6 +96,8 @@ def _run(args: argparse.Namespace) -> int:
         intake = spec.intake(settings.config)
         pool_id = settings.pools()[intake.pool]
         checked = check_rows(read_sheet(args.file, name), intake)
+        if not args.dry_run:
+            _refuse_lost_saves(settings, dict(spec.tables(settings.config)))
     except IntakeError as exc:
         for line in exc.lines:
             _err(line)
@@ -110,9 +122,35 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"would add {report.would_add}, already sent {report.already}, refused {len(report.refused)} "
               f"(dry run: nothing was sent)")
-    else:
-        print(f"{report.summary()} (pool {intake.pool}, {pool_id})")
+        return 1 if report.refused else 0
+    print(f"{report.summary()} (pool {intake.pool}, {pool_id})")
+    if report.stopped is not None:
+        _err(f"{name}: {report.stopped}; refused rows are not recorded as sent: fix the cause, then run the "
+             f"same command again")
+        return 2
+    if report.not_opened is not None:
+        _err(f"{name}: --open-pool: {report.not_opened}")
+        return 1
     return 1 if report.refused else 0
+
+
+def _refuse_lost_saves(settings: Settings[Any], tables: dict[str, Any]) -> None:
+    """Refuse to create a missing ``saves/`` when the daemon's tables hold rows (lost or misplaced).
+
+    Creating it would put the operator's ``mv saves.bak saves`` inside it; a new
+    project (no ``saves/``, no rows) goes on and ``saves/`` is made as before.
+    """
+    from common.errors import StateError
+    from engine.runner import earlier_rows, refuse_to_start_over
+
+    saves = settings.pipeline.saves_folder
+    if saves.exists():
+        return
+    found = earlier_rows(tables, settings.pipeline.logs_folder, settings.pipeline.results_folder)
+    if found:
+        raise StateError(f"{refuse_to_start_over(saves, found)}\n"
+                         f"(`add` creates no saves/ over earlier rows; --fresh is the daemon's option: "
+                         f"after it made a new saves/, run add again)")
 
 
 async def _send(settings: Settings[Any], intake: IntakeSpec, pool_id: str, checked: Checked, name: str,

@@ -43,6 +43,7 @@ worker submits them, like any task made by hand.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import hashlib
 import io
@@ -64,6 +65,14 @@ from engine.durable import (
     write_all,
 )
 from engine.lock import FolderLock
+from toloka_client import jsonio
+from toloka_client.errors import (
+    AuthenticationError,
+    IncorrectAction,
+    OperationAlreadyExists,
+    TolokaError,
+    UnexpectedResponse,
+)
 from toloka_client.ids import operation_uuid
 
 if TYPE_CHECKING:  # the client (aiohttp) only where it is used: PipelineSpec imports this module
@@ -73,6 +82,9 @@ log = logging.getLogger(__name__)
 
 #: Rows per create request: well under Toloka's limits, small enough that a retried batch is cheap.
 BATCH_SIZE = 1000
+#: Bytes of task JSON per create request: Toloka refuses a request whose ``input_values`` total over
+#: 1 MiB (toloka-api.md 3.2), so a batch also ends before its tasks' JSON passes this margin below it.
+BATCH_BYTES = 900_000
 #: Tasks per page when the pool's existing tasks are read.
 SCAN_PAGE = 10_000
 LOCK_NAME = "intake.lock"
@@ -195,9 +207,10 @@ def read_sheet(path: Path, name: str | None = None) -> Sheet:
         line = data[: exc.start].count(b"\n") + 1
         raise IntakeError([f"{shown}:{line}: not UTF-8 text (byte {exc.start}); save the file as UTF-8"]) from None
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    if not first:
+    records = _records(text, _delimiter(path, first)) if first else []
+    if not records:  # nothing, blank lines, or only separators (",,," lines a spreadsheet leaves)
         raise IntakeError([f"{shown}: empty file: expected a header line naming the columns"])
-    (header_line, header), *rows = _records(text, _delimiter(path, first))
+    (header_line, header), *rows = records
     if isinstance(header, str):
         raise IntakeError([f"{shown}:{header_line}: the header: {header}"])
     columns = tuple(cell.strip() for cell in header)
@@ -297,10 +310,15 @@ class IntakeRecord:
         self.last_seq = 0
 
     @classmethod
-    def open(cls, saves: Path, pool_id: str) -> IntakeRecord:
-        """Read the record (a torn last line, from a kill mid-append, is cut off); :class:`StateError` if damaged."""
-        folder = ensure_private_folder(saves)
-        record = cls(folder / f"intake-{pool_id}.jsonl", pool_id)
+    def open(cls, saves: Path, pool_id: str, *, read_only: bool = False) -> IntakeRecord:
+        """Read the record (a torn last line, from a kill mid-append, is cut off); :class:`StateError` if damaged.
+
+        ``read_only`` (``--dry-run``): create no folder and cut nothing; a missing record reads as empty.
+        """
+        if read_only:
+            record = cls(saves / f"intake-{pool_id}.jsonl", pool_id)
+        else:
+            record = cls(ensure_private_folder(saves) / f"intake-{pool_id}.jsonl", pool_id)
         try:
             fd = os.open(record.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -318,7 +336,7 @@ class IntakeRecord:
                 record._apply(entry)
             except (KeyError, TypeError, ValueError) as exc:
                 raise StateError(f"{record.path}: line {number} is not a record line ({exc}); left in place") from None
-        if lines.tail is not None:  # an append torn by a kill or a power cut, never acknowledged
+        if lines.tail is not None and not read_only:  # an append torn by a kill or a power cut, never acknowledged
             log.warning("%s: cutting off a torn last line (an interrupted write)", record.path)
             with open(record.path, "r+b") as handle:
                 handle.truncate(lines.good_end)
@@ -400,14 +418,32 @@ class AddReport:
     notes: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)  # interrupted batches of an earlier run, finished now
     would_add: int = 0  # --dry-run: rows a real run would send
+    stopped: str | None = None  # Toloka refused a whole request in a way the next batches would repeat
+    not_opened: str | None = None  # --open-pool: why the pool is not open
 
     def summary(self) -> str:
         return f"added {self.added}, already sent {self.already}, refused {len(self.refused)}"
 
 
-def _chunks(items: Sequence[Good], size: int) -> Iterator[Sequence[Good]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def task_bytes(task: Mapping[str, Any]) -> int:
+    """The size of a task in a create request's JSON (with its ``__item_idx`` and separator)."""
+    return len(jsonio.dumps(task).encode("utf-8")) + 24
+
+
+def _chunks(items: Sequence[Good], tasks: Sequence[Mapping[str, Any]], size: int,
+            max_bytes: int) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` slices of at most ``size`` rows and ``max_bytes`` of JSON (a larger row goes alone)."""
+    start = 0
+    while start < len(items):
+        end, used = start, 0
+        while end < len(items) and end - start < size:
+            cost = task_bytes(tasks[end])
+            if end > start and used + cost > max_bytes:
+                break
+            used += cost
+            end += 1
+        yield start, end
+        start = end
 
 
 def _reason(errors: Mapping[str, Any]) -> str:
@@ -418,13 +454,41 @@ def _reason(errors: Mapping[str, Any]) -> str:
     return "; ".join(parts) or "refused"
 
 
-async def _send(client: TolokaClient, record: IntakeRecord, batch: Batch, open_pool: bool) -> dict[int, str]:
-    """Create a begun batch (again, after a crash: the same operation_id resumes it); refused items by index."""
-    result = await client.create_tasks(list(batch.tasks), operation_id=batch.operation_id, read_back=False,
-                                       open_pool=open_pool)
-    refused = {i: _reason(e) for i, e in result.validation_errors.items()}
+def refuses_request(exc: PipelineError) -> bool:
+    """Toloka refused the whole request for good (403/404 on the pool, a body over the limit, ...).
+
+    Not a refusal of the batch: a retryable error (the batch stays open and is
+    resent), a wrong token (says nothing about the batch), an answer of the
+    wrong shape (the operation may exist).
+    """
+    return (isinstance(exc, TolokaError) and not exc.retryable
+            and not isinstance(exc, (AuthenticationError, OperationAlreadyExists, UnexpectedResponse)))
+
+
+def _stops_run(exc: PipelineError) -> bool:
+    """A refusal every later batch would get too: the pool or the account, not this batch's content."""
+    return isinstance(exc, TolokaError) and exc.status in (403, 404)
+
+
+async def _send(client: TolokaClient, record: IntakeRecord, batch: Batch,
+                open_pool: bool) -> tuple[dict[int, str], PipelineError | None]:
+    """Create a begun batch (again, after a crash: the same operation_id resumes it); refused items by index.
+
+    A permanent refusal of the whole request closes the batch with every item
+    refused (so it is not resent by every later run) and is returned with it.
+    """
+    try:
+        result = await client.create_tasks(list(batch.tasks), operation_id=batch.operation_id, read_back=False,
+                                           open_pool=open_pool)
+    except PipelineError as exc:
+        if not refuses_request(exc):
+            raise
+        refused = dict.fromkeys(range(len(batch.tasks)), f"Toloka refused the whole request: {exc}")
+        await asyncio.to_thread(record.finish, batch, refused)
+        return refused, exc
+    refused = {i: f"Toloka refused the task: {_reason(e)}" for i, e in result.validation_errors.items()}
     await asyncio.to_thread(record.finish, batch, refused)
-    return refused
+    return refused, None
 
 
 async def existing_keys(client: TolokaClient, pool_id: str, read: Reader) -> set[str]:
@@ -437,6 +501,59 @@ async def existing_keys(client: TolokaClient, pool_id: str, read: Reader) -> set
     return keys
 
 
+async def _finish_open_batches(client: TolokaClient, record: IntakeRecord, in_pool: set[str], lines: Mapping[str, int],
+                               report: AddReport, *, name: str, open_pool: bool) -> set[str]:
+    """Close the batches an earlier run began and did not finish; the keys refused whole in this run.
+
+    A batch whose every row is already a task of the pool is closed without a
+    request: Toloka forgets operations after a month, so resending it then would
+    create its tasks twice.
+    """
+    refused_whole: set[str] = set()
+    for batch in list(record.open_batches.values()):
+        rows = len(batch.tasks)
+        if all(key in in_pool for key in batch.keys):
+            await asyncio.to_thread(record.finish, batch, {})
+            report.resumed.append(f"closed an interrupted batch of {rows} rows from an earlier run: its tasks "
+                                  f"are already in the pool (not sent again)")
+            continue
+        refused, error = await _send(client, record, batch, open_pool)
+        if error is None:
+            report.resumed.append(f"finished an interrupted batch of {rows} rows from an earlier run "
+                                  f"({rows - len(refused)} tasks, {len(refused)} refused by Toloka)")
+            continue
+        refused_whole.update(batch.keys)
+        elsewhere = 0
+        for index, reason in sorted(refused.items()):
+            line = lines.get(batch.keys[index])
+            if line is None:
+                elsewhere += 1
+            else:
+                report.refused.append(f"{name}:{line}: {reason}")
+        report.resumed.append(f"an interrupted batch of {rows} rows from an earlier run was refused whole by "
+                              f"Toloka ({error}); closed, its rows are not recorded as sent"
+                              + (f" ({elsewhere} of them are not in this file)" if elsewhere else ""))
+        if _stops_run(error):
+            report.stopped = f"stopped: {error}"
+            break
+    return refused_whole
+
+
+async def _open_pool(client: TolokaClient, pool_id: str) -> str | None:
+    """Open the pool unless it is open; why it is not open afterwards, or None."""
+    pool = await client.get_pool(pool_id)
+    if pool.is_open:
+        return None
+    try:
+        op = await client.open_pool(pool_id)
+    except IncorrectAction as exc:
+        return f"pool {pool_id} is {pool.status} and Toloka refused to open it: {exc.code}: {exc.server_message}"
+    if op is not None and op.status == "FAIL":
+        return f"pool {pool_id} is {pool.status}: opening it failed: {dict(op.details) or op.status}"
+    pool = await client.get_pool(pool_id)
+    return None if pool.is_open else f"pool {pool_id} is still {pool.status} after Toloka was asked to open it"
+
+
 async def add_rows(
     client: TolokaClient,
     spec: IntakeSpec,
@@ -446,6 +563,7 @@ async def add_rows(
     *,
     name: str,
     batch_size: int = BATCH_SIZE,
+    batch_bytes: int = BATCH_BYTES,
     dry_run: bool = False,
     open_pool: bool = False,
     progress: Callable[[str], None] = lambda line: None,
@@ -453,33 +571,43 @@ async def add_rows(
     """Send the good rows of ``checked`` not sent before, in batches, each once (see the module docstring).
 
     ``name`` is the file as the person named it (Toloka's refusals say ``name:line``);
-    ``open_pool``: Toloka opens the pool after creating the tasks, if it was closed.
+    ``open_pool``: afterwards the pool is open (opened if it was not), or ``not_opened`` says why not.
+    ``dry_run`` creates nothing, not even ``saves/``, and takes no lock.
     """
     report = AddReport(refused=list(checked.refused), notes=list(checked.notes))
-    with IntakeLock(saves):
-        record = await asyncio.to_thread(IntakeRecord.open, saves, pool_id)
-        for batch in list(record.open_batches.values()):
-            if dry_run:
-                report.resumed.append(f"an interrupted batch of {len(batch.tasks)} rows waits to be finished")
-                continue
-            refused = await _send(client, record, batch, open_pool)
-            report.resumed.append(f"finished an interrupted batch of {len(batch.tasks)} rows from an earlier run "
-                                  f"({len(batch.tasks) - len(refused)} tasks, {len(refused)} refused by Toloka)")
+    with contextlib.nullcontext() if dry_run else IntakeLock(saves):
+        record = await asyncio.to_thread(IntakeRecord.open, saves, pool_id, read_only=dry_run)
+        # Read before any resend: an open batch whose tasks are all in the pool is closed, not resent.
         in_pool = await existing_keys(client, pool_id, spec.read)
-        new = [g for g in checked.good if g.key not in record.sent and g.key not in in_pool]
-        report.already = len(checked.good) - len(new)
         if dry_run:
+            for batch in record.open_batches.values():
+                report.resumed.append(f"an interrupted batch of {len(batch.tasks)} rows waits to be finished")
+            new = [g for g in checked.good if g.key not in record.sent and g.key not in in_pool]
+            report.already = len(checked.good) - len(new)
             report.would_add = len(new)
             return report
-        total = (len(new) + batch_size - 1) // batch_size
-        for number, chunk in enumerate(_chunks(new, batch_size), 1):
-            tasks = [{"pool_id": pool_id, "input_values": dict(g.input_values), "overlap": spec.overlap,
-                      "infinite_overlap": False} for g in chunk]
-            batch = await asyncio.to_thread(record.begin, [g.key for g in chunk], tasks)
-            refused = await _send(client, record, batch, open_pool)
+        lines = {g.key: g.line for g in checked.good}
+        skip = await _finish_open_batches(client, record, in_pool, lines, report, name=name, open_pool=open_pool)
+        new = [g for g in checked.good if g.key not in record.sent and g.key not in in_pool and g.key not in skip]
+        report.already = len([g for g in checked.good if g.key not in skip]) - len(new)
+        if report.stopped is not None:
+            report.stopped += f"; {len(new)} new rows were not sent"
+            return report
+        tasks = [{"pool_id": pool_id, "input_values": dict(g.input_values), "overlap": spec.overlap,
+                  "infinite_overlap": False} for g in new]
+        slices = list(_chunks(new, tasks, batch_size, batch_bytes))
+        for number, (start, end) in enumerate(slices, 1):
+            chunk = new[start:end]
+            batch = await asyncio.to_thread(record.begin, [g.key for g in chunk], tasks[start:end])
+            refused, error = await _send(client, record, batch, open_pool)
             for index, reason in sorted(refused.items()):
-                report.refused.append(f"{name}:{chunk[index].line}: Toloka refused the task: {reason}")
+                report.refused.append(f"{name}:{chunk[index].line}: {reason}")
             report.added += len(chunk) - len(refused)
-            progress(f"batch {number} of {total}: {len(chunk) - len(refused)} tasks created"
+            progress(f"batch {number} of {len(slices)}: {len(chunk) - len(refused)} tasks created"
                      + (f", {len(refused)} refused" if refused else ""))
+            if error is not None and _stops_run(error):
+                report.stopped = f"stopped: {error}; {len(new) - end} new rows were not sent"
+                return report
+        if open_pool:
+            report.not_opened = await _open_pool(client, pool_id)
     return report

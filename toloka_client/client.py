@@ -184,6 +184,20 @@ class TolokaClient:
         """The pool as it is now (use ``get_pool_cached`` for the static fields)."""
         return await self._get_record(Pool, f"/pools/{pool_id}")
 
+    async def open_pool(self, pool_id: str) -> Operation | None:
+        """Open a pool (``POST /pools/{id}/open``) and wait for it; None when it was already open (204).
+
+        Idempotent, so retried like a read. Toloka's refusal (409, e.g. ``EMPTY_POOL``, an archived
+        pool) is :class:`IncorrectAction`; the returned operation may have ended ``FAIL``.
+        """
+        path = f"/pools/{_segment(pool_id)}/open"
+        resp = await self.http.request("POST", path, retry_writes=True)
+        if resp.status == 204 or resp.data is None:
+            return None
+        if not isinstance(resp.data, Mapping) or not resp.data.get("id"):
+            raise UnexpectedResponse("POST", path, resp.status, None, "expected an operation")
+        return await self.wait_operation(Operation.from_json(resp.data))
+
     async def _get_project(self, project_id: str) -> Project:
         return await self._get_record(Project, f"/projects/{project_id}")
 

@@ -196,8 +196,10 @@ def test_kill_9_mid_run_then_rerun_creates_each_good_row_exactly_once(
     assert mine(pool_tasks(url, config), "Killed") == dict.fromkeys(good, 1)
     record = IntakeRecord.open(tmp_path / "saves", load_settings(config).config.pedestrian.pool_id)
     assert record.open_batches == {} and len(record.sent) == len(good)
-    # The runs after a kill found the interrupted batch and finished it (the window was really hit).
-    assert any("finished an interrupted batch" in text for text in (*outputs[1:], final.stdout))
+    # The runs after a kill found the interrupted batch and finished it, or closed it when its tasks were
+    # in the pool already (the window was really hit).
+    assert any(f"{done} an interrupted batch" in text for text in (*outputs[1:], final.stdout)
+               for done in ("finished", "closed"))
 
 
 def test_a_batch_recorded_but_never_sent_is_sent_by_the_next_run(served: tuple[Path, str], tmp_path: Path) -> None:
@@ -346,3 +348,162 @@ def test_rows_toloka_refuses_are_reported_by_line_and_stay_unsent(served: tuple[
         assert f"{orgs}:3: Toloka refused the task: input_values.coordinates" in result.stderr
         assert "added 0, already sent 0, refused 2" in result.stdout
     assert mine(pool_tasks(served[1], config), "Spec") == {}
+
+
+def test_an_empty_csv_of_separators_is_refused_in_one_line(served: tuple[Path, str], tmp_path: Path) -> None:
+    config = own_config(served, tmp_path)
+    blank = tmp_path / "blank.csv"
+    blank.write_text(",,,\n,,,\n", encoding="utf-8")
+    result = add(served, config, str(blank))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [f"{blank}: empty file: expected a header line naming the columns",
+                                          f"{blank}: nothing was sent"]
+
+
+def test_dry_run_creates_no_saves_folder_no_lock_and_no_record(served: tuple[Path, str], tmp_path: Path) -> None:
+    config = own_config(served, tmp_path)
+    orgs = write(tmp_path / "orgs.tsv", [HEADER, "Dryer A\t1 Way\t40.7,-74\t"])
+    result = add(served, config, "--dry-run", str(orgs))
+    assert result.returncode == 0 and "would add 1, already sent 0, refused 0" in result.stdout, result.stderr
+    assert not (tmp_path / "saves").exists()
+    assert mine(pool_tasks(served[1], config), "Dryer") == {}
+
+
+def test_a_lost_saves_folder_over_the_daemons_rows_is_refused_and_not_created(
+        served: tuple[Path, str], tmp_path: Path) -> None:
+    config = own_config(served, tmp_path)
+    edit_ini(config, "Pipeline", results_folder=str(tmp_path / "results"), logs_folder=str(tmp_path / "logs"))
+    orgs = write(tmp_path / "orgs.tsv", [HEADER, "Fresh A\t1 New Rd\t45.1,9.1\t"])
+    # A brand-new project: no saves/, no rows: add makes saves/ as it always did.
+    first = add(served, config, str(orgs))
+    assert first.returncode == 0 and "added 1" in first.stdout, first.stderr
+    shutil.rmtree(tmp_path / "saves")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "main_tasks.tsv").write_text("a\tb\nx\ty\n", encoding="utf-8")
+    again = add(served, config, str(orgs))
+    assert again.returncode == 2, again.stdout
+    assert f"no checkpoint in {tmp_path / 'saves'}, but earlier runs left rows:" in again.stderr
+    assert f"{tmp_path / 'results' / 'main_tasks.tsv'}: 1 row" in again.stderr
+    assert "`add` creates no saves/ over earlier rows" in again.stderr and "Traceback" not in again.stderr
+    assert not (tmp_path / "saves").exists()
+    assert mine(pool_tasks(served[1], config), "Fresh") == {"Fresh A": 1}
+
+
+def test_batches_stay_under_tolokas_request_size_limit(served: tuple[Path, str], tmp_path: Path) -> None:
+    """1000 rows of 2 KB each pass Toloka's 1 MiB per request: the batches are cut by bytes too."""
+    config = own_config(served, tmp_path)
+    site = "https://example.org/" + "p" * 2000
+    orgs = write(tmp_path / "orgs.tsv", ["name\taddress\tcoordinates\twebsite"]
+                 + [f"Heavy {i:04d}\t{i} Long Rd\t50.{i:04d},10.5\t{site}" for i in range(1000)])
+    result = add(served, config, str(orgs))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "added 1000, already sent 0, refused 0" in result.stdout
+    assert "batch 3 of 3" in result.stderr  # about 440 rows fit 900 KB
+    assert len(mine(pool_tasks(served[1], config), "Heavy")) == 1000
+
+
+def huge_row(name: str) -> str:
+    """A row whose website alone passes Toloka's 1 MiB of input_values per request."""
+    return f"{name}\t9 Big Rd\t52.5,13.4\thttps://example.org/{'q' * 1_100_000}"
+
+
+def test_a_request_toloka_refuses_whole_closes_its_batch_and_reports_its_rows(
+        served: tuple[Path, str], tmp_path: Path) -> None:
+    config = own_config(served, tmp_path)
+    orgs = write(tmp_path / "orgs.tsv", ["name\taddress\tcoordinates\twebsite",
+                                         "Whole A\t1 Small Rd\t52.5,13.41\t", huge_row("Whole Huge")])
+    pool_id = load_settings(config).config.pedestrian.pool_id
+    for run in range(2):  # the refused row is not recorded as sent: the next run tries it again, as a new row
+        result = add(served, config, str(orgs))
+        assert result.returncode == 1, result.stderr[-2000:]
+        assert f"{orgs}:3: Toloka refused the whole request: Toloka POST /tasks: HTTP 413" in result.stderr
+        assert f"added {1 - run}, already sent {run}, refused 1" in result.stdout
+        assert "interrupted" not in result.stdout
+        record = IntakeRecord.open(tmp_path / "saves", pool_id)
+        assert record.open_batches == {} and len(record.sent) == 1
+    assert mine(pool_tasks(served[1], config), "Whole") == {"Whole A": 1}
+
+
+def test_an_open_batch_toloka_refuses_whole_is_closed_not_resent_forever(
+        served: tuple[Path, str], tmp_path: Path) -> None:
+    """An earlier run's batch that Toloka refuses for good is closed once, its rows reported by line."""
+    config = own_config(served, tmp_path)
+    settings = load_settings(config)
+    intake = get("pedestrian").intake
+    assert intake is not None
+    spec = intake(settings.config)
+    orgs = write(tmp_path / "orgs.tsv", ["name\taddress\tcoordinates\twebsite", "Stuck A\t1 Jam Rd\t52.6,13.4\t",
+                                         huge_row("Stuck Huge")])
+    checked = check_rows(read_sheet(orgs), spec)
+    pool_id = settings.config.pedestrian.pool_id
+    IntakeRecord.open(tmp_path / "saves", pool_id).begin(
+        [g.key for g in checked.good],
+        [{"pool_id": pool_id, "input_values": dict(g.input_values), "overlap": 1, "infinite_overlap": False}
+         for g in checked.good])
+    result = add(served, config, str(orgs))
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "an interrupted batch of 2 rows from an earlier run was refused whole by Toloka" in result.stdout
+    assert f"{orgs}:2: Toloka refused the whole request" in result.stderr
+    assert f"{orgs}:3: Toloka refused the whole request" in result.stderr
+    assert "added 0, already sent 0, refused 2" in result.stdout
+    assert IntakeRecord.open(tmp_path / "saves", pool_id).open_batches == {}
+    # The next run no longer resends that batch: the good row goes alone now, the huge one is refused alone.
+    again = add(served, config, str(orgs))
+    assert "interrupted" not in again.stdout
+    assert "added 1, already sent 0, refused 1" in again.stdout, again.stderr[-2000:]
+    assert mine(pool_tasks(served[1], config), "Stuck") == {"Stuck A": 1}
+
+
+def test_an_open_batch_already_in_the_pool_is_closed_without_resending(
+        served: tuple[Path, str], tmp_path: Path) -> None:
+    """Toloka forgets operations after a month: an open batch whose tasks exist is not sent again."""
+    config = own_config(served, tmp_path)
+    settings = load_settings(config)
+    intake = get("pedestrian").intake
+    assert intake is not None
+    orgs = write(tmp_path / "orgs.tsv", [HEADER, "Month A\t1 Old Rd\t61.1,30.1\t", "Month B\t2 Old Rd\t61.2,30.1\t"])
+    assert add(served, config, str(orgs)).returncode == 0
+    checked = check_rows(read_sheet(orgs), intake(settings.config))
+    pool_id = settings.config.pedestrian.pool_id
+    # The same rows begun again under a new operation_id Toloka never saw (as if it had forgotten the old one).
+    IntakeRecord.open(tmp_path / "saves", pool_id).begin(
+        [g.key for g in checked.good],
+        [{"pool_id": pool_id, "input_values": dict(g.input_values), "overlap": 1, "infinite_overlap": False}
+         for g in checked.good])
+    result = add(served, config, str(orgs))
+    assert result.returncode == 0, result.stderr
+    assert ("closed an interrupted batch of 2 rows from an earlier run: its tasks are already in the pool "
+            "(not sent again)") in result.stdout
+    assert "added 0, already sent 2, refused 0" in result.stdout
+    assert mine(pool_tasks(served[1], config), "Month") == {"Month A": 1, "Month B": 1}
+    assert IntakeRecord.open(tmp_path / "saves", pool_id).open_batches == {}
+
+
+def test_open_pool_opens_the_pool_even_when_no_row_is_new(served: tuple[Path, str], tmp_path: Path) -> None:
+    config = own_config(served, tmp_path)
+    url = served[1]
+    pool_id = load_settings(config).config.pedestrian.pool_id
+    orgs = write(tmp_path / "orgs.tsv", [HEADER, "Reopen A\t1 Gate\t41.8,12.5\t"])
+    assert add(served, config, str(orgs)).returncode == 0
+    admin_send(url, "POST", f"/api/v1/pools/{pool_id}/close", {})
+    result = add(served, config, "--open-pool", str(orgs))
+    assert result.returncode == 0 and "added 0, already sent 1" in result.stdout, result.stderr
+    assert admin(url, f"/api/v1/pools/{pool_id}")["status"] == "OPEN"
+
+
+def test_open_pool_says_why_toloka_refuses_to_open_it(served: tuple[Path, str], tmp_path: Path) -> None:
+    """An archived pool cannot be opened: the 409's code and message are printed, exit 1."""
+    config = own_config(served, tmp_path)
+    url = served[1]
+    pedestrian = admin(url, f"/api/v1/pools/{load_settings(config).config.pedestrian.pool_id}")
+    copy = {k: v for k, v in pedestrian.items()
+            if k not in ("id", "status", "created", "last_started", "last_stopped", "last_close_reason")}
+    archived = admin_send(url, "POST", "/api/v1/pools", copy)
+    admin_send(url, "POST", f"/api/v1/pools/{archived['id']}/archive", {})
+    assert admin(url, f"/api/v1/pools/{archived['id']}")["status"] == "ARCHIVED"
+    edit_ini(config, "PedestrianProject", pool_id=archived["id"])
+    orgs = write(tmp_path / "orgs.tsv", [HEADER, "\t1 Gate\t41.8,12.5\t"])  # no row is sent
+    result = add(served, config, "--open-pool", str(orgs))
+    assert result.returncode == 1, result.stderr
+    assert (f"{orgs}: --open-pool: pool {archived['id']} is ARCHIVED and Toloka refused to open it: "
+            f"POOL_INAPPROPRIATE_STATUS: An archived pool cannot be opened") in result.stderr

@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from common.errors import StateError
-from engine.intake import IntakeError, IntakeRecord, IntakeSpec, Unit, check_rows, read_sheet
+from engine.intake import (
+    IntakeError,
+    IntakeRecord,
+    IntakeSpec,
+    Unit,
+    _chunks,
+    check_rows,
+    read_sheet,
+    task_bytes,
+)
 
 
 def _task(n: int) -> dict[str, object]:
@@ -102,3 +111,35 @@ def test_an_unknown_column_is_a_note_and_a_duplicate_header_refuses_the_file(tmp
     path.write_text("\n\n", encoding="utf-8")
     with pytest.raises(IntakeError, match="empty file"):
         read_sheet(path)
+
+
+@pytest.mark.parametrize("text", [",,,\n,,,\n", ";;\n", " , ,\n\n,\n"])
+def test_a_csv_of_separators_only_is_an_empty_file(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "blank.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(IntakeError) as err:
+        read_sheet(path)
+    assert err.value.lines == (f"{path}: empty file: expected a header line naming the columns",)
+
+
+def test_batches_end_at_the_byte_limit_as_well_as_the_row_limit() -> None:
+    rows = [object()] * 7
+    tasks = [{"input_values": {"note": "x" * 100}} for _ in range(6)] + [{"input_values": {"note": "x" * 1000}}]
+    one = task_bytes(tasks[0])
+    slices = list(_chunks(rows, tasks, 4, 3 * one))  # type: ignore[arg-type]
+    assert slices == [(0, 3), (3, 6), (6, 7)]  # 3 fit the bytes; the big last row goes alone
+    assert list(_chunks(rows, tasks, 2, 10**9)) == [(0, 2), (2, 4), (4, 6), (6, 7)]  # type: ignore[arg-type]
+    assert list(_chunks(rows, tasks, 5, 10)) == [(i, i + 1) for i in range(7)]  # type: ignore[arg-type]
+
+
+def test_a_read_only_record_creates_nothing_and_cuts_nothing(tmp_path: Path) -> None:
+    absent = IntakeRecord.open(tmp_path / "saves", "7", read_only=True)
+    assert not (tmp_path / "saves").exists() and absent.sent == set() and not absent.open_batches
+    record = IntakeRecord.open(tmp_path, "7")
+    record.begin(["a"], [_task(1)])
+    path = tmp_path / "intake-7.jsonl"
+    with path.open("ab") as handle:
+        handle.write(b'0badc0de {"seq":2,"op":"beg')
+    torn = path.read_bytes()
+    again = IntakeRecord.open(tmp_path, "7", read_only=True)
+    assert again.sent == {"a"} and list(again.open_batches) == [1] and path.read_bytes() == torn
