@@ -234,9 +234,15 @@ async def _run_journal(journal: Journal, tools: Tools) -> list[str]:
 
 async def _restrictions(client: TolokaClient, user_id: str, pools: dict[str, str], pool: str) -> list[str]:
     """A hint when the rejected worker is barred from the pool (a restriction the rejection may have caused)."""
+    from common.errors import PipelineError
+
     if not user_id or pool not in pools:
         return []
-    found = await client.find_user_restrictions(user_id=user_id, pool_id=pools[pool])
+    try:
+        found = await client.find_user_restrictions(user_id=user_id, pool_id=pools[pool])
+    except PipelineError as exc:  # the reversal is done: a failed hint must not hide what was done
+        return [f"note: could not look up restrictions of worker {user_id} on pool {pool} ({exc}); check with "
+                f"python pipeline.py unrestrict {user_id} --pool {pool} if the rejection restricted them"]
     if not found:
         return []
     return [f"note: worker {user_id} is restricted on pool {pool}; if the rejection was the reason, "
