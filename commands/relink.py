@@ -10,11 +10,14 @@ SAS Azure, or ``file://`` for the local store (which never expire, but a moved
 photo folder gets its new path).
 
 Each table is rewritten atomically (a temporary file beside it, fsync'ed, then
-renamed over it, with the same permissions), so a kill at any instant leaves
+renamed over it, with the same owner, group and permissions), so a kill at any instant leaves
 the old file or the new one, every row kept. A row without keys (written
 before keys were kept) or whose photo is missing from the store keeps its old
 cell, and is reported. Tables written before the key columns existed get them
-added, empty, first (``tables.tsv``).
+added, empty, first (``tables.tsv``). Any other store failure (refused
+credentials, a bucket that does not exist, the store down) stops the command
+with one line and exit code 2 before any table is changed: it is not about
+one photo, and marking every photo missing would hide it.
 
 It takes the daemon's lock on ``saves/`` and refuses while a daemon runs
 (``engine.oneoff``): the daemon appends to these files, and a rewrite must not
@@ -110,12 +113,21 @@ async def relink(spec: PipelineSpec[Any, Any], settings: Settings[Any], days: in
     with daemon_stopped(settings.pipeline.saves_folder, "relink"):
         tables = {name: table for name, table in open_tables_of(spec, settings).items()
                   if specs[name].folder == "results" and _pairs(table.columns) and table.path.exists()}
-        await asyncio.to_thread(repair_tables, tables)  # cuts a torn tail, adds missing key columns
         store = await open_store(settings)
         try:
-            return [await _relink_table(table, store, days) for table in tables.values()]
+            # The store must answer before any table is touched (the repair below rewrites
+            # tables too): a wrong bucket or refused credentials stop the command here.
+            await store.list_folders("")
+            await asyncio.to_thread(repair_tables, tables)  # cuts a torn tail, adds missing key columns
+            # Every table's new text first, then the writes: a store that fails on anything
+            # but a missing photo (refused credentials, a wrong bucket) stops the command
+            # before a single table is rewritten.
+            renewed = [await _relink_table(table, store, days) for table in tables.values()]
         finally:
             await store.aclose()
+        for table, (_report, data) in zip(tables.values(), renewed, strict=True):
+            await asyncio.to_thread(_replace, table.path, data)
+        return [report for report, _data in renewed]
 
 
 def _pairs(columns: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -123,8 +135,9 @@ def _pairs(columns: tuple[str, ...]) -> list[tuple[str, str]]:
     return [(c, c + KEYS_SUFFIX) for c in columns if c + KEYS_SUFFIX in columns]
 
 
-async def _relink_table(table: TsvTable, store: FileStore, days: int | None) -> TableReport:
-    from common.errors import StorageError
+async def _relink_table(table: TsvTable, store: FileStore, days: int | None) -> tuple[TableReport, bytes]:
+    """What relinking ``table`` finds, and the table's new text (written by the caller)."""
+    from common.errors import MissingObjectError
     from tables.tsv import encode_records
 
     report = TableReport(table.path)
@@ -136,11 +149,11 @@ async def _relink_table(table: TsvTable, store: FileStore, days: int | None) -> 
     async def fresh(key: str) -> str | None:
         try:
             return await store.link_existing(key, valid_days=days)
-        except StorageError as exc:
-            if exc.retryable:
-                raise  # the store is down: nothing is rewritten, run it again later
+        except MissingObjectError:
             report.missing.append(key)
             return None
+        # Any other StorageError (the store is down, refuses the credentials, has no such
+        # bucket) goes up: nothing is rewritten, and it is not about one photo.
 
     out: list[dict[str, str]] = []
     for number, record in enumerate(rows, start=1):
@@ -161,8 +174,7 @@ async def _relink_table(table: TsvTable, store: FileStore, days: int | None) -> 
         out.append(row)
     report.rows = len(out)
     data = encode_records(columns, [dict(zip(columns, columns, strict=True))]) + encode_records(columns, out)
-    await asyncio.to_thread(_replace, table.path, data)
-    return report
+    return report, data
 
 
 def _keys(cell: str) -> list[str] | None:
@@ -184,16 +196,21 @@ def _read_records(path: Path) -> list[list[str]]:
 
 
 def _replace(path: Path, data: bytes) -> None:
-    """Replace ``path`` by ``data`` atomically, keeping its permissions."""
-    from engine.durable import fsync_folder
+    """Replace ``path`` by ``data`` atomically, keeping its owner, group and permissions.
 
-    mode = path.stat().st_mode & 0o7777
+    Run as root (``sudo``) beside the service user, a table that became root's would stop
+    the daemon's next append.
+    """
+    from engine.durable import fsync_folder
+    from tables.tsv import keep_owner_and_mode
+
+    original = path.stat()
     temporary = path.with_name(path.name + ".relink")
     with temporary.open("wb") as handle:
         handle.write(data)
         handle.flush()
+        keep_owner_and_mode(handle.fileno(), original)
         os.fsync(handle.fileno())
-    os.chmod(temporary, mode)
     os.replace(temporary, path)
     fsync_folder(path.parent)
 

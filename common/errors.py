@@ -32,6 +32,7 @@ says it; an instance overrides it only where one class covers both cases (a
       |                                        no:  missing bucket/container/folder, refused
       |                                             credentials, no such object, full disk
         - InvalidKeyError (+ValueError)   no   file_store.keys: a key that could escape its folder
+        - MissingObjectError              no   common.errors: no object under a key, in a store that answered
       + TableError                        per instance, set by tables.tsv: retryable_os_error(exc)
       |                                        for disk errors (ENOSPC, EACCES, EROFS: no);
       |                                        other columns in the file: no
@@ -146,6 +147,14 @@ class StorageError(PipelineError):
 
     Not retryable unless the backend that raised it says so (a timeout, a
     dropped connection, throttling, a 5xx after the SDK's own retries).
+    """
+
+
+class MissingObjectError(StorageError):
+    """No object under one key, in a store that answered (its bucket, container or folder is there).
+
+    Its own class so that a caller can report one missing photo and go on, while any
+    other :class:`StorageError` (refused credentials, a missing bucket) stops it.
     """
 
 

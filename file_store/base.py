@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Self, TypeAlias
 
-from common.errors import StorageError, retryable_os_error
+from common.errors import MissingObjectError, StorageError, retryable_os_error
 from file_store.keys import check_key, check_prefix
 
 #: What ``put`` accepts: bytes in memory, an async stream of chunks, or a file path.
@@ -91,13 +91,17 @@ class FileStore(abc.ABC):
             return await self._link(key, valid_days)
 
     async def link_existing(self, key: str, *, valid_days: int | None = None) -> str:
-        """A fresh link to an object that must exist (a :class:`StorageError`, not retryable, otherwise).
+        """A fresh link to an object that must exist (:class:`MissingObjectError` otherwise).
 
         For links written into results long after the photo was stored (``pipeline.py relink``),
-        where a link to nothing must be reported, not written.
+        where a link to nothing must be reported, not written. A miss is only called missing
+        after the key's folder was listed: S3 answers a look-up in a bucket that does not exist
+        with the same bare 404 as a missing object, and that mistake must stop the caller
+        (a plain :class:`StorageError` naming the bucket), not mark every photo missing.
         """
         if not await self.exists(key):
-            raise StorageError(f"no object {key!r} in the {self.backend} file store", retryable=False)
+            await self.list_folders(key.rsplit("/", 1)[0] + "/" if "/" in key else "")
+            raise MissingObjectError(f"no object {key!r} in the {self.backend} file store")
         return await self.link(key, valid_days=valid_days)
 
     async def list_folders(self, prefix: str = "") -> list[str]:

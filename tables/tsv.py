@@ -27,6 +27,7 @@ with other columns.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -72,6 +73,22 @@ def encode_records(columns: Sequence[str], rows: Sequence[Mapping[str, object]])
             raise ValueError(f"unknown columns {sorted(unknown)}; expected {list(columns)}")
         writer.writerow([clean(row.get(column, "")) for column in columns])
     return buffer.getvalue().encode("utf-8")
+
+
+def keep_owner_and_mode(fd: int, original: os.stat_result) -> None:
+    """Give a replacement file (open as ``fd``) the owner, group and mode of the file it will replace.
+
+    A table rewritten by a person's command run as root beside the service user
+    (``relink``, ``reverse``, a column upgrade) must stay the service user's, or the
+    daemon's next append fails. Someone who is not root cannot give a file away:
+    then the group is kept where allowed, and the mode always.
+    """
+    try:
+        os.fchown(fd, original.st_uid, original.st_gid)
+    except PermissionError:
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, -1, original.st_gid)
+    os.fchmod(fd, original.st_mode & 0o7777)  # after fchown, which may clear set-id bits
 
 
 class TsvTable:
@@ -232,10 +249,12 @@ class TsvTable:
         data = data[: _complete_prefix(data)]
         records = list(csv.reader(io.StringIO(data.decode("utf-8")), delimiter="\t", quotechar='"'))[1:]
         rows = [dict(zip(older, record, strict=False)) for record in records]
+        original = self.path.stat()
         temporary = self.path.with_name(self.path.name + ".upgrade")
         with temporary.open("wb") as handle:
             handle.write(self._header + encode_records(self.columns, rows))
             handle.flush()
+            keep_owner_and_mode(handle.fileno(), original)
             os.fsync(handle.fileno())
         os.replace(temporary, self.path)
         directory = os.open(self.path.parent, os.O_RDONLY)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -123,6 +124,25 @@ def test_relink_renews_every_link_to_the_same_bytes_and_keeps_every_row(run: Pat
     assert not list((run / "results").glob("*.relink"))
 
 
+def test_rewritten_tables_keep_their_owner_group_and_mode(run: Path) -> None:
+    """Run with sudo beside the service user, relink leaves the tables the service user's (its appends go on)."""
+    if os.geteuid() == 0:
+        uid, gid = 4242, 4343
+    else:
+        others = [g for g in os.getgroups() if g != os.getegid()]
+        if not others:
+            pytest.skip("not root and in no second group: no other owner or group to give a file")
+        uid, gid = os.geteuid(), others[0]
+    for name in TABLES:
+        os.chown(run / "results" / name, uid, gid)
+        os.chmod(run / "results" / name, 0o640)
+    result = relink(run)
+    assert result.returncode == 0, result.stderr
+    for name in TABLES:
+        after = (run / "results" / name).stat()
+        assert (after.st_uid, after.st_gid, after.st_mode & 0o7777) == (uid, gid, 0o640), name
+
+
 def test_rows_without_keys_are_reported_and_left_as_they_are(run: Path) -> None:
     """A table written before keys were kept: its key columns are added empty, its links stay."""
     settings = load_settings(run / "toloka.ini")
@@ -187,6 +207,31 @@ def test_s3_links_are_presigned_again_for_the_days_asked(run: Path, moto: MotoSe
                 assert read_link(link) == stored[key]
                 renewed += 1
     assert renewed == len(stored) > 0
+
+
+def test_a_store_that_refuses_stops_it_before_any_table_changes(run: Path, moto: MotoServer) -> None:
+    """A wrong bucket is one clear line and exit 2, not every photo "missing" and every table rewritten.
+
+    main_tasks.tsv is an older table without key columns, which relink would otherwise upgrade first.
+    """
+    settings = load_settings(run / "toloka.ini")
+    older = tuple(c for c in main_columns(settings.config.pedestrian) if not c.endswith("_keys"))
+    path = run / "results" / "main_tasks.tsv"
+    original = rows(path)
+    path.unlink()
+    TsvTable(path, older).append([{c: row[c] for c in older} for row in original])
+    before = {name: (run / "results" / name).read_bytes() for name in TABLES}
+    edit_ini(run / "toloka.ini", "FileStore", backend="s3")
+    edit_ini(run / "toloka.ini", "S3", url=moto.endpoint, bucket_name="no-such-relink-bucket", region="us-east-1")
+    for entry, value in (("s3_key_id", "test-key-id"), ("s3_access_key", "test-secret")):
+        set_password(run, entry, value)
+
+    result = relink(run)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "'no-such-relink-bucket' does not exist" in result.stderr
+    assert "no photo under key" not in result.stdout
+    assert {name: (run / "results" / name).read_bytes() for name in TABLES} == before
+    assert not list((run / "results").glob("*.relink"))
 
 
 def test_a_missing_photo_is_reported_and_its_link_kept(run: Path) -> None:

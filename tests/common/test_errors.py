@@ -15,6 +15,7 @@ import pytest
 import common.errors
 from common.errors import (
     ConfigError,
+    MissingObjectError,
     PipelineError,
     SecretError,
     StateError,
@@ -43,6 +44,7 @@ CLASS_FLAGS: dict[type[PipelineError], bool] = {
     StateError: False,
     StorageError: False,
     InvalidKeyError: False,
+    MissingObjectError: False,
     TableError: False,
     E.TolokaError: False,
     E.AuthenticationError: False,

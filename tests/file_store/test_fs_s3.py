@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from common.errors import StorageError
+from common.errors import MissingObjectError, StorageError
 from file_store.testing import ChildServer, MotoServer, start_moto_process
 from fs_helpers import S3_KEY_ID, S3_SECRET, _admin_s3, create_bucket, fetch, photo, unique_name
 
@@ -78,6 +78,30 @@ async def test_missing_bucket_names_the_setting(make_store, moto_server: MotoSer
     assert "[S3] bucket_name in toloka.ini" in message
     assert moto_server.endpoint in message
     assert caught.value.retryable is False  # a person creates the bucket or fixes toloka.ini
+
+
+async def test_link_existing_tells_a_missing_photo_from_a_missing_bucket(  # type: ignore[no-untyped-def]
+    make_store, moto_server: MotoServer
+) -> None:
+    """``relink`` reports a missing photo and goes on, but must stop when the bucket itself is gone.
+
+    S3 answers a look-up in a bucket that does not exist with the same bare 404 as a missing object.
+    """
+    bucket = unique_name("gone")
+    await create_bucket(moto_server.endpoint, bucket)
+    store = await make_store("s3", bucket=bucket)
+    await store.put("main/a.jpg", b"photo", "image/jpeg")
+    with pytest.raises(MissingObjectError, match=r"no object 'main/b\.jpg'") as missing:
+        await store.link_existing("main/b.jpg")
+    assert not missing.value.retryable
+
+    admin = _admin_s3(moto_server.endpoint)
+    await asyncio.to_thread(admin.delete_object, Bucket=bucket, Key="main/a.jpg")
+    await asyncio.to_thread(admin.delete_bucket, Bucket=bucket)
+    with pytest.raises(StorageError) as gone:
+        await store.link_existing("main/a.jpg")
+    assert not isinstance(gone.value, MissingObjectError)
+    assert f"{bucket!r} does not exist" in str(gone.value) and not gone.value.retryable
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -81,6 +82,30 @@ def test_a_table_from_an_earlier_release_is_indexed_after_its_new_columns_are_ad
     table = TsvTable(path, COLUMNS, KEY)
     assert table.append([row("2", "a", "E", "")]) == 0  # the old row has an empty comment: the same fact
     assert table.append([row("2", "a", "E", "new")]) == 1
+
+
+def another_owner() -> tuple[int, int]:
+    """A uid and gid other than this process's that it may give a file (root: any; else another own group)."""
+    if os.geteuid() == 0:
+        return 4242, 4343
+    others = [gid for gid in os.getgroups() if gid != os.getegid()]
+    if not others:
+        pytest.skip("not root and in no second group: no other owner or group to give a file")
+    return os.geteuid(), others[0]
+
+
+def test_adding_columns_keeps_the_owner_group_and_mode_of_the_table(tmp_path: Path) -> None:
+    """Run as root beside the service user, an upgraded table must stay the service user's, or its appends fail."""
+    path = tmp_path / "t.tsv"
+    TsvTable(path, COLUMNS[:3]).append([{"date_time": "1", "assignment": "a", "event": "E"}])
+    uid, gid = another_owner()
+    os.chown(path, uid, gid)
+    os.chmod(path, 0o640)
+    # The first append adds the comment column (a rewrite through a temporary file), then appends.
+    assert TsvTable(path, COLUMNS, KEY).append([row("2", "b", "E")]) == 1
+    assert list(read(path).columns) == list(COLUMNS) and len(read(path)) == 2
+    after = path.stat()
+    assert (after.st_uid, after.st_gid, after.st_mode & 0o7777) == (uid, gid, 0o640)
 
 
 def test_concurrent_appends_of_the_same_fact_write_it_once(tmp_path: Path) -> None:
