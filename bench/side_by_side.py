@@ -306,8 +306,13 @@ def one_run(pipeline: str, index: int, root: Path, args: argparse.Namespace) -> 
                 break
         run.timed_out = decided_at is None
         run.wall_s = (decided_at or time.monotonic()) - started
-        if ended is None:  # let the last bonuses go out (the reference stops by itself)
-            ended = _wait(proc.pid, 3 * args.period + 5)
+        # The reference stops by itself; the daemon is stopped once a tick has passed without a new bonus
+        # (its last decisions' bonuses are out), so its requests after the work are hardly counted.
+        bonuses = _count(db, "bonus")
+        while ended is None and time.monotonic() < deadline + 60:
+            ended = _wait(proc.pid, args.period + 1)
+            if bonuses == (bonuses := _count(db, "bonus")):
+                break
         if ended is None:
             os.kill(proc.pid, signal.SIGTERM)
             ended = _wait(proc.pid, 60)
@@ -341,6 +346,15 @@ def one_run(pipeline: str, index: int, root: Path, args: argparse.Namespace) -> 
     bonus_ticks = ticks_with((str(b.get("created", "")) for b in harness.objects(db, "bonus")), args.period)
     run.lower = lower_bound(RunFacts(len(decided), per_pool, photos, creation_ticks, bonus_ticks))
     return run
+
+
+def _count(db: Path, kind: str) -> int:
+    """Stored objects of ``kind`` (read from the emulator's database; -1 if the read races a write)."""
+    try:
+        with sqlite3.connect(db) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM objects WHERE kind = ?", (kind,)).fetchone()[0])
+    except sqlite3.Error:
+        return -1
 
 
 def _all_decided(db: Path, pool_id: str, organizations: int) -> bool:
