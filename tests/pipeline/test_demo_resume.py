@@ -4,6 +4,7 @@ uninterrupted demo with the same seed (the emulator dies with it: both restart f
 from __future__ import annotations
 
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -33,7 +34,13 @@ def test_a_killed_demo_resumes_and_ends_as_an_uninterrupted_one(tmp_path: Path) 
     assert demo(reference).wait(300) == 0, (tmp_path / "reference.out").read_text()[-3000:]
 
     first = demo(killed)
-    time.sleep(random.Random(SEED).uniform(8, 14))  # mid-run: the demo takes about 30 s
+    # Mid-run: a few seconds after the first tick that took work in (a fixed delay from the process start
+    # killed it before it began on a loaded machine, where imports alone can take that long).
+    deadline = time.monotonic() + 120
+    while not re.search(r" tick: fetched [1-9]", (tmp_path / "killed.out").read_text()):
+        assert first.poll() is None and time.monotonic() < deadline, (tmp_path / "killed.out").read_text()[-3000:]
+        time.sleep(0.1)
+    time.sleep(random.Random(SEED).uniform(1, 4))  # the demo's ticks take 20-30 s in all
     assert first.poll() is None, "the demo finished before it could be killed"
     first.send_signal(signal.SIGKILL)
     first.wait(30)
