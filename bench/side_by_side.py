@@ -311,7 +311,7 @@ def one_run(pipeline: str, index: int, root: Path, args: argparse.Namespace) -> 
         bonuses = _count(db, "bonus")
         while ended is None and time.monotonic() < deadline + 60:
             ended = _wait(proc.pid, args.period + 1)
-            if bonuses == (bonuses := _count(db, "bonus")):
+            if pipeline == "daemon" and bonuses == (bonuses := _count(db, "bonus")):
                 break
         if ended is None:
             os.kill(proc.pid, signal.SIGTERM)
