@@ -286,7 +286,7 @@ async def _loop(daemon: Engine[C, S], settings: Settings[C], options: RunOptions
         await daemon.check_pools()
         # What the handlers import (crowd-kit: seconds when cold) loads now, not in the first tick.
         loading = loop.time()
-        await asyncio.to_thread(daemon.spec.prepare)
+        await asyncio.to_thread(daemon.spec.prepare, settings.config)
         log.info("the handlers' libraries are loaded (%.1f s)", loop.time() - loading)
         await daemon.resume()
         period = settings.pipeline.period_s

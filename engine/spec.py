@@ -331,7 +331,7 @@ def _no_rows(state: Any) -> Sequence[Mapping[str, object]]:
     return ()
 
 
-def _nothing_to_prepare() -> None:
+def _nothing_to_prepare(config: Any) -> None:
     return None
 
 
@@ -364,9 +364,11 @@ class PipelineSpec(Generic[C, S]):
     # What each pool and its project must look like (engine/pool_specs.py): ``pipeline.py check`` and
     # start-up compare them with Toloka and refuse a mismatch. None: the pools' projects are not checked.
     expected_pools: Callable[[C], Mapping[str, PoolExpectation]] | None = None
-    # Loads what the handlers need (e.g. crowd-kit, seconds when cold); the daemon calls it in a worker
-    # thread at start-up, so the first tick that aggregates does not stall. Never at ``--help`` time.
-    prepare: Callable[[], None] = _nothing_to_prepare
+    # Loads what the handlers will need with this configuration (e.g. crowd-kit, seconds when cold); the
+    # daemon calls it in a worker thread at start-up, so the first tick that aggregates does not stall,
+    # and a configuration that never aggregates with it does not pay for it at every restart.
+    # Never at ``--help`` time.
+    prepare: Callable[[C], None] = _nothing_to_prepare
     # What a person must see (the status page turns red): e.g. a pool whose negative verdicts surge.
     alarms: Callable[[S], Sequence[str]] = _no_lines
     # The learned quality of each worker (rows of plain values, worst first): the page, logs/workers.tsv.

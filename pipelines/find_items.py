@@ -515,6 +515,6 @@ FIND_ITEMS: PipelineSpec[FindItemsConfig, FindItemsState] = PipelineSpec(
         CountChart("verdicts", "Verdicts on found links", table="verified_links", column="verdict", unit="links"),
     ),
     expected_pools=expected_pools,
-    prepare=preload,
+    prepare=lambda config: preload(),  # its verification and ranking always use crowd-kit
     trace=TRACE,
 )

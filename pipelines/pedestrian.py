@@ -142,6 +142,12 @@ def _unrestrict_row(now: datetime, pool: str, pool_id: str, worker: str) -> Appe
                       tuple({**r, "event": flow.UNRESTRICT} for r in row.rows))
 
 
+def _prepare(config: PedestrianConfig) -> None:
+    """crowd-kit only where a pool keeps a fixed overlap (its method decides); the dynamic policy never uses it."""
+    if any(pool.policy is None for pool in (config.visit, config.quality, config.relevance)):
+        preload()
+
+
 def _alarms(ledger: Ledger) -> list[str]:
     """Pools whose negative verdicts surge (their rejections wait), for the status page."""
     lines = []
@@ -214,7 +220,7 @@ PEDESTRIAN: PipelineSpec[PedestrianConfig, Ledger] = PipelineSpec(
         Outcome("rejected at {pool}", flow.REJECT),
     ),
     expected_pools=expected_pools,
-    prepare=preload,
+    prepare=_prepare,
     answer_log=AnswerLog("answers", pool_column="handler", worker_column="worker", label_column="label",
                          result_column="result"),
     report_charts=(

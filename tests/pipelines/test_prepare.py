@@ -1,0 +1,37 @@
+"""What the pedestrian pipeline loads at start-up depends on its configuration (PipelineSpec.prepare)."""
+
+from __future__ import annotations
+
+import configparser
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools.harness import REPO
+
+PROBE = ("import sys; from pipelines import load_settings; from pipelines.pedestrian import PEDESTRIAN; "
+         "PEDESTRIAN.prepare(load_settings(sys.argv[1]).config); print('crowdkit' in sys.modules)")
+
+
+def loads_crowd_kit(config: Path) -> bool:
+    done = subprocess.run([sys.executable, "-c", PROBE, str(config)], cwd=REPO, capture_output=True, text=True,
+                          timeout=120, check=True)
+    return done.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_crowd_kit_is_loaded_only_where_a_pool_keeps_a_fixed_overlap(tmp_path: Path, fixed: bool) -> None:
+    """The dynamic policy never aggregates with crowd-kit: a restart need not pay seconds to import it."""
+    config = tmp_path / "toloka.ini"
+    config.write_text((REPO / "toloka.example.ini").read_text())
+    if fixed:  # the quality pool alone goes back to "overlap = 3" (the policy's keys removed)
+        cfg = configparser.ConfigParser(interpolation=None)
+        cfg.read(config, encoding="utf-8")
+        for key in ("min_overlap", "max_overlap", "confidence", "reject_confidence", "fallback"):
+            cfg.remove_option("ValidationQuality", key)
+        cfg["ValidationQuality"]["overlap"] = "3"
+        with config.open("w", encoding="utf-8") as handle:
+            cfg.write(handle)
+    assert loads_crowd_kit(config) is fixed
