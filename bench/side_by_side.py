@@ -47,7 +47,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.decision_quality import POLICIES, apply_policy  # noqa: E402  # (E402: the root is put on sys.path first)
+from bench.decision_quality import POLICIES, _git_head, apply_policy  # noqa: E402  # (E402: the root is put on sys.path first)
 from tools import harness  # noqa: E402
 
 PIPELINES = ("daemon", "reference")
@@ -440,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the run folders")
     args = parser.parse_args(argv)
     print(f"command: {command_line(args)}", flush=True)
+    print(f"code: {REPO} at {_git_head()}", flush=True)  # the daemon runs from this working tree
     root = Path(tempfile.mkdtemp(prefix="side-by-side-"))
     runs: list[Run] = []
     try:
