@@ -46,8 +46,11 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+# bench/ has no __init__.py: mypy (and a script run) see its files as top-level modules, as s3_outage.py does.
+sys.path.insert(0, str(REPO / "bench"))
 
-from bench.decision_quality import POLICIES, _git_head, apply_policy  # noqa: E402  # (E402: the root is put on sys.path first)
+from decision_quality import POLICIES, _git_head, apply_policy  # noqa: E402  # (E402: the root is put on sys.path first)
+
 from tools import harness  # noqa: E402
 
 PIPELINES = ("daemon", "reference")
