@@ -327,15 +327,7 @@ class Crowd:
         for w in workers:
             for pool in w.checks:
                 self.store.set_user_skill(progress["skills"][pool], w.user_id, w.skill, now)
-            doc = {"user_id": w.user_id, "name": w.name, "role": w.role, "kind": w.kind,
-                   "accuracy": None if w.spam else round(w.accuracy, 4), "skill": w.skill, "checks": list(w.checks),
-                   "organizations": sorted(o for o, u in walker.items() if u == w.user_id)}
-            if w.spam:
-                doc["always_answers"] = w.spam
-            self.store.put_truth("worker", w.user_id, doc)
-            start = random.Random(f"{self.seed}:start:{w.name}").uniform(*scenario.pace.pedestrian_start_seconds)
-            delay = start if w.role == "pedestrian" else 0.0
-            self._save_state(w.user_id, {"phase": "idle", "free_at": _iso(now + self._real(delay))})
+        self._introduce(scenario, workers, walker, now)
         task_of = {org_id: task_id for task_id, org_id in progress["task_org"].items()}
         for org in scenario.organizations:
             self.store.put_truth("org", org.id, {
@@ -361,12 +353,9 @@ class Crowd:
         log.info("crowd set up: scenario %s, pools %s", scenario.name, result["pools"])
         return result
 
-    def _setup_crowd_only(self, scenario: Scenario, now: datetime) -> dict[str, Any]:
-        """The workers (states, truth) and the organizations' truth; no project, pool, skill or
-        task. Skills are set when a checking pool is adopted (:meth:`_adopt_pools`)."""
-        workers = build_workers(scenario, self.seed)
-        walker = pedestrian_of_org(scenario, self.seed)
-        names = {w.user_id: w.name for w in workers}
+    def _introduce(self, scenario: Scenario, workers: list[Worker], walker: Mapping[str, str], now: datetime) -> None:
+        """Each worker's truth (who they are, whom they visit) and first state: idle, a pedestrian
+        starting after its drawn delay."""
         for w in workers:
             doc = {"user_id": w.user_id, "name": w.name, "role": w.role, "kind": w.kind,
                    "accuracy": None if w.spam else round(w.accuracy, 4), "skill": w.skill, "checks": list(w.checks),
@@ -377,6 +366,14 @@ class Crowd:
             start = random.Random(f"{self.seed}:start:{w.name}").uniform(*scenario.pace.pedestrian_start_seconds)
             delay = start if w.role == "pedestrian" else 0.0
             self._save_state(w.user_id, {"phase": "idle", "free_at": _iso(now + self._real(delay))})
+
+    def _setup_crowd_only(self, scenario: Scenario, now: datetime) -> dict[str, Any]:
+        """The workers (states, truth) and the organizations' truth; no project, pool, skill or
+        task. Skills are set when a checking pool is adopted (:meth:`_adopt_pools`)."""
+        workers = build_workers(scenario, self.seed)
+        walker = pedestrian_of_org(scenario, self.seed)
+        names = {w.user_id: w.name for w in workers}
+        self._introduce(scenario, workers, walker, now)
         for org in scenario.organizations:
             self.store.put_truth("org", org.id, {
                 "org_id": org.id, "exists": org.exists, "name": org.name, "address": org.address,
