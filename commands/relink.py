@@ -31,7 +31,6 @@ import asyncio
 import csv
 import io
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,6 +100,7 @@ async def relink(spec: PipelineSpec[Any, Any], settings: Settings[Any], days: in
     from engine.oneoff import daemon_stopped, open_store, open_tables_of
     from engine.runner import repair_tables
     from file_store.settings import link_valid_days_limit
+    from tables.tsv import replace_keeping_owner
 
     assert settings.file_store is not None  # load_settings always reads [FileStore]
     limit = link_valid_days_limit(settings.file_store)
@@ -126,7 +126,7 @@ async def relink(spec: PipelineSpec[Any, Any], settings: Settings[Any], days: in
         finally:
             await store.aclose()
         for table, (_report, data) in zip(tables.values(), renewed, strict=True):
-            await asyncio.to_thread(_replace, table.path, data)
+            await asyncio.to_thread(replace_keeping_owner, table.path, data, ".relink")
         return [report for report, _data in renewed]
 
 
@@ -193,26 +193,6 @@ def _keys(cell: str) -> list[str] | None:
 def _read_records(path: Path) -> list[list[str]]:
     with path.open(encoding="utf-8", newline="") as handle:
         return list(csv.reader(io.StringIO(handle.read()), delimiter="\t", quotechar='"'))
-
-
-def _replace(path: Path, data: bytes) -> None:
-    """Replace ``path`` by ``data`` atomically, keeping its owner, group and permissions.
-
-    Run as root (``sudo``) beside the service user, a table that became root's would stop
-    the daemon's next append.
-    """
-    from engine.durable import fsync_folder
-    from tables.tsv import keep_owner_and_mode
-
-    original = path.stat()
-    temporary = path.with_name(path.name + ".relink")
-    with temporary.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        keep_owner_and_mode(handle.fileno(), original)
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    fsync_folder(path.parent)
 
 
 COMMAND = Command("relink", "write fresh photo links into the result tables, from their storage keys "

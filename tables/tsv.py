@@ -91,6 +91,24 @@ def keep_owner_and_mode(fd: int, original: os.stat_result) -> None:
     os.fchmod(fd, original.st_mode & 0o7777)  # after fchown, which may clear set-id bits
 
 
+def replace_keeping_owner(path: Path, data: bytes, suffix: str) -> None:
+    """Replace ``path`` by ``data`` atomically (temp file ``<name><suffix>``, fsync, rename, folder
+    fsync), the new file keeping the owner, group and mode of the old (:func:`keep_owner_and_mode`)."""
+    original = path.stat()
+    temporary = path.with_name(path.name + suffix)
+    with temporary.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        keep_owner_and_mode(handle.fileno(), original)
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
 class TsvTable:
     """One TSV file with a fixed header, appended to by one process.
 
@@ -249,19 +267,7 @@ class TsvTable:
         data = data[: _complete_prefix(data)]
         records = list(csv.reader(io.StringIO(data.decode("utf-8")), delimiter="\t", quotechar='"'))[1:]
         rows = [dict(zip(older, record, strict=False)) for record in records]
-        original = self.path.stat()
-        temporary = self.path.with_name(self.path.name + ".upgrade")
-        with temporary.open("wb") as handle:
-            handle.write(self._header + encode_records(self.columns, rows))
-            handle.flush()
-            keep_owner_and_mode(handle.fileno(), original)
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
-        directory = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        replace_keeping_owner(self.path, self._header + encode_records(self.columns, rows), ".upgrade")
         log.warning("%s: added the column(s) %s (empty in its %d earlier rows)",
                     self.path, ", ".join(self.columns[len(older):]), len(rows))
 
