@@ -87,7 +87,7 @@ class RunOptions:
 def open_tables(specs: dict[str, TableSpec], logs: Path, results: Path) -> dict[str, TsvTable]:
     """The pipeline's tables by logical name, in the logs or the results folder."""
     return {
-        name: TsvTable((logs if spec.folder == "logs" else results) / spec.filename, spec.columns, spec.key)
+        name: TsvTable(spec.path(logs, results), spec.columns, spec.key)
         for name, spec in specs.items()
     }
 
@@ -102,7 +102,7 @@ def earlier_rows(specs: dict[str, TableSpec], logs: Path, results: Path) -> list
     """The pipeline's tables that already hold rows, with their row counts (reads only)."""
     found = []
     for spec in specs.values():
-        path = (logs if spec.folder == "logs" else results) / spec.filename
+        path = spec.path(logs, results)
         count = count_records(path)
         if count:
             found.append((path, count))
@@ -191,13 +191,17 @@ async def open_engine(
 
     table_specs = dict(spec.tables(settings.config))
     saves = settings.pipeline.saves_folder
-    if not fresh and not saves.exists():
-        # Refused before the lock and the logs make anything: a missing saves/ (a wrong folder, a copy
-        # not yet restored) must stay missing, or the operator's next `mv saves.bak saves` goes inside it.
+
+    async def refuse_over_earlier_rows() -> None:
         found = await asyncio.to_thread(earlier_rows, table_specs, settings.pipeline.logs_folder,
                                         settings.pipeline.results_folder)
         if found:
             raise refuse_to_start_over(saves, found)
+
+    if not fresh and not saves.exists():
+        # Refused before the lock and the logs make anything: a missing saves/ (a wrong folder, a copy
+        # not yet restored) must stay missing, or the operator's next `mv saves.bak saves` goes inside it.
+        await refuse_over_earlier_rows()
     async with contextlib.AsyncExitStack() as stack:
         logs = setup_logging(settings.pipeline.logs_folder, settings.pipeline.log_level, settings.pools(), redactor)
         stack.callback(logs.close)
@@ -207,11 +211,8 @@ async def open_engine(
         stack.enter_context(DaemonLock(saves))
         checkpoints = checkpoint_store(saves, spec)
         state, resumed = load_state(checkpoints, spec, clock())
-        if not resumed and not fresh:
-            found = await asyncio.to_thread(earlier_rows, table_specs, settings.pipeline.logs_folder,
-                                            settings.pipeline.results_folder)
-            if found:
-                raise refuse_to_start_over(saves, found)
+        if not resumed and not fresh:  # saves/ there, but no checkpoint in it
+            await refuse_over_earlier_rows()
         journal = Journal.open(saves, state.journal)
         stack.callback(journal.close)
         block = startup_block(settings, state, resumed=resumed, saved_at=checkpoints.saved_at,
