@@ -46,8 +46,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"pipeline: the {spec.name} pipeline declares no table of accepted work to sample", file=sys.stderr)
         return 2
     tables = spec.tables(settings.config)
-    folders = {"logs": settings.pipeline.logs_folder, "results": settings.pipeline.results_folder}
-    paths = {name: folders[table.folder] / table.filename for name, table in tables.items()}
+    paths = {name: table.path(settings.pipeline.logs_folder, settings.pipeline.results_folder)
+             for name, table in tables.items()}
     rows, notes = trace.load(spec.trace, paths)
     subject = next(t.subject_column for t in spec.trace.tables if t.table == spec.trace.accepted)
     results = [name for name, table in tables.items() if table.folder == "results"]

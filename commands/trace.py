@@ -38,8 +38,8 @@ def _run(args: argparse.Namespace) -> int:
     if not args.query.strip():
         print("pipeline: trace: give an id or part of a name or address", file=sys.stderr)
         return 2
-    folders = {"logs": settings.pipeline.logs_folder, "results": settings.pipeline.results_folder}
-    paths = {name: folders[table.folder] / table.filename for name, table in spec.tables(settings.config).items()}
+    logs, results = settings.pipeline.logs_folder, settings.pipeline.results_folder
+    paths = {name: table.path(logs, results) for name, table in spec.tables(settings.config).items()}
     rows, notes = trace.load(spec.trace, paths)
     units = trace.find_units(spec.trace, rows, args.query)
     if not units:

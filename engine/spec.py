@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 from engine.actions import Action, AppendRows, Step
@@ -193,6 +194,10 @@ class TableSpec:
     columns: tuple[str, ...]
     rare: bool = False
     key: tuple[str, ...] = ()
+
+    def path(self, logs: Path, results: Path) -> Path:
+        """Where the table is, given the configured logs and results folders."""
+        return (logs if self.folder == "logs" else results) / self.filename
 
 
 @dataclass(frozen=True, slots=True)
