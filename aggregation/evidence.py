@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-Fallback = Literal["accept", "hold"]
-FALLBACKS: tuple[Fallback, ...] = ("accept", "hold")
+Fallback = Literal["accept", "hold", "lean"]
+FALLBACKS: tuple[Fallback, ...] = ("accept", "hold", "lean")
 Verdict = Literal["positive", "negative", "unsure", "more"]
 
 #: A worker's counts are scaled down once they have seen this many tasks of one class.
@@ -94,7 +94,8 @@ class Policy:
     positive with ``confidence`` nor negative with ``reject_confidence`` one
     more is bought, up to ``max_overlap``. Then an unsure task gets
     ``fallback``: ``accept`` counts it as positive, ``hold`` keeps the work for
-    a person.
+    a person, ``lean`` accepts it if it leans positive and holds it otherwise
+    (a person sees only the unsure tasks that would otherwise let bad work in).
     """
 
     min_overlap: int

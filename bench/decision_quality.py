@@ -93,7 +93,9 @@ POLICIES: dict[str, Overrides] = {
     # bought (up to max_overlap) while the verdict is less sure than confidence (fine) and
     # reject_confidence (not fine); still unsure at max_overlap: fallback. max_distance_m: worker
     # coordinates farther from the organization count against the visit.
-    "new": {"Validation*": _recommended("accept"), "PedestrianProject": {"max_distance_m": "500"}},
+    "new": {"Validation*": _recommended(RECOMMENDED_POLICY.fallback), "PedestrianProject": {"max_distance_m": "500"}},
+    # The same, accepting every task still unsure at max_overlap (the recommended policy before lean).
+    "new_accept": {"Validation*": _recommended("accept"), "PedestrianProject": {"max_distance_m": "500"}},
     # The same, holding unsure work for a person instead of accepting it.
     "new_hold": {"Validation*": _recommended("hold"), "PedestrianProject": {"max_distance_m": "500"}},
     # The same with 97% to pass and 98% to fail a check: fewer answers bought, more bad work accepted.

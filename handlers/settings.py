@@ -42,7 +42,7 @@ VALIDATION_SECTIONS = ("ValidationVisit", "ValidationQuality", "ValidationReleva
 POLICY_KEYS = ("min_overlap", "max_overlap", "confidence", "reject_confidence", "fallback")
 RESTRICT_KEYS = ("restrict_below", "restrict_after_controls")
 #: The recommended policy (what ``toloka.ini`` and the emulator's ``--config-out`` write).
-RECOMMENDED_POLICY = Policy(min_overlap=2, max_overlap=17, confidence=0.99, reject_confidence=0.99, fallback="accept")
+RECOMMENDED_POLICY = Policy(min_overlap=2, max_overlap=17, confidence=0.99, reject_confidence=0.99, fallback="lean")
 _VALIDATION_KEYS = frozenset({
     "pool_id", "skill_id", "event", "overlap", "answer_field", "accept_label", "reject_label",
     "aggregation", "default_skill", "reject_comment", "accept_comment", *POLICY_KEYS, *RESTRICT_KEYS,

@@ -57,7 +57,7 @@ class Finding:
     """A judged task: its label, the probability of that label, and how sure the policy is.
 
     ``unsure``: the answers ran out below both thresholds; the pool's fallback
-    applies. Under a fixed overlap a finding is never unsure.
+    applies (``label`` is the way they lean). Under a fixed overlap a finding is never unsure.
     """
 
     task_id: str
@@ -69,7 +69,10 @@ class Finding:
 def passed(finding: Finding, rules: ValidationRules) -> bool | None:
     """True if the check passed, False if it failed on evidence, None if the work must wait for a person."""
     if finding.status == "unsure":
-        return None if rules.policy is not None and rules.policy.fallback == "hold" else True
+        fallback = rules.policy.fallback if rules.policy is not None else "accept"
+        if fallback == "lean":
+            return True if finding.label == rules.accept_label else None
+        return None if fallback == "hold" else True
     return finding.status == "positive"
 
 

@@ -165,7 +165,7 @@ _DYNAMIC_POLICY = [
     "max_overlap = 17",
     "confidence = 0.99",
     "reject_confidence = 0.99",
-    "fallback = accept",
+    "fallback = lean",
     "restrict_below = 0.55",
     "restrict_after_controls = 10",
 ]

@@ -246,3 +246,28 @@ def test_negative_answers_sent_during_a_photo_store_outage_are_void_and_asked_ag
         later = [dataclasses.replace(answer("2", w, [(task, "yes")]), submitted=after) for w in ("w4", "w5")]
         out = visit.handle(ledger, later, rules, SKILLS, NOW, None, outage)
         assert flow.TO_QUALITY in events(out.actions), rules
+
+
+def test_unsure_with_fallback_lean_accepts_a_task_leaning_fine_and_holds_one_leaning_bad() -> None:
+    rules = rules_with(dataclasses.replace(POLICY, fallback="lean"))
+    weak = {f"w{n}": 60.0 for n in range(10)}  # checkers this weak leave 3:1 unsure at max_overlap 4
+
+    def answered(ledger: Ledger, task: dict, labels: dict[str, str]):
+        batch = [answer(task["_id"].split(":")[0], w, [(task, label)]) for w, label in labels.items()]
+        return visit.handle(ledger, batch, rules, weak, NOW)
+
+    leaning_fine = Ledger()
+    (task,) = submit(leaning_fine, rules)
+    answered(leaning_fine, task, {"w1": "yes", "w2": "no"})
+    answered(leaning_fine, task, {"w3": "yes"})
+    out = answered(leaning_fine, task, {"w4": "yes"})
+    assert flow.FALLBACK_ACCEPT in events(out.actions) and flow.TO_QUALITY in events(out.actions)
+    assert flow.HOLD not in events(out.actions)
+
+    leaning_bad = Ledger()
+    (task,) = submit(leaning_bad, rules)
+    answered(leaning_bad, task, {"w1": "yes", "w2": "no"})
+    answered(leaning_bad, task, {"w3": "no"})
+    out = answered(leaning_bad, task, {"w4": "no"})
+    assert flow.HOLD in events(out.actions)
+    assert not [a for a in out.actions if isinstance(a, SetStatus)]  # nobody is rejected on it

@@ -47,7 +47,7 @@ def test_any_policy_key_switches_to_the_policy_with_recommended_defaults() -> No
         ("confidence = 0.4\n", "confidence", "a number from 0.5 to 0.9999", "0.4"),
         ("confidence = high\n", "confidence", "a number", "high"),
         ("confidence = 0.95\nreject_confidence = 0.9\n", "reject_confidence", "a probability >= confidence", "0.9"),
-        ("fallback = reject\n", "fallback", "one of accept, hold", "reject"),
+        ("fallback = reject\n", "fallback", "one of accept, hold, lean", "reject"),
     ],
 )
 def test_wrong_policy_values_name_section_key_expected_and_found(extra: str, key: str, expected: str,
