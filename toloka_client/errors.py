@@ -100,7 +100,13 @@ class ValidationError(TolokaError):
 
 
 class IncorrectAction(TolokaError):
-    """The action does not fit the object's state (409 and the "internal" codes)."""
+    """The action does not fit the object's state (409 and the "internal" codes).
+
+    ``current_status``: for a refused accept or reject, the status the assignment
+    was found in afterwards (the client reads it once), so callers need not read it again.
+    """
+
+    current_status: str | None = None
 
 
 class ConflictState(IncorrectAction):

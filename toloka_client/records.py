@@ -54,6 +54,17 @@ def conv(fn: Callable[[Any], Any]) -> Any:
     return field(default=None, metadata={"conv": fn})
 
 
+_PLANS: dict[type, tuple[tuple[str, Callable[[Any], Any] | None], ...]] = {}
+_KNOWN: dict[type, frozenset[str]] = {}
+
+
+def _known(cls: type, plan: tuple[tuple[str, Any], ...]) -> frozenset[str]:
+    known = _KNOWN.get(cls)
+    if known is None:
+        known = _KNOWN[cls] = frozenset(name for name, _ in plan)
+    return known
+
+
 @dataclass(frozen=True)
 class Record:
     """Base: ``from_json`` fills declared fields and keeps the rest in ``extra``."""
@@ -64,18 +75,18 @@ class Record:
     def from_json(cls: type[R], doc: Mapping[str, Any]) -> R:
         if not isinstance(doc, Mapping):
             raise TypeError(f"{cls.__name__}: expected a JSON object, got {type(doc).__name__}")
+        plan = _PLANS.get(cls)
+        if plan is None:  # the fields and converters, worked out once per class (fields() is slow)
+            plan = _PLANS[cls] = tuple((f.name, f.metadata.get("conv")) for f in dataclasses.fields(cls)
+                                       if f.name != "extra")
         kwargs: dict[str, Any] = {}
-        known: set[str] = set()
-        for f in dataclasses.fields(cls):
-            if f.name == "extra":
-                continue
-            known.add(f.name)
-            raw = doc.get(f.name)
-            fn = f.metadata.get("conv")
+        for name, fn in plan:
+            raw = doc.get(name)
             if fn is not None:
-                kwargs[f.name] = fn(raw)
+                kwargs[name] = fn(raw)
             elif raw is not None:
-                kwargs[f.name] = raw
+                kwargs[name] = raw
+        known = _known(cls, plan)
         extra = {k: v for k, v in doc.items() if k not in known}
         return cls(**kwargs, extra=extra)
 
@@ -310,3 +321,15 @@ class BatchResult(Generic[T]):
     def created(self) -> list[T]:
         """The created objects in request order."""
         return [self.items[i] for i in sorted(self.items)]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCount:
+    """Result of an all-or-nothing batch create that the caller needs no object of.
+
+    ``count`` objects were created (all that were sent); ``resumed``: the
+    ``operation_id`` was used before, so they are the ones an earlier try created.
+    """
+
+    count: int
+    resumed: bool = False

@@ -11,8 +11,20 @@ _ISO = re.compile(
 )
 
 
+_PLAIN_LENGTHS = frozenset({19, 23, 26})  # YYYY-MM-DDThh:mm:ss, with .fff, with .ffffff
+
+
 def parse_datetime(text: str) -> datetime:
     """Parse 0-9 fractional digits (kept to microseconds) and an optional zone; naive UTC."""
+    if len(text) in _PLAIN_LENGTHS and text[10] == "T":
+        # What the API sends (naive, 0, 3 or 6 digits): the C parser, several times faster; the
+        # shape check keeps the other forms it would take (dates alone, week dates) out.
+        try:
+            fast = datetime.fromisoformat(text)
+        except ValueError:
+            fast = None
+        if fast is not None and fast.tzinfo is None:
+            return fast
     m = _ISO.match(text.strip())
     if not m:
         raise ValueError(f"not a Toloka timestamp: {text!r}")
