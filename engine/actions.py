@@ -40,11 +40,16 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class StorePhoto:
-    """Download attachment ``attachment_id`` through the API and put it at ``key``."""
+    """Download attachment ``attachment_id`` through the API and put it at ``key``.
+
+    ``measure``: also measure the photo for the automatic checks (a decode: CPU
+    spent for nothing where no check counts).
+    """
 
     attachment_id: str
     dst_key: str
     content_type: str = "image/jpeg"
+    measure: bool = True
 
     @property
     def key(self) -> str:
@@ -168,6 +173,27 @@ class RestrictWorker:
         return f"restrict:{self.pool_id}:{self.user_id}"
 
 
+@dataclass(frozen=True)
+class SendBatch:
+    """One request that carries several :class:`CreateTasks` of one pool, or several :class:`PayBonus`.
+
+    Handlers never return it: the executor composes it from the actions that wait
+    at the same moment, and the engine journals it (durably) before it is sent.
+    A replay after a crash sends the same ``members`` (the carried actions, in
+    request order) under the same ``operation_id``, so Toloka finds the first
+    try and creates nothing twice.
+    """
+
+    kind: Literal["tasks", "bonuses"]
+    pool_id: str  # the tasks' pool; "" for bonuses
+    operation_id: str
+    members: tuple[CreateTasks | PayBonus, ...]
+
+    @property
+    def key(self) -> str:
+        return f"batch:{self.operation_id}"
+
+
 Action: TypeAlias = (
     StorePhoto | CopyPhoto | CreateTasks | SetStatus | PayBonus | AppendRows | RaiseOverlap | RestrictWorker
 )
@@ -178,7 +204,7 @@ class Step:
     """An action journalled with its chain (one unit of work), so order survives a restart."""
 
     chain: str
-    action: Action
+    action: Action | SendBatch  # a batch record only in the engine's own chain
 
     @property
     def key(self) -> str:

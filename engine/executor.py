@@ -4,8 +4,13 @@ Every method is idempotent, because the journal may hand the same action over
 again after a crash: photos already stored are not downloaded again (nor
 measured: see :mod:`engine.photo_facts`), copies
 overwrite with the same bytes, task and bonus creation reuse their
-deterministic ``operation_id`` (and a bonus is looked up by assignment before
-paying), a status already set counts as done, and table rows are appended once.
+deterministic ``operation_id`` (and a bonus the journal cannot prove unsent is
+looked up by assignment before paying), a status already set counts as done,
+and table rows are appended once.
+
+Task creations of one pool and bonuses that wait at the same moment go out
+together (:mod:`engine.batching`): chains run up to their next such action, the
+waiting ones are sent in as few requests as the limits allow, and the chains go on.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from common.errors import PipelineError
 from engine.actions import (
@@ -28,14 +33,16 @@ from engine.actions import (
     PayBonus,
     RaiseOverlap,
     RestrictWorker,
+    SendBatch,
     SetStatus,
     StorePhoto,
 )
+from engine.batching import Batchable, Planned, compose, single
 from engine.photo_facts import measure_photo
 from file_store.base import FileStore
 from tables.tsv import TsvTable
 from toloka_client.client import TolokaClient
-from toloka_client.errors import IncorrectAction
+from toloka_client.errors import IncorrectAction, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +90,26 @@ class ChainResult:
     existed: set[str] = field(default_factory=set)
 
 
+class Batching(Protocol):
+    """What the executor asks the engine while it batches (``Engine`` journals; tests may keep it in memory)."""
+
+    def batchable(self, action: Action) -> bool:
+        """May this action go out with others? (Only one the journal proves was never sent.)"""
+        ...
+
+    async def sending(self, planned: Planned) -> None:
+        """Before ``planned`` is sent: journal it durably if it is a real batch; never batch its members again."""
+        ...
+
+    async def settled(self, batch: SendBatch, done: Sequence[Action]) -> None:
+        """``batch`` has its answer (``done``: its members that took effect); forget the batch."""
+        ...
+
+
+#: What :meth:`Executor.send_batch` says of a member: done (None), done earlier (EXISTED), or failed.
+MemberOutcome = str | None | ActionFailed
+
+
 class Executor:
     """Performs actions with the Toloka client, the file store and the tables."""
 
@@ -109,6 +136,7 @@ class Executor:
         on_chain_end: Callable[[str, ChainResult], Awaitable[None]],
         *,
         gate: Callable[[Action], bool] | None = None,
+        batching: Batching | None = None,
     ) -> dict[str, ChainResult]:
         """Run chains concurrently (bounded), each in order; a failure stops only its chain.
 
@@ -116,32 +144,106 @@ class Executor:
         mark the done actions in the journal with one write.
         ``gate(action)``, asked just before each action runs, may hold it back:
         its chain stops there without an error and the rest waits for a later run.
+        With ``batching``, a chain pauses at an action it calls batchable; once
+        every chain has ended or paused, the paused actions are sent together
+        (:func:`engine.batching.compose`) and their chains go on.
         """
+        results = {chain: ChainResult() for chain in chains}
+        at = dict.fromkeys(chains, 0)
+        live = list(chains)
+        while live:
+            paused = await asyncio.gather(*(self._advance(chains[c], at, c, results[c], gate, batching)
+                                            for c in live))
+            waiting: dict[str, Batchable] = {}
+            for chain, pause in zip(live, paused, strict=True):
+                if pause is None:
+                    await on_chain_end(chain, results[chain])
+                else:
+                    waiting[chain] = pause
+            if not waiting or batching is None:
+                break
+            live = []
+            for planned in compose(waiting):
+                outcomes = await self._send_planned(planned, batching)
+                for chain, member in zip(planned.chains, planned.batch.members, strict=True):
+                    outcome, result = outcomes[member.key], results[chain]
+                    if isinstance(outcome, ActionFailed):
+                        result.error = outcome
+                        await on_chain_end(chain, result)
+                        continue
+                    result.done.append(member)
+                    if outcome == EXISTED:
+                        result.existed.add(member.key)
+                    at[chain] += 1
+                    live.append(chain)
+        return results
 
-        async def one(chain: str, actions: Sequence[Action]) -> tuple[str, ChainResult]:
-            result = ChainResult()
+    async def _advance(self, actions: Sequence[Action], at: dict[str, int], chain: str, result: ChainResult,
+                       gate: Callable[[Action], bool] | None, batching: Batching | None) -> Batchable | None:
+        """Run ``chain`` from where it is until it ends or stops (None) or reaches a batchable action (returned)."""
+        async with self._slots:
+            while at[chain] < len(actions):
+                action = actions[at[chain]]
+                if gate is not None and not gate(action):
+                    result.held = True
+                    return None
+                if batching is not None and isinstance(action, (CreateTasks, PayBonus)) and batching.batchable(action):
+                    return action
+                try:
+                    outcome = await self.run(action)
+                except ActionFailed as exc:
+                    result.error = exc
+                    return None
+                result.done.append(action)
+                if outcome == EXISTED and isinstance(action, CreateTasks):
+                    result.existed.add(action.key)
+                elif outcome is not None:
+                    side = (result.refused if isinstance(action, RaiseOverlap)
+                            else result.facts if isinstance(action, StorePhoto) else result.overtaken)
+                    side[action.key] = outcome
+                at[chain] += 1
+            return None
+
+    async def _send_planned(self, planned: Planned, batching: Batching) -> dict[str, MemberOutcome]:
+        await batching.sending(planned)
+        outcomes, answered = await self.send_batch(planned.batch)
+        if planned.recorded and answered:
+            done = [m for m in planned.batch.members if not isinstance(outcomes[m.key], ActionFailed)]
+            await batching.settled(planned.batch, done)
+        return outcomes
+
+    async def send_batch(self, batch: SendBatch) -> tuple[dict[str, MemberOutcome], bool]:
+        """Send ``batch`` in one request; an outcome per member key, and whether Toloka answered it.
+
+        Toloka takes the batch all or nothing. If it refuses a batch of several
+        (one bad task or bonus), each member is sent alone under its own
+        ``operation_id``, so only the bad one fails; the batch is answered. Any
+        other failure is every member's, and the batch is not answered: it may
+        have taken effect, so the next try sends the same batch under the same id.
+        """
+        members = batch.members
+        try:
             async with self._slots:
-                for action in actions:
-                    if gate is not None and not gate(action):
-                        result.held = True
-                        break
-                    try:
-                        outcome = await self.run(action)
-                    except ActionFailed as exc:
-                        result.error = exc
-                        break
-                    result.done.append(action)
-                    if outcome == EXISTED and isinstance(action, CreateTasks):
-                        result.existed.add(action.key)
-                    elif outcome is not None:
-                        side = (result.refused if isinstance(action, RaiseOverlap)
-                                else result.facts if isinstance(action, StorePhoto) else result.overtaken)
-                        side[action.key] = outcome
-            await on_chain_end(chain, result)
-            return chain, result
-
-        pairs = await asyncio.gather(*(one(chain, actions) for chain, actions in chains.items()))
-        return dict(pairs)
+                if batch.kind == "tasks":
+                    docs = [doc for m in members if isinstance(m, CreateTasks) for doc in await self._task_docs(m)]
+                    count = await self.client.create_tasks_at_once(docs, operation_id=batch.operation_id)
+                else:
+                    bonuses = [_bonus_doc(m) for m in members if isinstance(m, PayBonus)]
+                    count = await self.client.pay_bonuses_at_once(bonuses, operation_id=batch.operation_id)
+        except ValidationError as exc:
+            if len(members) == 1:
+                return {members[0].key: ActionFailed(members[0], f"Toloka refused it: {_refusal(exc)}",
+                                                     permanent=True)}, True
+            log.warning("batch %s (%d %s) refused as a whole (%s); sending each alone",
+                        batch.operation_id, len(members), batch.kind, _refusal(exc))
+            alone: dict[str, MemberOutcome] = {}
+            for member in members:
+                alone.update((await self.send_batch(single(member)))[0])
+            return alone, True
+        except PipelineError as exc:
+            return {m.key: ActionFailed(m, str(exc), permanent=not exc.retryable) for m in members}, False
+        existed = EXISTED if count.resumed and batch.kind == "tasks" else None
+        return {m.key: existed for m in members}, True
 
     async def run(self, action: Action) -> str | None:
         """Perform one action; raise :class:`ActionFailed` (never a vendor error).
@@ -190,6 +292,8 @@ class Executor:
         if content_type is None:
             raise ActionFailed(action, f"attachment {action.attachment_id} is not an image", permanent=True)
         await self.store.put(action.dst_key, data, content_type)
+        if not action.measure:
+            return None
         try:
             return await asyncio.to_thread(measure_photo, data)  # a decode is CPU work: off the loop
         except Exception:  # a measuring bug must never stop storing: the photo just goes unchecked
@@ -197,8 +301,14 @@ class Executor:
             return None
 
     async def _create_tasks(self, action: CreateTasks) -> str | None:
-        """Create the tasks once; :data:`EXISTED` when Toloka had them from an earlier try."""
-        tasks = [
+        """Create the tasks once, alone; :data:`EXISTED` when Toloka had them from an earlier try."""
+        outcome = (await self.send_batch(single(action)))[0][action.key]
+        if isinstance(outcome, ActionFailed):
+            raise outcome
+        return outcome
+
+    async def _task_docs(self, action: CreateTasks) -> list[dict[str, Any]]:
+        return [
             {
                 "pool_id": action.pool_id,
                 "input_values": await self._resolve(spec.input_values),
@@ -208,29 +318,20 @@ class Executor:
             }
             for spec in action.tasks
         ]
-        result = await self.client.create_tasks(
-            tasks, operation_id=action.operation_id, skip_invalid_items=False, read_back=False
-        )
-        if result.validation_errors:
-            raise ActionFailed(action, f"Toloka refused the tasks: {dict(result.validation_errors)}", permanent=True)
-        return EXISTED if result.resumed else None
 
     async def _set_status(self, action: SetStatus) -> str | None:
         if action.status == "ACCEPTED":
             await self.client.accept_assignment(action.assignment_id, action.comment)
             return None
-        # Toloka accepts a submission by itself after the pool's auto_accept_period_day;
-        # such an assignment is recorded as auto-accepted, and no reject is attempted.
-        current = await self.client.get_assignment(action.assignment_id)
-        if current.status == "ACCEPTED":
-            log.warning("%s was auto-accepted before it could be rejected (%s)", action.assignment_id, action.comment)
-            return await self._overtaken(action)
+        # Toloka accepts a submission by itself after the pool's auto_accept_period_day; the
+        # reject then fails with a conflict (the client reads the status once, only then), and
+        # the assignment is recorded as auto-accepted.
         try:
             await self.client.reject_assignment(action.assignment_id, action.comment)
-        except IncorrectAction:
-            # Accepted between the look-up and the reject: the same case, by a hair.
-            if (await self.client.get_assignment(action.assignment_id)).status != "ACCEPTED":
+        except IncorrectAction as exc:
+            if exc.current_status != "ACCEPTED":
                 raise
+            log.warning("%s was auto-accepted before it could be rejected (%s)", action.assignment_id, action.comment)
             return await self._overtaken(action)
         return None
 
@@ -262,21 +363,14 @@ class Executor:
                                         private_comment=action.private_comment[:499])
 
     async def _pay_bonus(self, action: PayBonus) -> None:
+        """Pay a bonus the journal cannot prove unsent (an earlier run may have paid it): look first."""
         paid = await self.client.bonuses_for_assignment(action.assignment_id)
         if paid:
             log.info("bonus for %s already paid (%s)", action.assignment_id, ", ".join(b.id or "?" for b in paid))
             return
-        await self.client.create_user_bonus(
-            {
-                "user_id": action.user_id,
-                "amount": action.amount,
-                "assignment_id": action.assignment_id,
-                "public_title": {"EN": action.title},
-                "public_message": {"EN": action.message},
-                "without_message": False,
-            },
-            operation_id=action.operation_id,
-        )
+        outcome = (await self.send_batch(single(action)))[0][action.key]
+        if isinstance(outcome, ActionFailed):
+            raise outcome
 
     async def _append_rows(self, action: AppendRows) -> None:
         table = self.tables.get(action.table)
@@ -296,6 +390,21 @@ class Executor:
             else:
                 out[name] = value
         return out
+
+
+def _bonus_doc(action: PayBonus) -> dict[str, Any]:
+    return {
+        "user_id": action.user_id,
+        "amount": action.amount,
+        "assignment_id": action.assignment_id,
+        "public_title": {"EN": action.title},
+        "public_message": {"EN": action.message},
+        "without_message": False,
+    }
+
+
+def _refusal(exc: ValidationError) -> str:
+    return str(dict(exc.payload)) if isinstance(exc.payload, Mapping) else str(exc)
 
 
 def _cell(value: object) -> object:

@@ -336,6 +336,10 @@ def _no_rows(state: Any) -> Sequence[Mapping[str, object]]:
     return ()
 
 
+def _always(state: Any, pool: str) -> bool:
+    return True
+
+
 def _nothing_to_prepare(config: Any) -> None:
     return None
 
@@ -359,6 +363,10 @@ class PipelineSpec(Generic[C, S]):
     gauges: Callable[[S], Mapping[str, Mapping[str, int]]] = _nothing
     # Units of work not decided yet, and units held for a person (malformed input).
     in_progress: Callable[[S], int] = _zero
+    # Whether the pipeline waits on answers from a pool (state, pool name). A pool it waits on
+    # nothing from is searched only every IDLE_SEARCH_TICKS ticks (engine/ticker.py): nothing it
+    # could send would change a decision, and the cursor picks up what came meanwhile.
+    expects: Callable[[S, str], bool] = _always
     held_for_a_person: Callable[[S], int] = _zero
     # How to adopt a checkpoint of the v1 (pedestrian-only) daemon; None: refuse one.
     migrate_v1: Callable[[V1Checkpoint], Migrated[S]] | None = None

@@ -50,13 +50,16 @@ from engine.actions import (
     PayBonus,
     RaiseOverlap,
     RestrictWorker,
+    SendBatch,
     SetStatus,
+    Step,
     StorePhoto,
 )
+from engine.batching import Planned
 from engine.checkpoint import CheckpointStore
 from engine.config import Settings, read_max_spend
 from engine.cursor import AssignmentCursor, CursorBatch
-from engine.executor import ChainResult, Executor
+from engine.executor import EXISTED, ActionFailed, ChainResult, Executor
 from engine.journal import Journal
 from engine.logs import pool_logger
 from engine.pool_specs import check_pool_specs, raise_on_mismatch
@@ -70,6 +73,11 @@ from toloka_client.client import TolokaClient
 from toloka_client.errors import TolokaError
 
 log = logging.getLogger("pipeline")
+
+#: The journal's chain name for batch records (chains of handlers are named by their unit of work).
+BATCH_CHAIN = "~batch"
+#: A pool the pipeline expects nothing from (``PipelineSpec.expects``) is searched once in this many ticks.
+IDLE_SEARCH_TICKS = 10
 
 C = TypeVar("C")
 S = TypeVar("S")
@@ -208,6 +216,10 @@ class Engine(Generic[C, S]):
         self.held_for_store: list[Action] = []  # task creations waiting while photo links do not serve
         self._probe_lock = asyncio.Lock()  # one probe at a time: the tick's and the background one's
         self._outage_reported: datetime | None = None  # start of the open outage already logged by this process
+        # Keys of task creations and bonuses this process staged and has not sent yet: the journal
+        # proves they never went out, so they may go in a new batch (engine/batching.py). Anything
+        # pending at start-up may have been sent alone by an earlier run, so it goes alone again.
+        self.never_sent: set[str] = set()
 
     # -- start-up -------------------------------------------------------------------
 
@@ -269,12 +281,13 @@ class Engine(Generic[C, S]):
         now = self.clock()
         summary = TickSummary()
         # The photo store is probed while the observers fetch, so handlers see the current outage in ctx.
+        due = self._due_observers()
         fetched, summary.errors = await asyncio.gather(
-            asyncio.gather(*(self._fetch(o, now) for o in self.observers), return_exceptions=True),
+            asyncio.gather(*(self._fetch(o, now) for o in due), return_exceptions=True),
             self._probe_store(now),
         )
         batches: dict[str, tuple[CursorBatch, Batch]] = {}
-        for observer, result in zip(self.observers, fetched, strict=True):
+        for observer, result in zip(due, fetched, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result
@@ -305,7 +318,8 @@ class Engine(Generic[C, S]):
             self._count_fetched(observer, batch)
         self._warn_before_auto_accept(now)
         # Pending in memory only: the checkpoint below makes them durable with the decisions (journal.stage).
-        self.journal.stage(steps)
+        staged = self.journal.stage(steps)
+        self.never_sent.update(step.key for step in staged if isinstance(step.action, (CreateTasks, PayBonus)))
         await self.checkpoint()
         await self._reload_max_spend()
         _, failures = await self.execute_pending()
@@ -492,6 +506,17 @@ class Engine(Generic[C, S]):
         self.state.stats.pool(pool).errors += 1
         self.recent_errors.append(Event(now, pool, kind, text))
 
+    def _due_observers(self) -> list[Observer[C, S]]:
+        """The observers to search this tick: every pool the pipeline waits on, the others now and then.
+
+        Skipping a search loses nothing: the cursor stays where it is and the next
+        search returns what came meanwhile. It only saves requests (and Toloka's quota).
+        """
+        if self.state.stats.ticks % IDLE_SEARCH_TICKS == 0:
+            return list(self.observers)
+        state = self.state.state
+        return [o for o in self.observers if self.spec.expects(state, o.pool)]
+
     async def _fetch(self, observer: Observer[C, S], now: datetime) -> tuple[CursorBatch, Batch]:
         cursor_batch = await self.cursors[observer.key].fetch(now)
         assignments = tuple(event.assignment for event in cursor_batch.events)
@@ -508,16 +533,13 @@ class Engine(Generic[C, S]):
         Tasks an earlier try had created are found, not created again, and are not
         in the first count; the next tick line shows both (resume's too).
         """
-        chains: dict[str, list[Action]] = {}
-        for step in self.journal.pending():
-            if step.chain not in self.parked:
-                chains.setdefault(step.chain, []).append(step.action)
         self.held = []
         self.held_for_store = []
-        if not chains:
-            return 0, 0
-        created = existed = 0
-        failures = 0
+        stuck, (created, existed), failures = await self._resend_batches()
+        chains: dict[str, list[Action]] = {}
+        for step in self.journal.pending():
+            if step.chain not in self.parked and step.chain not in stuck and not isinstance(step.action, SendBatch):
+                chains.setdefault(step.chain, []).append(step.action)
 
         async def chain_end(chain: str, result: ChainResult) -> None:
             nonlocal created, existed, failures
@@ -543,7 +565,8 @@ class Engine(Generic[C, S]):
                 log.error("chain %s stopped (%s): %s", chain, kind, error)
                 self._error(self.clock(), self.pool_acted_on(error.action), f"effect {kind}", str(error))
 
-        await self.executor.run_chains(chains, chain_end, gate=self._within_budget)
+        if chains:
+            await self.executor.run_chains(chains, chain_end, gate=self._within_budget, batching=self)
         if self.held_for_store:
             log.warning("photo store outage: %d task creations wait until photo links serve again",
                         len(self.held_for_store))
@@ -560,6 +583,73 @@ class Engine(Generic[C, S]):
             )
         return created, failures
 
+    # -- batches (the executor's Batching protocol) --------------------------------------
+
+    def batchable(self, action: Action) -> bool:
+        """Only an action this process staged and never sent may go out in a new batch."""
+        return action.key in self.never_sent
+
+    async def sending(self, planned: Planned) -> None:
+        """A batch of several is journalled (fsync'ed) before it goes out; its members never join another."""
+        for member in planned.batch.members:
+            self.never_sent.discard(member.key)
+        if planned.recorded:
+            await asyncio.to_thread(self.journal.record, [Step(BATCH_CHAIN, planned.batch)])
+
+    async def settled(self, batch: SendBatch, done: Sequence[Action]) -> None:
+        """Toloka answered ``batch``: its done members and the batch itself are done, in one journal write."""
+        await asyncio.to_thread(self.journal.mark_done, [*(a.key for a in done), batch.key])
+
+    async def _resend_batches(self) -> tuple[set[str], tuple[int, int], int]:
+        """Send every journalled batch again, exactly as it was (same members, same ``operation_id``).
+
+        Toloka recognises a batch that got through and creates nothing twice.
+        Returns the chains that must wait (their batch got no answer), the tasks
+        created and found created, and the batches that failed.
+        """
+        stuck: set[str] = set()
+        created = existed = failures = 0
+        for step in self.journal.pending():
+            if not isinstance(step.action, SendBatch) or step.chain in self.parked:
+                continue
+            done, found, error = await self._resend(step.action)
+            for action in done:
+                if isinstance(action, CreateTasks):
+                    if found:
+                        existed += len(action.tasks)
+                    else:
+                        created += len(action.tasks)
+            if error is not None:
+                stuck.update(self._chains_of(step.action))
+                failures += 1
+                log.error("batch %s stopped (will be retried): %s", step.action.operation_id, error)
+                self._error(self.clock(), self.pool_acted_on(step.action), "effect will be retried", error)
+        return stuck, (created, existed), failures
+
+    async def _resend(self, batch: SendBatch) -> tuple[list[Action], bool, str | None]:
+        """Send a journalled batch again; its done members are counted and marked done here.
+
+        Returns the done members, whether Toloka had them from the earlier try, and the error if it got no answer.
+        """
+        outcomes, answered = await self.executor.send_batch(batch)
+        done: list[Action] = [m for m in batch.members if not isinstance(outcomes[m.key], ActionFailed)]
+        found = any(outcomes[m.key] == EXISTED for m in done)
+        if answered:
+            await self.settled(batch, done)
+            self._count(done, {})
+        errors = [str(o) for o in outcomes.values() if isinstance(o, ActionFailed)]
+        for member in batch.members:  # a refused member is parked with its chain, as when it ran alone
+            outcome = outcomes[member.key]
+            if answered and isinstance(outcome, ActionFailed) and outcome.permanent:
+                for chain in self._chains_of(batch, member.key):
+                    self.parked[chain] = str(outcome)
+        return done, found, (errors[0] if errors and not answered else None)
+
+    def _chains_of(self, batch: SendBatch, only: str | None = None) -> list[str]:
+        """The chains whose pending steps include a member of ``batch`` (or only the member ``only``)."""
+        keys = {m.key for m in batch.members} if only is None else {only}
+        return [step.chain for step in self.journal.pending() if step.key in keys]
+
     def _keep_facts(self, facts: Mapping[str, str]) -> None:
         """Keep stored photos' facts for the handlers, at most ``MAX_FACTS`` (the oldest unread ones go)."""
         if not facts:
@@ -574,12 +664,14 @@ class Engine(Generic[C, S]):
             log.warning("photo facts: %d left unread were dropped (at most %d are kept); those photos go "
                         "without automatic checks", dropped, MAX_FACTS)
 
-    def pool_acted_on(self, action: Action) -> str:
+    def pool_acted_on(self, action: Action | SendBatch) -> str:
         """The pool an action acts on ("files" for photo copies and tables).
 
         Tasks belong to the pool they are created in; accepts, rejects, bonuses and
         attachment downloads act on the reviewed pool of the assignment.
         """
+        if isinstance(action, SendBatch):
+            return self.pool_acted_on(action.members[0])
         if isinstance(action, (CreateTasks, RaiseOverlap, RestrictWorker)):
             return next((name for name, pid in self.settings.pools().items() if pid == action.pool_id), "files")
         if isinstance(action, (SetStatus, PayBonus, StorePhoto)):

@@ -143,8 +143,12 @@ def _unrestrict_row(now: datetime, pool: str, pool_id: str, worker: str) -> Appe
 
 
 def _prepare(config: PedestrianConfig) -> None:
-    """crowd-kit only where a pool keeps a fixed overlap (its method decides); the dynamic policy never uses it."""
-    if any(pool.policy is None for pool in (config.visit, config.quality, config.relevance)):
+    """crowd-kit only where a pool keeps a fixed overlap with a method that fits a model (DawidSkene, Wawa).
+
+    The dynamic policy never uses it, and MajorityVote is computed without it.
+    """
+    if any(pool.policy is None and pool.aggregation != "MajorityVote"
+           for pool in (config.visit, config.quality, config.relevance)):
         preload()
 
 
@@ -175,6 +179,11 @@ def _pools(config: PedestrianConfig) -> Mapping[str, str]:
 
 def _in_progress(ledger: Ledger) -> int:
     return len(ledger.works)
+
+
+def _expects(ledger: Ledger, pool: str) -> bool:
+    """New organizations can come any time; a checking pool matters while work waits at its stage."""
+    return pool == "pedestrian" or any(w.stage == pool for w in ledger.works.values())
 
 
 def _held(ledger: Ledger) -> int:
@@ -212,6 +221,7 @@ PEDESTRIAN: PipelineSpec[PedestrianConfig, Ledger] = PipelineSpec(
     ),
     gauges=gauges,
     in_progress=_in_progress,
+    expects=_expects,
     held_for_a_person=_held,
     migrate_v1=migrate_v1,
     outcomes=(

@@ -34,7 +34,8 @@ class StoringExecutor:
 
     async def run_chains(self, chains: Mapping[str, Sequence[Action]],
                          on_chain_end: Callable[[str, ChainResult], Awaitable[None]],
-                         *, gate: Callable[[Action], bool] | None = None) -> dict[str, ChainResult]:
+                         *, gate: Callable[[Action], bool] | None = None,
+                         batching: object = None) -> dict[str, ChainResult]:
         results = {}
         for chain, actions in chains.items():
             result = ChainResult(done=list(actions),

@@ -127,10 +127,18 @@ async def test_accept_and_reject_are_idempotent(world: World) -> None:
     assert world.emu.store.get_assignment(rejected)["public_comment"] == "Incorrect object"
 
 
+async def test_a_reject_does_not_read_the_status_first(world: World) -> None:
+    rejected, _ = world.submitted()
+    reads = await world.requests("GET /api/v1/assignments/{id}")
+    await world.executor.run(SetStatus(rejected, "REJECTED", "Incorrect object"))
+    assert await world.requests("GET /api/v1/assignments/{id}") == reads
+    assert world.emu.store.get_assignment(rejected)["status"] == "REJECTED"
+
+
 async def test_an_auto_accepted_assignment_is_logged_and_not_rejected(world: World) -> None:
     assignment, _ = world.submitted()
     world.emu.store.review_assignment(assignment, "ACCEPTED", "auto", now())  # what auto-accept does
-    patches = await world.requests("PATCH /api/v1/assignments/{id}")
+    reads = await world.requests("GET /api/v1/assignments/{id}")
     row = {"date_time": "2026-05-01 12:00:00", "name": "Cafe", "address": "Main st. 1",
            "pedestrian_assignment_id": assignment, "handler": "quality", "group": f"{assignment}/main",
            "event": "auto-accepted", "comment": "wanted REJECTED: Low quality photos"}
@@ -138,7 +146,8 @@ async def test_an_auto_accepted_assignment_is_logged_and_not_rejected(world: Wor
     action = SetStatus(assignment, "REJECTED", "Low quality photos", if_overtaken=overtaken)
     assert await world.executor.run(action) == "ACCEPTED"  # what really happened, for the engine's counts
     assert await world.executor.run(action) == "ACCEPTED"  # a replay writes the row once
-    assert await world.requests("PATCH /api/v1/assignments/{id}") == patches
+    # The refused reject (409) is what reveals the auto-accept: one status read per try, no read before.
+    assert await world.requests("GET /api/v1/assignments/{id}") == reads + 2
     rows = pd.read_csv(world.tables["decisions"].path, sep="\t", dtype=str)
     assert rows[["pedestrian_assignment_id", "event", "handler"]].values.tolist() == [[assignment, "auto-accepted", "quality"]]
     assert world.emu.store.get_assignment(assignment)["status"] == "ACCEPTED"
@@ -243,3 +252,99 @@ async def test_a_stored_photo_reports_its_facts_and_a_replay_reports_none(world:
     assert ended["pa"].overtaken == {} and ended["pa"].refused == {}
     assert await world.executor.run(store) is None  # stored before a crash: not downloaded, not measured
     assert await world.requests("GET /api/v1/attachments/{id}/download") == 2
+
+
+@dataclass
+class Remembering:
+    """A Batching that keeps in memory what the engine would journal."""
+
+    recorded: list[Any]
+    settled_batches: list[tuple[Any, list[str]]]
+
+    def batchable(self, action: Any) -> bool:
+        return True
+
+    async def sending(self, planned: Any) -> None:
+        if planned.recorded:
+            self.recorded.append(planned.batch)
+
+    async def settled(self, batch: Any, done: Any) -> None:
+        self.settled_batches.append((batch, [a.key for a in done]))
+
+
+def check_tasks(world: World, names: list[str], overlap: int = 1) -> dict[str, list[Any]]:
+    """One chain per name: a task creation in the check pool, then a decision row."""
+    row = {"date_time": "2026-05-01 12:00:00", "pedestrian_assignment_id": "", "event": "to visit"}
+    return {name: [CreateTasks(world.check_pool, operation_uuid("visit", name),  # type: ignore[attr-defined]
+                               (TaskSpec({"pedestrian_assignment_id": name}, overlap),)),
+                   AppendRows("decisions", f"{name}/to-visit", ({**row, "pedestrian_assignment_id": name},))]
+            for name in names}
+
+
+async def test_task_creations_of_several_chains_go_out_in_one_request_and_every_chain_goes_on(world: World) -> None:
+    posts = await world.requests("POST /api/v1/tasks")
+    memory = Remembering([], [])
+    ended: list[str] = []
+
+    async def end(chain: str, result: ChainResult) -> None:
+        assert result.error is None and len(result.done) == 2
+        ended.append(chain)
+
+    await world.executor.run_chains(check_tasks(world, ["a", "b", "c"]), end, batching=memory)
+    assert sorted(ended) == ["a", "b", "c"]
+    assert await world.requests("POST /api/v1/tasks") == posts + 1
+    assert await world.requests("GET /api/v1/operations/{id}") == 0  # answered in the request itself
+    created = world.emu.store.available_tasks(world.check_pool, "someone", 100)  # type: ignore[attr-defined]
+    assert sorted(t["input_values"]["pedestrian_assignment_id"] for t in created) == ["a", "b", "c"]
+    (batch,) = memory.recorded
+    assert memory.settled_batches == [(batch, [m.key for m in batch.members])]
+    rows = pd.read_csv(world.tables["decisions"].path, sep="\t", dtype=str)
+    assert sorted(rows["pedestrian_assignment_id"]) == ["a", "b", "c"]
+
+    # The same batch again (a replay after a crash): Toloka knows its operation, nothing is created twice.
+    outcomes, answered = await world.executor.send_batch(batch)
+    assert answered and set(outcomes.values()) == {"existed"}
+    assert len(world.emu.store.available_tasks(world.check_pool, "someone", 100)) == 3  # type: ignore[attr-defined]
+
+
+async def test_a_batch_with_one_bad_task_is_sent_again_member_by_member_and_only_that_one_fails(world: World) -> None:
+    chains = {**check_tasks(world, ["good1"]), **check_tasks(world, ["bad"], overlap=0),
+              **check_tasks(world, ["good2"])}
+    memory = Remembering([], [])
+    results = await world.executor.run_chains(chains, lambda chain, result: _noop(), batching=memory)
+    assert results["bad"].error is not None and results["bad"].error.permanent
+    assert "overlap" in str(results["bad"].error)
+    assert results["good1"].error is None and results["good2"].error is None
+    created = world.emu.store.available_tasks(world.check_pool, "someone", 100)  # type: ignore[attr-defined]
+    assert sorted(t["input_values"]["pedestrian_assignment_id"] for t in created) == ["good1", "good2"]
+    # Answered: the batch is settled with the two that took effect; it is never sent again.
+    ((batch, done),) = memory.settled_batches
+    assert sorted(done) == sorted(chains[n][0].key for n in ("good1", "good2"))
+
+
+async def test_bonuses_decided_together_are_paid_in_one_request_without_a_look_up(world: World) -> None:
+    names = []
+    for _ in range(3):
+        assignment, _ = world.submitted()
+        world.emu.store.review_assignment(assignment, "ACCEPTED", "Good job", now())
+        names.append(assignment)
+    chains = {a: [PayBonus(a, "walker", Decimal("0.10"), "Bonus", "Thanks", operation_uuid("bonus", a))] for a in names}
+    posts = await world.requests("POST /api/v1/user-bonuses")
+    await world.executor.run_chains(chains, lambda chain, result: _noop(), batching=Remembering([], []))
+    assert await world.requests("POST /api/v1/user-bonuses") == posts + 1
+    assert await world.requests("GET /api/v1/user-bonuses") == 0
+    for a in names:
+        assert [Decimal(str(b["amount"])) for b in world.emu.store.bonuses(assignment_id=a)] == [Decimal("0.10")]
+
+
+async def _noop() -> None:
+    return None
+
+
+async def test_a_photo_not_to_measure_is_stored_without_facts(world: World) -> None:
+    _, (attachment,) = world.submitted()
+    measured = await world.executor.run(StorePhoto(attachment, "tmp/m/0.jpg"))
+    assert measured is not None and "\"sha\"" in measured
+    _, (other,) = world.submitted()
+    assert await world.executor.run(StorePhoto(other, "tmp/n/0.jpg", measure=False)) is None
+    assert (world.folder / "photos" / "tmp" / "n" / "0.jpg").read_bytes() == JPEG

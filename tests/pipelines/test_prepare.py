@@ -21,9 +21,10 @@ def loads_crowd_kit(config: Path) -> bool:
     return done.stdout.strip() == "True"
 
 
-@pytest.mark.parametrize("fixed", [False, True])
-def test_crowd_kit_is_loaded_only_where_a_pool_keeps_a_fixed_overlap(tmp_path: Path, fixed: bool) -> None:
-    """The dynamic policy never aggregates with crowd-kit: a restart need not pay seconds to import it."""
+@pytest.mark.parametrize("fixed, method", [(False, "MajorityVote"), (True, "MajorityVote"), (True, "Wawa")])
+def test_crowd_kit_is_loaded_only_where_a_pool_keeps_a_fixed_overlap_with_a_model(tmp_path: Path, fixed: bool,
+                                                                                   method: str) -> None:
+    """Only DawidSkene and Wawa aggregate with crowd-kit: a restart need not pay seconds to import it otherwise."""
     config = tmp_path / "toloka.ini"
     config.write_text((REPO / "toloka.example.ini").read_text())
     if fixed:  # the quality pool alone goes back to "overlap = 3" (the policy's keys removed)
@@ -32,6 +33,7 @@ def test_crowd_kit_is_loaded_only_where_a_pool_keeps_a_fixed_overlap(tmp_path: P
         for key in ("min_overlap", "max_overlap", "confidence", "reject_confidence", "fallback"):
             cfg.remove_option("ValidationQuality", key)
         cfg["ValidationQuality"]["overlap"] = "3"
+        cfg["ValidationQuality"]["aggregation"] = method
         with config.open("w", encoding="utf-8") as handle:
             cfg.write(handle)
-    assert loads_crowd_kit(config) is fixed
+    assert loads_crowd_kit(config) is (method != "MajorityVote")

@@ -25,9 +25,12 @@ async def test_a_revoked_token_is_reported_per_pool_and_work_resumes_when_it_is_
         under_way = set(daemon.state.state.works)
         assert under_way
         world.emu.token = "revoked"
+        searched: set[str] = set()  # a pool with no work at its stage is searched only now and then
         for _ in range(3):
+            due = {o.pool for o in daemon._due_observers()}
             summary = await daemon.tick()  # must not raise: the daemon keeps running
-            assert summary.errors >= len(pools)
+            assert summary.errors >= len(due) >= 1
+            searched |= due
         assert set(daemon.state.state.works) >= under_way  # nothing dropped while refused
         world.emu.token = TOKEN  # a person stored a good token again (here: the server takes it back)
         decided = 0
@@ -40,7 +43,10 @@ async def test_a_revoked_token_is_reported_per_pool_and_work_resumes_when_it_is_
         assert decided > 0 and summary.errors == 0
     error_log = (world.folder / "logs" / "pipeline" / "error.log").read_text(encoding="utf-8")
     console = capsys.readouterr().err
+    assert "pedestrian" in searched
     for name, pool_id in pools.items():
+        if name not in searched:
+            continue
         line = f"{name} pool {pool_id}: fetch failed: Toloka GET /assignments: HTTP 401 AUTHENTICATION_ERROR"
         assert line in error_log and line in console
     assert TOKEN not in error_log + console
