@@ -1,4 +1,4 @@
-"""Aggregation of overlapping answers with crowd-kit.
+"""Aggregation of overlapping answers: crowd-kit's models, and its weighted majority vote in plain Python.
 
 Only the tasks that just reached their overlap are aggregated, never the whole
 history, so a tick's cost grows with its new answers, not with the run's age.
@@ -58,6 +58,9 @@ def aggregate(
         raise ValueError(f"unknown aggregation method {method!r}; expected one of {', '.join(METHODS)}")
     if not votes:
         return {}
+    if method == "MajorityVote":
+        weighted = weighted_majority(votes, skills or {}, default_skill)
+        return {task_id: _pick(task_id, scores, tie_label) for task_id, scores in weighted.items()}
     import pandas as pd
 
     frame = pd.DataFrame(
@@ -77,6 +80,32 @@ def aggregate(
     return result
 
 
+def weighted_majority(
+    votes: Sequence[Vote], skills: Mapping[str, float], default_skill: float
+) -> dict[str, dict[str, float]]:
+    """Per task, each voted label's share of the voters' skill: crowd-kit's ``MajorityVote.fit(data, skills)``.
+
+    Computed in plain Python: with the weights known there is nothing to fit,
+    and building DataFrames for it cost about 70 ms per call, most of the
+    daemon's aggregation time (tests/aggregation/test_classification.py checks
+    it against crowd-kit). A skill below zero counts as zero; if every skill is
+    zero, each vote counts one, as before.
+    """
+    weights = {v.worker_id: max(float(skills.get(v.worker_id, default_skill)), 0.0) for v in votes}
+    if not any(weights.values()):
+        weights = dict.fromkeys(weights, 1.0)
+    sums: dict[str, dict[str, float]] = {}
+    for vote in votes:
+        per_label = sums.setdefault(vote.task_id, {})
+        per_label[vote.label] = per_label.get(vote.label, 0.0) + weights[vote.worker_id]
+    shares: dict[str, dict[str, float]] = {}
+    for task_id, per_label in sums.items():
+        total = sum(per_label.values())
+        shares[task_id] = ({label: w / total for label, w in per_label.items()} if total > 0
+                           else {label: 1.0 / len(per_label) for label in per_label})
+    return shares
+
+
 def preload() -> None:
     """Import crowd-kit (and pandas) now: the daemon calls it at start-up, off the event loop.
 
@@ -88,18 +117,8 @@ def preload() -> None:
 def _probabilities(
     frame: pd.DataFrame, method: Method, skills: Mapping[str, float], default_skill: float
 ) -> pd.DataFrame:
-    from crowdkit.aggregation import DawidSkene, MajorityVote, Wawa
+    from crowdkit.aggregation import DawidSkene, Wawa
 
-    if method == "MajorityVote":
-        import pandas as pd
-
-        workers = frame["worker"].unique()
-        weights = pd.Series(
-            {w: max(float(skills.get(w, default_skill)), 0.0) for w in workers}, dtype=float
-        )
-        if float(weights.sum()) == 0.0:
-            weights[:] = 1.0  # every skill is zero: fall back to plain counting
-        return _fitted(MajorityVote().fit(frame, weights).probas_)
     if method == "DawidSkene":
         return _fitted(DawidSkene(n_iter=100).fit(frame).probas_)
     return Wawa().fit_predict_proba(frame)

@@ -129,16 +129,54 @@ def _near_eligible(facts: PhotoFacts) -> bool:
     return facts.ahash is not None and facts.stddev >= FLAT_STDDEV
 
 
+#: The average hash cut into NEAR_BITS + 1 bands: two hashes at most NEAR_BITS bits apart agree
+#: on a whole band at least (pigeonhole), so a near match is found among the photos that share one.
+_BANDS = tuple((start, min(start + 13, 64)) for start in range(0, 64, 13))
+assert len(_BANDS) == NEAR_BITS + 1
+
+
+def _band_values(ahash: int) -> list[tuple[int, int]]:
+    return [(i, (ahash >> start) & ((1 << (end - start)) - 1)) for i, (start, end) in enumerate(_BANDS)]
+
+
 @dataclass
 class PhotoIndex:
     """The photos seen lately (sha256 -> :class:`Seen`), at most ``limit``, oldest dropped first.
 
-    Exact duplicates are found by the sha256, near ones by scanning the average
-    hashes (a few thousand XORs: well under a millisecond per photo at ``INDEX_SIZE``).
+    Exact duplicates are found by the sha256, near ones through the bands of the
+    average hashes: only photos sharing a band are compared, so a look-up does
+    not grow with the index. The bands are a cache, rebuilt after a restart
+    (not in the checkpoint).
     """
 
     limit: int = INDEX_SIZE
     seen: dict[str, Seen] = field(default_factory=dict)
+    _bands: dict[tuple[int, int], dict[str, None]] | None = field(default=None, repr=False, compare=False)
+    _order: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    _next: int = field(default=0, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"limit": self.limit, "seen": self.seen}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._bands = self._order = None
+        self._next = 0
+
+    def _cache(self) -> tuple[dict[tuple[int, int], dict[str, None]], dict[str, int]]:
+        if self._bands is None or self._order is None:
+            self._bands, self._order, self._next = {}, {}, 0
+            for sha, seen in self.seen.items():
+                self._file(sha, seen)
+        return self._bands, self._order
+
+    def _file(self, sha: str, seen: Seen) -> None:
+        assert self._bands is not None and self._order is not None
+        self._order[sha] = self._next
+        self._next += 1
+        if seen.ahash is not None:
+            for band in _band_values(seen.ahash):
+                self._bands.setdefault(band, {})[sha] = None
 
     def match(self, facts: PhotoFacts, assignment: str, organization: str) -> Duplicate | None:
         """The photo of another assignment this one repeats, or None; photos of the same assignment never count.
@@ -154,26 +192,44 @@ class PhotoIndex:
             return Duplicate("exact", exact.assignment, exact.organization == organization)
         if facts.ahash is None or not _near_eligible(facts):
             return None
-        best: tuple[int, str] | None = None
+        bands, order = self._cache()
+        candidates: set[str] = set()
+        for band in _band_values(facts.ahash):
+            candidates.update(bands.get(band, ()))
+        best: tuple[int, int, str] | None = None  # bits, then the older photo first: as a scan in order found it
         organizations: set[str] = set()
-        for seen in self.seen.values():
+        for sha in candidates:
+            seen = self.seen[sha]
             if seen.ahash is None or seen.assignment == assignment:
                 continue
             bits = hamming(seen.ahash, facts.ahash)
             if bits > NEAR_BITS:
                 continue
             organizations.add(seen.organization)
-            if best is None or bits < best[0]:
-                best = (bits, seen.assignment)
+            if best is None or (bits, order[sha]) < best[:2]:
+                best = (bits, order[sha], seen.assignment)
         if best is None or len(organizations) != 1 or organization in organizations:
             return None
-        return Duplicate("near", best[1], False, best[0])
+        return Duplicate("near", best[2], False, best[0])
 
     def add(self, facts: PhotoFacts, assignment: str, organization: str) -> None:
         """Remember a photo (the first assignment that sent these bytes keeps them); drop the oldest past ``limit``."""
         if facts.sha256 in self.seen:
             return
         ahash = facts.ahash if _near_eligible(facts) else None
-        self.seen[facts.sha256] = Seen(assignment, organization, ahash)
+        seen = Seen(assignment, organization, ahash)
+        self.seen[facts.sha256] = seen
+        if self._bands is not None:
+            self._file(facts.sha256, seen)
         while len(self.seen) > self.limit:
-            del self.seen[next(iter(self.seen))]
+            oldest = next(iter(self.seen))
+            dropped = self.seen.pop(oldest)
+            if self._bands is not None and self._order is not None:
+                self._order.pop(oldest, None)
+                if dropped.ahash is not None:
+                    for band in _band_values(dropped.ahash):
+                        bucket = self._bands.get(band)
+                        if bucket is not None:
+                            bucket.pop(oldest, None)
+                            if not bucket:
+                                del self._bands[band]

@@ -48,7 +48,7 @@ def handle(ledger: Ledger, assignments: Sequence[Assignment], rules: Rules, now:
             continue
         ledger.works[work.assignment_id] = work
         outcome.reviewing.append(review_of(work, assignment.reward or Decimal(0)))
-        outcome.add(work.assignment_id, *_photo_actions(work), _visit_task(work, rules.pedestrian, rules.visit))
+        outcome.add(work.assignment_id, *_photo_actions(work, rules), _visit_task(work, rules.pedestrian, rules.visit))
         rows = [decision_row(now, work, HANDLER, work.group_id(MAIN), flow.SUBMIT, work.verdict)]
         if rules.visit.policy is not None:  # the automatic check is evidence for the visit verdict
             check = visit.distance_of(work, rules.pedestrian)
@@ -113,8 +113,10 @@ def read_work(assignment: Assignment, rules: PedestrianRules) -> Work:
     )
 
 
-def _photo_actions(work: Work) -> list[StorePhoto]:
-    return [StorePhoto(p.attachment_id, p.key) for g in work.groups.values() for p in g.photos]
+def _photo_actions(work: Work, rules: Rules) -> list[StorePhoto]:
+    """Store every photo; measure them only where the automatic checks count (the dynamic policy)."""
+    measure = any(pool.policy is not None for pool in (rules.visit, rules.quality, rules.relevance))
+    return [StorePhoto(p.attachment_id, p.key, measure=measure) for g in work.groups.values() for p in g.photos]
 
 
 def _visit_task(work: Work, rules: PedestrianRules, visit: ValidationRules) -> CreateTasks:

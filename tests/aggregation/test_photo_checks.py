@@ -199,3 +199,47 @@ def test_repeats_are_evidence_against_relevance_and_exact_ones_of_another_organi
     assert visit_log_odds(Duplicate("near", "a1", same_organization=False, bits=1))[0] == 0.0  # look-alike places
     assert exact_other.note() == "exact duplicate of a photo of assignment a1 (another organization)"
     assert "2 of 64 hash bits" in near_same.note()
+
+
+def _scan(index: PhotoIndex, facts: PhotoFacts, assignment: str, organization: str) -> Duplicate | None:
+    """What match() answered when it compared the photo with every photo of the index, oldest first."""
+    exact = index.seen.get(facts.sha256)
+    if exact is not None and exact.assignment != assignment:
+        return Duplicate("exact", exact.assignment, exact.organization == organization)
+    if facts.ahash is None or facts.stddev < FLAT_STDDEV:
+        return None
+    best, organizations = None, set()
+    for seen in index.seen.values():
+        if seen.ahash is None or seen.assignment == assignment:
+            continue
+        bits = (seen.ahash ^ facts.ahash).bit_count()
+        if bits <= NEAR_BITS:
+            organizations.add(seen.organization)
+            if best is None or bits < best[0]:
+                best = (bits, seen.assignment)
+    if best is None or len(organizations) != 1 or organization in organizations:
+        return None
+    return Duplicate("near", best[1], False, best[0])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_banded_look_up_finds_what_a_scan_of_every_photo_finds(seed: int) -> None:
+    rng = random.Random(seed)
+    index = PhotoIndex(limit=300)
+    found: list[str] = []
+    bases = [rng.getrandbits(64) for _ in range(40)]
+    for n in range(1500):
+        ahash = rng.choice(bases)
+        for _ in range(rng.randint(0, 6)):  # a few flipped bits: near, or just too far
+            ahash ^= 1 << rng.randrange(64)
+        facts = PhotoFacts(True, 800, 600, 40.0, f"sha{rng.randrange(2000)}", ahash)
+        assignment, organization = f"a{rng.randrange(400)}", f"o{rng.randrange(30)}"
+        expected = _scan(index, facts, assignment, organization)
+        assert index.match(facts, assignment, organization) == expected
+        found += [expected.kind] if expected else []
+        index.add(facts, assignment, organization)
+        if n == 700:  # a restart: the checkpoint keeps the photos, the bands are rebuilt from them
+            assert set(index.__getstate__()) == {"limit", "seen"}
+            index = pickle.loads(pickle.dumps(index))
+            assert index._bands is None
+    assert found.count("near") > 20 and found.count("exact") > 20  # both kinds were really compared

@@ -52,3 +52,39 @@ def test_no_votes_no_results_and_bad_method_is_refused() -> None:
     assert aggregate([], "DawidSkene") == {}
     with pytest.raises(ValueError, match="GLAD"):
         aggregate(votes({"t": {"a": "x"}}), "GLAD")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_weighted_majority_vote_is_crowd_kits(seed: int) -> None:
+    """aggregate()'s MajorityVote is computed without pandas; it must give crowd-kit's labels and probabilities."""
+    import random
+
+    import pandas as pd
+    from crowdkit.aggregation import MajorityVote
+
+    rng = random.Random(seed)
+    workers = [f"w{i}" for i in range(rng.randint(2, 12))]
+    labels = ["yes", "no", "maybe"][: rng.randint(2, 3)]
+    table = {f"t{t}": {w: rng.choice(labels) for w in rng.sample(workers, rng.randint(1, len(workers)))}
+             for t in range(rng.randint(1, 30))}
+    skills = {w: float(rng.choice([0, 10, 50, 50, 73.5, 90])) for w in workers if rng.random() < 0.8}
+    ours = aggregate(votes(table), "MajorityVote", skills=skills, default_skill=60)
+
+    frame = pd.DataFrame([(v.task_id, v.worker_id, v.label) for v in votes(table)], columns=["task", "worker", "label"])
+    weights = pd.Series({w: max(skills.get(w, 60.0), 0.0) for w in frame["worker"].unique()}, dtype=float)
+    if weights.sum() == 0:
+        weights[:] = 1.0
+    # A task whose voters all weigh 0 (others weighing more) makes crowd-kit fail ("all NA"); ours counts
+    # its votes. Leave such tasks out of the comparison.
+    weightless = {t for t, answers in table.items() if all(weights[w] == 0 for w in answers)}
+    frame = frame[~frame["task"].isin(weightless)]
+    if frame.empty:
+        return
+    probas = MajorityVote().fit(frame, weights).probas_
+    assert probas is not None
+    for task, row in probas.iterrows():
+        scores = {str(label): p for label, p in row.items() if not pd.isna(p)}
+        best = max(scores.values())
+        tied = sorted(label for label, p in scores.items() if best - p <= 1e-9)
+        assert ours[str(task)].label == tied[0], (task, scores)
+        assert ours[str(task)].confidence == pytest.approx(scores[tied[0]], abs=1e-6)

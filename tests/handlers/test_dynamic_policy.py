@@ -271,3 +271,14 @@ def test_unsure_with_fallback_lean_accepts_a_task_leaning_fine_and_holds_one_lea
     out = answered(leaning_bad, task, {"w4": "no"})
     assert flow.HOLD in events(out.actions)
     assert not [a for a in out.actions if isinstance(a, SetStatus)]  # nobody is rejected on it
+
+
+def test_photos_are_measured_only_where_the_automatic_checks_count() -> None:
+    from engine.actions import StorePhoto
+
+    def stored(rules: Rules) -> list[StorePhoto]:
+        actions = pedestrian.handle(Ledger(), [pedestrian_assignment()], rules, NOW).actions  # type: ignore[arg-type]
+        return [a for a in actions if isinstance(a, StorePhoto)]
+
+    assert stored(DYNAMIC) and all(a.measure for a in stored(DYNAMIC))
+    assert stored(RULES) and not any(a.measure for a in stored(RULES))  # fixed overlap everywhere: no decode
