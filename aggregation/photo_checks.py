@@ -21,7 +21,7 @@ seen (plain data: it is pickled with the handlers' state).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from engine.photo_facts import PhotoFacts, from_text, photo_facts, to_text
 
@@ -156,10 +156,13 @@ class PhotoIndex:
     _next: int = field(default=0, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, object]:
-        return {"limit": self.limit, "seen": self.seen}
+        # Plain tuples: pickle writes them in C, where each Seen took a trip through Python (the
+        # index is most of a checkpoint, written twice a tick).
+        return {"limit": self.limit, "seen": {sha: tuple(seen) for sha, seen in self.seen.items()}}
 
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__dict__.update(state)
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.limit = state["limit"]
+        self.seen = {sha: Seen(*seen) for sha, seen in state["seen"].items()}
         self._bands = self._order = None
         self._next = 0
 
