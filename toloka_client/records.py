@@ -38,6 +38,8 @@ def _str(value: Any) -> str | None:
 
 
 def _map(value: Any) -> Mapping[str, Any]:
+    if type(value) is dict:  # parsed from the answer a moment ago: nobody else holds it, no copy needed
+        return value
     return dict(value) if isinstance(value, Mapping) else {}
 
 
