@@ -129,6 +129,7 @@ class Executor:
         self.tables = tables
         self.max_photo_bytes = max_photo_bytes
         self._slots = asyncio.Semaphore(concurrency)
+        self._writers: dict[str, _GroupCommit] = {}
 
     async def run_chains(
         self,
@@ -377,7 +378,13 @@ class Executor:
         if table is None:
             raise ActionFailed(action, f"no table named {action.table!r}", permanent=True)
         rows = [{k: _cell(v) for k, v in (await self._resolve(row)).items()} for row in action.rows]
-        await asyncio.to_thread(table.append_once, rows)
+        if not table.key:
+            await asyncio.to_thread(table.append_once, rows)  # a replay is found by its exact bytes: alone
+            return
+        writer = self._writers.get(action.table)
+        if writer is None:
+            writer = self._writers[action.table] = _GroupCommit(table)
+        await writer.append(rows)
 
     async def _resolve(self, values: Mapping[str, object]) -> dict[str, Any]:
         """Replace every :class:`LinkTo` (also inside lists) with a working link."""
@@ -390,6 +397,44 @@ class Executor:
             else:
                 out[name] = value
         return out
+
+
+class _GroupCommit:
+    """Rows for one keyed table, written by as few writes (and fsyncs) as the callers allow.
+
+    Chains append at about the same moment (they go on together after a batch).
+    One drain task writes whatever has queued up in one append, then the next
+    lot. Each caller returns once its rows are on disk, or gets the error of the
+    write that carried them. A caller cancelled meanwhile does not stop the
+    write (as a thread already writing would not stop either). A keyed table
+    skips rows whose key it holds, so a replay in a group is harmless.
+    """
+
+    def __init__(self, table: TsvTable) -> None:
+        self.table = table
+        self._queue: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def append(self, rows: list[dict[str, Any]]) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((rows, done))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain())
+        await done
+
+    async def _drain(self) -> None:
+        while self._queue:
+            group, self._queue = self._queue, []
+            try:
+                await asyncio.to_thread(self.table.append, [row for rows, _ in group for row in rows])
+            except Exception as exc:  # every caller of this write hears of its failure
+                for _, waiter in group:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+            else:
+                for _, waiter in group:
+                    if not waiter.done():
+                        waiter.set_result(None)
 
 
 def _bonus_doc(action: PayBonus) -> dict[str, Any]:

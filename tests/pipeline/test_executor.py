@@ -348,3 +348,41 @@ async def test_a_photo_not_to_measure_is_stored_without_facts(world: World) -> N
     _, (other,) = world.submitted()
     assert await world.executor.run(StorePhoto(other, "tmp/n/0.jpg", measure=False)) is None
     assert (world.folder / "photos" / "tmp" / "n" / "0.jpg").read_bytes() == JPEG
+
+
+async def test_rows_of_many_chains_for_one_keyed_table_share_writes_and_each_lands_once(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = TsvTable(world.folder / "keyed.tsv", ["pedestrian_assignment_id", "event"], key=["pedestrian_assignment_id"])
+    world.executor.tables = {**world.tables, "keyed": table}
+    writes: list[int] = []
+    raw_write = TsvTable._raw_write
+
+    def counted(self: TsvTable, data: bytes) -> None:  # the real write, counted
+        writes.append(data.count(b"\n"))
+        raw_write(self, data)
+
+    monkeypatch.setattr(TsvTable, "_raw_write", counted)
+    chains = {f"c{i}": [AppendRows("keyed", f"c{i}/x", ({"pedestrian_assignment_id": f"a{i}", "event": "x"},))]
+              for i in range(12)}
+    chains["again"] = [AppendRows("keyed", "again", ({"pedestrian_assignment_id": "a3", "event": "x"},))]
+    results = await world.executor.run_chains(chains, lambda chain, result: _noop())
+    assert all(r.error is None and len(r.done) == 1 for r in results.values())
+    rows = pd.read_csv(table.path, sep="\t", dtype=str)
+    assert sorted(rows["pedestrian_assignment_id"]) == sorted(f"a{i}" for i in range(12))  # a3 once
+    assert len(writes) < 12 and sum(writes) == 1 + 12  # the header and twelve rows, in fewer writes
+
+
+async def test_a_failed_group_write_fails_every_chain_it_carried(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The write itself fails as on a full disk. (/dev/full, which tests/tables uses, cannot stand in for a
+    # keyed table: its key index reads the file first, and reading /dev/full never ends.)
+    table = TsvTable(world.folder / "keyed.tsv", ["pedestrian_assignment_id", "event"], key=["pedestrian_assignment_id"])
+    world.executor.tables = {**world.tables, "keyed": table}
+
+    def full(self: TsvTable, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(TsvTable, "_raw_write", full)
+    chains = {f"c{i}": [AppendRows("keyed", f"c{i}/x", ({"pedestrian_assignment_id": f"a{i}", "event": "x"},))]
+              for i in range(5)}
+    results = await world.executor.run_chains(chains, lambda chain, result: _noop())
+    assert all(r.error is not None and "No space left" in str(r.error) and not r.done for r in results.values())
