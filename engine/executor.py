@@ -38,6 +38,7 @@ from engine.actions import (
     StorePhoto,
 )
 from engine.batching import Batchable, Planned, compose, single
+from engine.group_commit import GroupCommit
 from engine.photo_facts import measure_photo
 from file_store.base import FileStore
 from tables.tsv import TsvTable
@@ -129,7 +130,7 @@ class Executor:
         self.tables = tables
         self.max_photo_bytes = max_photo_bytes
         self._slots = asyncio.Semaphore(concurrency)
-        self._writers: dict[str, _GroupCommit] = {}
+        self._writers: dict[str, GroupCommit[dict[str, Any]]] = {}  # keyed table -> its group commit
 
     async def run_chains(
         self,
@@ -382,9 +383,9 @@ class Executor:
             await asyncio.to_thread(table.append_once, rows)  # a replay is found by its exact bytes: alone
             return
         writer = self._writers.get(action.table)
-        if writer is None:
-            writer = self._writers[action.table] = _GroupCommit(table)
-        await writer.append(rows)
+        if writer is None:  # a keyed table skips rows whose key it holds: a replay in a group is harmless
+            writer = self._writers[action.table] = GroupCommit(table.append)
+        await writer.add(rows)
 
     async def _resolve(self, values: Mapping[str, object]) -> dict[str, Any]:
         """Replace every :class:`LinkTo` (also inside lists) with a working link."""
@@ -397,44 +398,6 @@ class Executor:
             else:
                 out[name] = value
         return out
-
-
-class _GroupCommit:
-    """Rows for one keyed table, written by as few writes (and fsyncs) as the callers allow.
-
-    Chains append at about the same moment (they go on together after a batch).
-    One drain task writes whatever has queued up in one append, then the next
-    lot. Each caller returns once its rows are on disk, or gets the error of the
-    write that carried them. A caller cancelled meanwhile does not stop the
-    write (as a thread already writing would not stop either). A keyed table
-    skips rows whose key it holds, so a replay in a group is harmless.
-    """
-
-    def __init__(self, table: TsvTable) -> None:
-        self.table = table
-        self._queue: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
-        self._drainer: asyncio.Task[None] | None = None
-
-    async def append(self, rows: list[dict[str, Any]]) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((rows, done))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain())
-        await done
-
-    async def _drain(self) -> None:
-        while self._queue:
-            group, self._queue = self._queue, []
-            try:
-                await asyncio.to_thread(self.table.append, [row for rows, _ in group for row in rows])
-            except Exception as exc:  # every caller of this write hears of its failure
-                for _, waiter in group:
-                    if not waiter.done():
-                        waiter.set_exception(exc)
-            else:
-                for _, waiter in group:
-                    if not waiter.done():
-                        waiter.set_result(None)
 
 
 def _bonus_doc(action: PayBonus) -> dict[str, Any]:

@@ -60,6 +60,7 @@ from engine.checkpoint import CheckpointStore
 from engine.config import Settings, read_max_spend
 from engine.cursor import AssignmentCursor, CursorBatch
 from engine.executor import EXISTED, ActionFailed, ChainResult, Executor
+from engine.group_commit import GroupCommit
 from engine.journal import Journal
 from engine.logs import pool_logger
 from engine.pool_specs import check_pool_specs, raise_on_mismatch
@@ -220,6 +221,8 @@ class Engine(Generic[C, S]):
         # proves they never went out, so they may go in a new batch (engine/batching.py). Anything
         # pending at start-up may have been sent alone by an earlier run, so it goes alone again.
         self.never_sent: set[str] = set()
+        # Chains that end together share one journal write (and fsync) for their done marks.
+        self._done_marks: GroupCommit[str] = GroupCommit(lambda keys: self.journal.mark_done(keys))
 
     # -- start-up -------------------------------------------------------------------
 
@@ -545,7 +548,7 @@ class Engine(Generic[C, S]):
             nonlocal created, existed, failures
             done = result.done
             if done:
-                await asyncio.to_thread(self.journal.mark_done, [a.key for a in done])
+                await self._done_marks.add([a.key for a in done])
                 for action in done:
                     if isinstance(action, CreateTasks):
                         if action.key in result.existed:
