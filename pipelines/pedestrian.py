@@ -82,7 +82,10 @@ def gauges(ledger: Ledger) -> dict[str, dict[str, int]]:
     """Per pool: answers waiting for their task's overlap, and groups waiting for the pool's verdict."""
     return {
         pool: {
-            "answers_waiting": sum(len(b) for b in ledger.ballots.get(pool, {}).values()),
+            # Ballots of work decided meanwhile leave the ledger at the pool's next look (complete());
+            # a pool with nothing at its stage is searched seldom, so they are not counted here.
+            "answers_waiting": sum(len(b) for b in ledger.ballots.get(pool, {}).values()
+                                   if b and b[0].pedestrian_assignment_id in ledger.works),
             "groups_waiting": groups_waiting(ledger, pool),
         }
         for pool in POOLS

@@ -48,3 +48,17 @@ def test_the_pedestrian_pipeline_waits_on_a_checking_pool_only_while_work_is_at_
     ledger.works["a"].stage = "quality"
     assert [p for p in ("pedestrian", "visit", "quality", "relevance") if PEDESTRIAN.expects(ledger, p)] == [
         "pedestrian", "quality"]
+
+
+def test_answers_of_work_decided_meanwhile_are_not_shown_as_waiting() -> None:
+    from handlers.state import Ballot
+    from pipelines.pedestrian import gauges
+
+    ledger = Ledger()
+    ledger.works["open"] = Work(assignment_id="open", user_id="u", submitted=None, org={}, verdict="ok",
+                                worker_coordinates="", comment="", groups={})
+    box = ledger.ballots_of("quality")
+    for task, work in (("t1", "open"), ("t2", "decided")):
+        box[task] = [Ballot(task_id=task, assignment_id="a", worker_id="w", label="ok",
+                            pedestrian_assignment_id=work, group="g", photo_id="p", image_field="f", url="u")]
+    assert gauges(ledger)["quality"]["answers_waiting"] == 1
