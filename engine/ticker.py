@@ -221,6 +221,7 @@ class Engine(Generic[C, S]):
         # proves they never went out, so they may go in a new batch (engine/batching.py). Anything
         # pending at start-up may have been sent alone by an earlier run, so it goes alone again.
         self.never_sent: set[str] = set()
+        self._quiet: set[str] = set()  # observers whose last search brought nothing: they skip the next tick
         # Chains that end together share one journal write (and fsync) for their done marks.
         self._done_marks: GroupCommit[str] = GroupCommit(lambda keys: self.journal.mark_done(keys))
 
@@ -299,6 +300,8 @@ class Engine(Generic[C, S]):
                 self._error(now, observer.pool, "fetch failed", str(result))
                 continue
             batches[observer.key] = result
+            if not result[0].events:
+                self._quiet.add(observer.key)
         decisions, failed = self._decide_all(batches, now)
         for observer in self.observers:
             if observer.key in failed:
@@ -512,13 +515,20 @@ class Engine(Generic[C, S]):
     def _due_observers(self) -> list[Observer[C, S]]:
         """The observers to search this tick: every pool the pipeline waits on, the others now and then.
 
-        Skipping a search loses nothing: the cursor stays where it is and the next
-        search returns what came meanwhile. It only saves requests (and Toloka's quota).
+        A pool whose last search brought nothing rests one tick. Skipping a search
+        loses nothing: the cursor stays where it is and the next search returns
+        what came meanwhile. It only saves requests (and Toloka's quota), at the
+        price of at most one period before new work is seen.
         """
-        if self.state.stats.ticks % IDLE_SEARCH_TICKS == 0:
-            return list(self.observers)
+        every = self.state.stats.ticks % IDLE_SEARCH_TICKS == 0
         state = self.state.state
-        return [o for o in self.observers if self.spec.expects(state, o.pool)]
+        due = []
+        for observer in self.observers:
+            if observer.key in self._quiet:  # its last search brought nothing: it rests one tick
+                self._quiet.discard(observer.key)
+            elif every or self.spec.expects(state, observer.pool):
+                due.append(observer)
+        return due
 
     async def _fetch(self, observer: Observer[C, S], now: datetime) -> tuple[CursorBatch, Batch]:
         cursor_batch = await self.cursors[observer.key].fetch(now)

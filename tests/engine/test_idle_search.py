@@ -62,3 +62,20 @@ def test_answers_of_work_decided_meanwhile_are_not_shown_as_waiting() -> None:
         box[task] = [Ballot(task_id=task, assignment_id="a", worker_id="w", label="ok",
                             pedestrian_assignment_id=work, group="g", photo_id="p", image_field="f", url="u")]
     assert gauges(ledger)["quality"]["answers_waiting"] == 1
+
+
+def test_a_pool_whose_search_brought_nothing_rests_one_tick(tmp_path: Path, monkeypatch: Any) -> None:
+    def nothing(state: Any, batch: Any, ctx: Any) -> Decision:
+        return Decision()
+
+    observers = (ObserverSpec("busy", event=lambda c: "accepted", handler=nothing),)
+    pipeline = dataclasses.replace(spec(), observers=observers, pools=lambda c: {"busy": "1"})
+    plain = probe_world.settings
+    monkeypatch.setattr(probe_world, "settings", lambda folder: dataclasses.replace(plain(folder), pool_ids={"busy": "1"}))
+    engine = offline_engine(tmp_path, None, Clock(T0), pipeline)
+    engine.state.stats.ticks = 3
+    assert [o.pool for o in engine._due_observers()] == ["busy"]
+    engine._quiet.add("busy")  # what a search that brought nothing leaves
+    assert engine._due_observers() == []
+    assert [o.pool for o in engine._due_observers()] == ["busy"]  # rested once, searched again
+    engine.journal.close()
