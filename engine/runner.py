@@ -314,8 +314,9 @@ async def _loop(daemon: Engine[C, S], settings: Settings[C], options: RunOptions
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
             if stop.is_set():
-                log.info("stop requested: the last tick is checkpointed; exiting")
+                log.info("stop requested: the last tick is done; checkpointing and exiting")
                 break
+        await daemon.checkpoint()  # a tick checkpoints its effects' outcome only when the handlers need it
         return 0
     finally:
         for task in background:

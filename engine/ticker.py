@@ -222,6 +222,7 @@ class Engine(Generic[C, S]):
         # pending at start-up may have been sent alone by an earlier run, so it goes alone again.
         self.never_sent: set[str] = set()
         self._quiet: set[str] = set()  # observers whose last search brought nothing: they skip the next tick
+        self._learned = False  # effects since the last checkpoint brought what only the checkpoint keeps
         # Chains that end together share one journal write (and fsync) for their done marks.
         self._done_marks: GroupCommit[str] = GroupCommit(lambda keys: self.journal.mark_done(keys))
 
@@ -331,7 +332,12 @@ class Engine(Generic[C, S]):
         _, failures = await self.execute_pending()
         (summary.created, summary.existed), self._tasks_unshown = self._tasks_unshown, (0, 0)
         summary.errors += failures
-        await self.checkpoint()
+        if self._learned:
+            # The effects told the handlers something (refusals, photo facts, an auto-accept) that no
+            # journal line repeats after a crash: it must be on disk before the next tick. Otherwise
+            # the next tick's checkpoint will do: a restart counts effects done after the last one
+            # from the journal (recount_after_restart) and compacts their lines.
+            await self.checkpoint()
         await self._write_workers()
         stats = self.state.stats
         stats.ticks += 1
@@ -568,6 +574,7 @@ class Engine(Generic[C, S]):
                 self._count(done, result.overtaken)
                 self.state.refused.update(result.refused)
                 self._keep_facts(result.facts)
+                self._learned = self._learned or bool(result.refused or result.facts or result.overtaken)
             error = result.error
             if error is not None:
                 self._in_flight.pop(error.action.key, None)
@@ -583,8 +590,6 @@ class Engine(Generic[C, S]):
         if self.held_for_store:
             log.warning("photo store outage: %d task creations wait until photo links serve again",
                         len(self.held_for_store))
-        # Found tasks count too: the try that created them died before counting them.
-        self.state.stats.tasks_created += created + existed
         self._tasks_unshown = (self._tasks_unshown[0] + created, self._tasks_unshown[1] + existed)
         if self.held:
             log.warning(
@@ -777,6 +782,9 @@ class Engine(Generic[C, S]):
             elif isinstance(action, PayBonus):
                 stats.bonuses_paid += 1
                 stats.bonus_money += action.amount
+            elif isinstance(action, CreateTasks):
+                # Found ones count too: the try that created them died before counting them.
+                stats.tasks_created += len(action.tasks)
             elif isinstance(action, AppendRows):
                 self._count_decisions(stats, action, now)
 
@@ -803,6 +811,7 @@ class Engine(Generic[C, S]):
         snapshot = self.journal.snapshot()
         self.state.journal = snapshot
         data = self.checkpoints.encode(self.state)  # on the loop: the state must not change meanwhile
+        self._learned = False
         size = await asyncio.to_thread(self.checkpoints.write, data)
         self._saved = data
         await asyncio.to_thread(self.journal.compact, snapshot)

@@ -104,3 +104,19 @@ def test_a_checkpoint_from_before_the_facts_loads_with_none(tmp_path: Path) -> N
     assert b"facts" not in (saves / "checkpoint.pkl").read_bytes()
     state, found = load_state(checkpoint_store(saves, spec()), spec(), T0)
     assert found and state.facts == {} and state.refused == {"overlap:t1:5": "pool closed"}
+
+
+async def test_only_effects_that_bring_the_handlers_something_call_for_a_checkpoint_after_them(tmp_path: Path) -> None:
+    """Facts (and refusals, auto-accepts) live only in the checkpoint: the tick saves them at once.
+    Effects that bring nothing wait for the next tick's checkpoint (the journal's done lines cover them)."""
+    engine = offline_engine(tmp_path, None, Clock(T0))
+    engine.executor = StoringExecutor()  # type: ignore[assignment]
+    engine.journal.stage([Step("pa1", AppendRows("decisions", "pa1/x", ({"event": "x"},)))])
+    await engine.execute_pending()
+    assert not engine._learned
+    engine.journal.stage([Step("pa2", StorePhoto("att-a", "tmp/a.jpg"))])
+    await engine.execute_pending()
+    assert engine._learned
+    await engine.checkpoint()
+    assert not engine._learned
+    engine.journal.close()
