@@ -3,7 +3,8 @@
 The emulator runs a scaled copy of the ``realistic`` scenario (``--organizations`` generated,
 pedestrians and checkers scaled with them), the daemon runs ``python pipeline.py`` on the
 emulator's recommended ``toloka.ini`` (2 s ticks). Every time another 100 organizations are
-decided (their pedestrian assignment accepted or rejected), one line shows the daemon's resident
+decided (their pedestrian assignment accepted or rejected), one line shows the work submitted and
+not yet decided (what the daemon must hold in its state), the daemon's resident
 memory (VmRSS from /proc), its peak so far (VmHWM), the size of ``saves/checkpoint.pkl`` and of
 ``saves/journal.jsonl``, and the daemon's CPU seconds so far. Nothing is asserted: it prints.
 
@@ -81,6 +82,17 @@ def decided(db: Path, pool_id: str) -> int:
         return -1
 
 
+def waiting(db: Path, pool_id: str) -> int:
+    """Pedestrian assignments of ``pool_id`` submitted and not yet accepted or rejected (-1 on a racing read)."""
+    try:
+        with sqlite3.connect(db) as conn:
+            return int(conn.execute(
+                "SELECT COUNT(*) FROM objects WHERE kind = 'assignment' AND json_extract(doc, '$.pool_id') = ? "
+                "AND json_extract(doc, '$.status') = 'SUBMITTED'", (pool_id,)).fetchone()[0])
+    except sqlite3.Error:
+        return -1
+
+
 def size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -99,8 +111,9 @@ def run(args: argparse.Namespace, folder: Path) -> int:
         pool = cfg["PedestrianProject"]["pool_id"]
         harness.store_token(folder, cfg["Secrets"]["toloka_token"])
         saves = folder / "saves"
-        print("organizations decided | RSS MB | peak RSS MB | checkpoint KB | journal KB | CPU s | wall s")
-        print("--- | --- | --- | --- | --- | --- | ---")
+        print("organizations decided | submitted, undecided | RSS MB | peak RSS MB | checkpoint KB | journal KB | "
+              "CPU s | wall s")
+        print("--- | --- | --- | --- | --- | --- | --- | ---")
         with (folder / "pipeline.out").open("w") as out:
             started = time.monotonic()
             proc = subprocess.Popen([sys.executable, str(REPO / "pipeline.py"), "--config", str(ini)], cwd=REPO,
@@ -109,7 +122,8 @@ def run(args: argparse.Namespace, folder: Path) -> int:
 
         def row(label: str) -> None:
             mem = proc_status(proc.pid)
-            print(f"{label} | {mem.get('VmRSS', 0) / 1024:.0f} | {mem.get('VmHWM', 0) / 1024:.0f} | "
+            print(f"{label} | {waiting(folder / 'emulator.sqlite', pool)} | "
+                  f"{mem.get('VmRSS', 0) / 1024:.0f} | {mem.get('VmHWM', 0) / 1024:.0f} | "
                   f"{size(saves / 'checkpoint.pkl') / 1024:.0f} | {size(saves / 'journal.jsonl') / 1024:.0f} | "
                   f"{cpu_seconds(proc.pid):.1f} | {time.monotonic() - started:.0f}", flush=True)
 
