@@ -82,8 +82,13 @@ async def test_a_real_engine_snapshot_is_fresh_after_a_tick_and_stale_three_peri
 
 
 def test_a_daemon_whose_tick_hangs_turns_stale_on_health_and_recovers(tmp_path: Path) -> None:
-    """A live daemon: Toloka answers slowly (each request 4 s, period 1 s), the status server still
-    answers, and /health says 503 stale until the ticks come back."""
+    """A live daemon: Toloka answers slowly (each request 12 s, period 1 s), the status server still
+    answers, and /health says 503 stale until the ticks come back.
+
+    A pool whose search brought nothing rests a tick, so a tick that searches nothing ends at
+    once even now; the long latency keeps each searching tick stale for seconds, long enough for
+    the page to be read inside it.
+    """
     from tools.chromium import chromium
     from tools.harness import edit_ini, served_emulator, set_faults, start_pipeline, stop, wait_for_ticks
 
@@ -112,7 +117,7 @@ def test_a_daemon_whose_tick_hangs_turns_stale_on_health_and_recovers(tmp_path: 
                         and m.group(1))
             wait_for_ticks(proc, out, 2)
             assert get_health(base)[0] == 200
-            set_faults(url, {"latency_seconds": 4, "latency_rate": 1.0})
+            set_faults(url, {"latency_seconds": 12, "latency_rate": 1.0})
             _, body = wait("stale", lambda: (h := get_health(base))[0] == 503 and h)
             assert body["health"] == "stale" and body["stale"] is True and body["stale_after_seconds"] == 3
             # The page says so too (it kept showing "Healthy" while /health said 503).
