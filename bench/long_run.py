@@ -71,26 +71,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def decided(db: Path, pool_id: str) -> int:
-    """Pedestrian assignments of ``pool_id`` accepted or rejected so far (-1 if the read races a write)."""
+def count(db: Path, pool_id: str, statuses: tuple[str, ...]) -> int:
+    """Assignments of ``pool_id`` in one of ``statuses`` (-1 if the read races a write)."""
+    marks = ", ".join("?" * len(statuses))
     try:
         with sqlite3.connect(db) as conn:
             return int(conn.execute(
                 "SELECT COUNT(*) FROM objects WHERE kind = 'assignment' AND json_extract(doc, '$.pool_id') = ? "
-                "AND json_extract(doc, '$.status') IN ('ACCEPTED', 'REJECTED')", (pool_id,)).fetchone()[0])
+                f"AND json_extract(doc, '$.status') IN ({marks})", (pool_id, *statuses)).fetchone()[0])
     except sqlite3.Error:
         return -1
+
+
+def decided(db: Path, pool_id: str) -> int:
+    """Pedestrian assignments accepted or rejected so far."""
+    return count(db, pool_id, ("ACCEPTED", "REJECTED"))
 
 
 def waiting(db: Path, pool_id: str) -> int:
-    """Pedestrian assignments of ``pool_id`` submitted and not yet accepted or rejected (-1 on a racing read)."""
-    try:
-        with sqlite3.connect(db) as conn:
-            return int(conn.execute(
-                "SELECT COUNT(*) FROM objects WHERE kind = 'assignment' AND json_extract(doc, '$.pool_id') = ? "
-                "AND json_extract(doc, '$.status') = 'SUBMITTED'", (pool_id,)).fetchone()[0])
-    except sqlite3.Error:
-        return -1
+    """Pedestrian assignments submitted and not yet accepted or rejected."""
+    return count(db, pool_id, ("SUBMITTED",))
 
 
 def size(path: Path) -> int:
