@@ -424,22 +424,27 @@ def test_a_request_toloka_refuses_whole_closes_its_batch_and_reports_its_rows(
     assert mine(pool_tasks(served[1], config), "Whole") == {"Whole A": 1}
 
 
+def begin_interrupted_batch(config: Path, orgs: Path, saves: Path) -> str:
+    """Record the good rows of ``orgs`` as a batch begun and never finished (a run killed mid-send); the pool id."""
+    settings = load_settings(config)
+    intake = get("pedestrian").intake
+    assert intake is not None
+    checked = check_rows(read_sheet(orgs), intake(settings.config))
+    pool_id = settings.config.pedestrian.pool_id
+    IntakeRecord.open(saves, pool_id).begin(
+        [g.key for g in checked.good],
+        [{"pool_id": pool_id, "input_values": dict(g.input_values), "overlap": 1, "infinite_overlap": False}
+         for g in checked.good])
+    return pool_id
+
+
 def test_an_open_batch_toloka_refuses_whole_is_closed_not_resent_forever(
         served: tuple[Path, str], tmp_path: Path) -> None:
     """An earlier run's batch that Toloka refuses for good is closed once, its rows reported by line."""
     config = own_config(served, tmp_path)
-    settings = load_settings(config)
-    intake = get("pedestrian").intake
-    assert intake is not None
-    spec = intake(settings.config)
     orgs = write(tmp_path / "orgs.tsv", ["name\taddress\tcoordinates\twebsite", "Stuck A\t1 Jam Rd\t52.6,13.4\t",
                                          huge_row("Stuck Huge")])
-    checked = check_rows(read_sheet(orgs), spec)
-    pool_id = settings.config.pedestrian.pool_id
-    IntakeRecord.open(tmp_path / "saves", pool_id).begin(
-        [g.key for g in checked.good],
-        [{"pool_id": pool_id, "input_values": dict(g.input_values), "overlap": 1, "infinite_overlap": False}
-         for g in checked.good])
+    pool_id = begin_interrupted_batch(config, orgs, tmp_path / "saves")
     result = add(served, config, str(orgs))
     assert result.returncode == 1, result.stderr[-2000:]
     assert "an interrupted batch of 2 rows from an earlier run was refused whole by Toloka" in result.stdout
@@ -458,18 +463,10 @@ def test_an_open_batch_already_in_the_pool_is_closed_without_resending(
         served: tuple[Path, str], tmp_path: Path) -> None:
     """Toloka forgets operations after a month: an open batch whose tasks exist is not sent again."""
     config = own_config(served, tmp_path)
-    settings = load_settings(config)
-    intake = get("pedestrian").intake
-    assert intake is not None
     orgs = write(tmp_path / "orgs.tsv", [HEADER, "Month A\t1 Old Rd\t61.1,30.1\t", "Month B\t2 Old Rd\t61.2,30.1\t"])
     assert add(served, config, str(orgs)).returncode == 0
-    checked = check_rows(read_sheet(orgs), intake(settings.config))
-    pool_id = settings.config.pedestrian.pool_id
     # The same rows begun again under a new operation_id Toloka never saw (as if it had forgotten the old one).
-    IntakeRecord.open(tmp_path / "saves", pool_id).begin(
-        [g.key for g in checked.good],
-        [{"pool_id": pool_id, "input_values": dict(g.input_values), "overlap": 1, "infinite_overlap": False}
-         for g in checked.good])
+    pool_id = begin_interrupted_batch(config, orgs, tmp_path / "saves")
     result = add(served, config, str(orgs))
     assert result.returncode == 0, result.stderr
     assert ("closed an interrupted batch of 2 rows from an earlier run: its tasks are already in the pool "
