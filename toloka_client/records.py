@@ -56,15 +56,17 @@ def conv(fn: Callable[[Any], Any]) -> Any:
     return field(default=None, metadata={"conv": fn})
 
 
-_PLANS: dict[type, tuple[tuple[str, Callable[[Any], Any] | None], ...]] = {}
-_KNOWN: dict[type, frozenset[str]] = {}
+_Plan = tuple[tuple[tuple[str, Callable[[Any], Any] | None], ...], frozenset[str]]
+_PLANS: dict[type, _Plan] = {}
 
 
-def _known(cls: type, plan: tuple[tuple[str, Any], ...]) -> frozenset[str]:
-    known = _KNOWN.get(cls)
-    if known is None:
-        known = _KNOWN[cls] = frozenset(name for name, _ in plan)
-    return known
+def _plan(cls: type) -> _Plan:
+    """A record class's fields with their converters, and their names: worked out once (fields() is slow)."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        fields = tuple((f.name, f.metadata.get("conv")) for f in dataclasses.fields(cls) if f.name != "extra")
+        plan = _PLANS[cls] = (fields, frozenset(name for name, _ in fields))
+    return plan
 
 
 @dataclass(frozen=True)
@@ -77,18 +79,14 @@ class Record:
     def from_json(cls: type[R], doc: Mapping[str, Any]) -> R:
         if not isinstance(doc, Mapping):
             raise TypeError(f"{cls.__name__}: expected a JSON object, got {type(doc).__name__}")
-        plan = _PLANS.get(cls)
-        if plan is None:  # the fields and converters, worked out once per class (fields() is slow)
-            plan = _PLANS[cls] = tuple((f.name, f.metadata.get("conv")) for f in dataclasses.fields(cls)
-                                       if f.name != "extra")
+        fields, known = _plan(cls)
         kwargs: dict[str, Any] = {}
-        for name, fn in plan:
+        for name, fn in fields:
             raw = doc.get(name)
             if fn is not None:
                 kwargs[name] = fn(raw)
             elif raw is not None:
                 kwargs[name] = raw
-        known = _known(cls, plan)
         extra = {k: v for k, v in doc.items() if k not in known}
         return cls(**kwargs, extra=extra)
 
