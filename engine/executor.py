@@ -304,6 +304,10 @@ class Executor:
 
     async def _create_tasks(self, action: CreateTasks) -> str | None:
         """Create the tasks once, alone; :data:`EXISTED` when Toloka had them from an earlier try."""
+        return await self._send_alone(action)
+
+    async def _send_alone(self, action: Batchable) -> str | None:
+        """Send one task creation or bonus under its own ``operation_id``; raise its failure."""
         outcome = (await self.send_batch(single(action)))[0][action.key]
         if isinstance(outcome, ActionFailed):
             raise outcome
@@ -370,9 +374,7 @@ class Executor:
         if paid:
             log.info("bonus for %s already paid (%s)", action.assignment_id, ", ".join(b.id or "?" for b in paid))
             return
-        outcome = (await self.send_batch(single(action)))[0][action.key]
-        if isinstance(outcome, ActionFailed):
-            raise outcome
+        await self._send_alone(action)
 
     async def _append_rows(self, action: AppendRows) -> None:
         table = self.tables.get(action.table)
