@@ -11,6 +11,9 @@ and table rows are appended once.
 Task creations of one pool and bonuses that wait at the same moment go out
 together (:mod:`engine.batching`): chains run up to their next such action, the
 waiting ones are sent in as few requests as the limits allow, and the chains go on.
+Rows for keyed tables that chains append meanwhile are written together too, once
+per such round, before any of those chains is reported ended (so before its done
+mark): a crash in between replays the chains, and a keyed table skips rows it holds.
 """
 
 from __future__ import annotations
@@ -38,7 +41,6 @@ from engine.actions import (
     StorePhoto,
 )
 from engine.batching import Batchable, Planned, compose, single
-from engine.group_commit import GroupCommit
 from engine.photo_facts import measure_photo
 from file_store.base import FileStore
 from tables.tsv import TsvTable
@@ -94,8 +96,9 @@ class ChainResult:
 class Batching(Protocol):
     """What the executor asks the engine while it batches (``Engine`` journals; tests may keep it in memory)."""
 
-    def batchable(self, action: Action) -> bool:
-        """May this action go out with others? (Only one the journal proves was never sent.)"""
+    def untried(self, action: Action) -> bool:
+        """Did this process stage ``action`` and never try it? The journal then proves nothing of it exists:
+        a task creation or bonus may go out in a new batch, a photo needs no look before its download."""
         ...
 
     async def sending(self, planned: Planned) -> None:
@@ -130,7 +133,6 @@ class Executor:
         self.tables = tables
         self.max_photo_bytes = max_photo_bytes
         self._slots = asyncio.Semaphore(concurrency)
-        self._writers: dict[str, GroupCommit[dict[str, Any]]] = {}  # keyed table -> its group commit
 
     async def run_chains(
         self,
@@ -148,17 +150,24 @@ class Executor:
         its chain stops there without an error and the rest waits for a later run.
         With ``batching``, a chain pauses at an action it calls batchable; once
         every chain has ended or paused, the paused actions are sent together
-        (:func:`engine.batching.compose`) and their chains go on.
+        (:func:`engine.batching.compose`) and their chains go on. Rows for keyed
+        tables are held until every chain has ended or paused, and written then,
+        one write per table (see the module's docstring).
         """
         results = {chain: ChainResult() for chain in chains}
         at = dict.fromkeys(chains, 0)
         live = list(chains)
         while live:
-            paused = await asyncio.gather(*(self._advance(chains[c], at, c, results[c], gate, batching)
+            rows: dict[str, list[_HeldRows]] = {c: [] for c in live}
+            paused = await asyncio.gather(*(self._advance(chains[c], at, c, results[c], gate, batching, rows[c])
                                             for c in live))
+            unwritten = await self._write_held(rows)
             waiting: dict[str, Batchable] = {}
             for chain, pause in zip(live, paused, strict=True):
-                if pause is None:
+                if chain in unwritten:
+                    _stop_at(results[chain], unwritten[chain])
+                    await on_chain_end(chain, results[chain])
+                elif pause is None:
                     await on_chain_end(chain, results[chain])
                 else:
                     waiting[chain] = pause
@@ -181,21 +190,30 @@ class Executor:
         return results
 
     async def _advance(self, actions: Sequence[Action], at: dict[str, int], chain: str, result: ChainResult,
-                       gate: Callable[[Action], bool] | None, batching: Batching | None) -> Batchable | None:
-        """Run ``chain`` from where it is until it ends or stops (None) or reaches a batchable action (returned)."""
+                       gate: Callable[[Action], bool] | None, batching: Batching | None,
+                       rows: list[_HeldRows]) -> Batchable | None:
+        """Run ``chain`` from where it is until it ends or stops (None) or reaches a batchable action (returned).
+
+        Rows for keyed tables go to ``rows`` (written by the caller once every chain has ended or paused).
+        """
         async with self._slots:
             while at[chain] < len(actions):
                 action = actions[at[chain]]
                 if gate is not None and not gate(action):
                     result.held = True
                     return None
-                if batching is not None and isinstance(action, (CreateTasks, PayBonus)) and batching.batchable(action):
+                untried = batching is not None and batching.untried(action)
+                if untried and isinstance(action, (CreateTasks, PayBonus)):
                     return action
+                held = len(rows)
                 try:
-                    outcome = await self.run(action)
+                    outcome = await self.run(action, held_rows=rows, untried=untried)
                 except ActionFailed as exc:
+                    del rows[held:]
                     result.error = exc
                     return None
+                for item in rows[held:]:
+                    item.step = action
                 result.done.append(action)
                 if outcome == EXISTED and isinstance(action, CreateTasks):
                     result.existed.add(action.key)
@@ -247,29 +265,33 @@ class Executor:
         existed = EXISTED if count.resumed and batch.kind == "tasks" else None
         return {m.key: existed for m in members}, True
 
-    async def run(self, action: Action) -> str | None:
+    async def run(self, action: Action, *, held_rows: list[_HeldRows] | None = None,
+                  untried: bool = False) -> str | None:
         """Perform one action; raise :class:`ActionFailed` (never a vendor error).
 
         Returns the status an assignment really ended in when a :class:`SetStatus`
         was overtaken by Toloka, why a :class:`RaiseOverlap` was refused, the
         facts of the photo a :class:`StorePhoto` downloaded, or :data:`EXISTED`
         for a :class:`CreateTasks` an earlier try had done (None otherwise).
+        With ``held_rows``, rows for keyed tables are put there instead of written
+        (:meth:`run_chains` writes them). ``untried``: the journal proves no earlier
+        try of this action (a photo is then downloaded without looking for it first).
         """
         try:
             if isinstance(action, StorePhoto):
-                return await self._store_photo(action)
+                return await self._store_photo(action, look_first=not untried)
             elif isinstance(action, CopyPhoto):
                 await self.store.copy(action.src_key, action.dst_key)
             elif isinstance(action, CreateTasks):
                 return await self._create_tasks(action)
             elif isinstance(action, SetStatus):
-                return await self._set_status(action)
+                return await self._set_status(action, held_rows)
             elif isinstance(action, PayBonus):
                 await self._pay_bonus(action)
             elif isinstance(action, AppendRows):
-                await self._append_rows(action)
+                await self._append_rows(action, held_rows)
             elif isinstance(action, RaiseOverlap):
-                return await self._raise_overlap(action)
+                return await self._raise_overlap(action, held_rows)
             elif isinstance(action, RestrictWorker):
                 await self._restrict(action)
             else:  # pragma: no cover - the Action union is closed
@@ -285,9 +307,13 @@ class Executor:
 
     # -- the eight kinds -----------------------------------------------------------
 
-    async def _store_photo(self, action: StorePhoto) -> str | None:
-        """Download and store the photo; return its facts (None when it was stored before a crash)."""
-        if await self.store.exists(action.dst_key):
+    async def _store_photo(self, action: StorePhoto, *, look_first: bool) -> str | None:
+        """Download and store the photo; return its facts (None when it was stored before a crash).
+
+        ``look_first=False`` when the journal proves no earlier try: the look would cost a
+        thread hop per photo and could only say no (a needless look only costs a download).
+        """
+        if look_first and await self.store.exists(action.dst_key):
             return None  # stored before a crash: the bytes are the attachment's; its checks stay neutral
         data = await self.client.download_attachment(action.attachment_id, max_bytes=self.max_photo_bytes)
         content_type = next((kind for magic, kind in _IMAGE_MAGIC if data.startswith(magic)), None)
@@ -325,7 +351,7 @@ class Executor:
             for spec in action.tasks
         ]
 
-    async def _set_status(self, action: SetStatus) -> str | None:
+    async def _set_status(self, action: SetStatus, held_rows: list[_HeldRows] | None) -> str | None:
         if action.status == "ACCEPTED":
             await self.client.accept_assignment(action.assignment_id, action.comment)
             return None
@@ -338,16 +364,16 @@ class Executor:
             if exc.current_status != "ACCEPTED":
                 raise
             log.warning("%s was auto-accepted before it could be rejected (%s)", action.assignment_id, action.comment)
-            return await self._overtaken(action)
+            return await self._overtaken(action, held_rows)
         return None
 
-    async def _overtaken(self, action: SetStatus) -> str:
+    async def _overtaken(self, action: SetStatus, held_rows: list[_HeldRows] | None) -> str:
         """Write the row the pipeline asked for when its reject came too late; the status is ACCEPTED."""
         if action.if_overtaken is not None:
-            await self._append_rows(action.if_overtaken)
+            await self._append_rows(action.if_overtaken, held_rows)
         return "ACCEPTED"
 
-    async def _raise_overlap(self, action: RaiseOverlap) -> str | None:
+    async def _raise_overlap(self, action: RaiseOverlap, held_rows: list[_HeldRows] | None) -> str | None:
         """Set the task's overlap; a refusal that retrying cannot change is an answer, not a failure."""
         try:
             await self.client.set_task_overlap(action.task_id, action.overlap)
@@ -357,7 +383,7 @@ class Executor:
             reason = str(exc)
             log.warning("task %s: overlap not raised to %d: %s", action.task_id, action.overlap, reason)
             if action.if_refused is not None:
-                await self._append_rows(action.if_refused)
+                await self._append_rows(action.if_refused, held_rows)
             return reason or "refused"
         return None
 
@@ -376,18 +402,44 @@ class Executor:
             return
         await self._send_alone(action)
 
-    async def _append_rows(self, action: AppendRows) -> None:
+    async def _append_rows(self, action: AppendRows, held_rows: list[_HeldRows] | None) -> None:
         table = self.tables.get(action.table)
         if table is None:
             raise ActionFailed(action, f"no table named {action.table!r}", permanent=True)
         rows = [{k: _cell(v) for k, v in (await self._resolve(row)).items()} for row in action.rows]
         if not table.key:
             await asyncio.to_thread(table.append_once, rows)  # a replay is found by its exact bytes: alone
-            return
-        writer = self._writers.get(action.table)
-        if writer is None:  # a keyed table skips rows whose key it holds: a replay in a group is harmless
-            writer = self._writers[action.table] = GroupCommit(table.append)
-        await writer.add(rows)
+        elif held_rows is not None:  # a keyed table skips rows whose key it holds: a replay in a group is harmless
+            held_rows.append(_HeldRows(action.table, rows))
+        else:
+            await asyncio.to_thread(table.append, rows)
+
+    async def _write_held(self, held: Mapping[str, Sequence[_HeldRows]]) -> dict[str, ActionFailed]:
+        """Write the held rows, one write per table, in one thread hop; the first unwritten action per chain."""
+        by_table: dict[str, list[dict[str, Any]]] = {}
+        for items in held.values():
+            for item in items:
+                by_table.setdefault(item.table, []).extend(item.rows)
+        if not by_table:
+            return {}
+        errors = await asyncio.to_thread(self._append_tables, by_table)
+        unwritten: dict[str, ActionFailed] = {}
+        for chain, items in held.items():
+            first = next((i for i in items if i.table in errors), None)
+            if first is not None and first.step is not None:
+                exc = errors[first.table]
+                unwritten[chain] = ActionFailed(first.step, str(exc), permanent=not exc.retryable)
+        return unwritten
+
+    def _append_tables(self, by_table: Mapping[str, Sequence[Mapping[str, object]]]) -> dict[str, PipelineError]:
+        """Append to each table (blocking); a table's failure does not stop the others'."""
+        errors: dict[str, PipelineError] = {}
+        for name, rows in by_table.items():
+            try:
+                self.tables[name].append(rows)
+            except PipelineError as exc:
+                errors[name] = exc
+        return errors
 
     async def _resolve(self, values: Mapping[str, object]) -> dict[str, Any]:
         """Replace every :class:`LinkTo` (also inside lists) with a working link."""
@@ -400,6 +452,29 @@ class Executor:
             else:
                 out[name] = value
         return out
+
+
+@dataclass
+class _HeldRows:
+    """Rows of a keyed table that a chain appended, held until the chains of the round have ended or paused.
+
+    ``step`` is the chain's action that appended them (an :class:`AppendRows`, or the
+    :class:`SetStatus` / :class:`RaiseOverlap` whose outcome asked for a row).
+    """
+
+    table: str
+    rows: list[dict[str, Any]]
+    step: Action | None = None
+
+
+def _stop_at(result: ChainResult, failure: ActionFailed) -> None:
+    """The chain's rows were not written: it stops at ``failure``'s action; what came after is not done yet.
+
+    The later actions did run, but they are idempotent: the next try runs them again and counts them then.
+    """
+    cut = next((i for i, done in enumerate(result.done) if done is failure.action), len(result.done))
+    del result.done[cut:]
+    result.error = failure
 
 
 def _bonus_doc(action: PayBonus) -> dict[str, Any]:

@@ -60,7 +60,6 @@ from engine.checkpoint import CheckpointStore
 from engine.config import Settings, read_max_spend
 from engine.cursor import AssignmentCursor, CursorBatch
 from engine.executor import EXISTED, ActionFailed, ChainResult, Executor
-from engine.group_commit import GroupCommit
 from engine.journal import Journal
 from engine.logs import pool_logger
 from engine.pool_specs import check_pool_specs, raise_on_mismatch
@@ -79,6 +78,8 @@ log = logging.getLogger("pipeline")
 BATCH_CHAIN = "~batch"
 #: A pool the pipeline expects nothing from (``PipelineSpec.expects``) is searched once in this many ticks.
 IDLE_SEARCH_TICKS = 10
+#: Effects whose first try this process can prove (``Engine.never_sent``): they need no look before they go.
+UNTRIED_KINDS = (CreateTasks, PayBonus, StorePhoto)
 
 C = TypeVar("C")
 S = TypeVar("S")
@@ -217,14 +218,13 @@ class Engine(Generic[C, S]):
         self.held_for_store: list[Action] = []  # task creations waiting while photo links do not serve
         self._probe_lock = asyncio.Lock()  # one probe at a time: the tick's and the background one's
         self._outage_reported: datetime | None = None  # start of the open outage already logged by this process
-        # Keys of task creations and bonuses this process staged and has not sent yet: the journal
-        # proves they never went out, so they may go in a new batch (engine/batching.py). Anything
+        # Keys of task creations, bonuses and photo downloads this process staged and has not tried
+        # yet: the journal proves they never went out, so a creation or bonus may go in a new batch
+        # (engine/batching.py) and a photo is downloaded without looking for it first. Anything
         # pending at start-up may have been sent alone by an earlier run, so it goes alone again.
         self.never_sent: set[str] = set()
         self._quiet: set[str] = set()  # observers whose last search brought nothing: they skip the next tick
         self._learned = False  # effects since the last checkpoint brought what only the checkpoint keeps
-        # Chains that end together share one journal write (and fsync) for their done marks.
-        self._done_marks: GroupCommit[str] = GroupCommit(lambda keys: self.journal.mark_done(keys))
 
     # -- start-up -------------------------------------------------------------------
 
@@ -326,7 +326,7 @@ class Engine(Generic[C, S]):
         self._warn_before_auto_accept(now)
         # Pending in memory only: the checkpoint below makes them durable with the decisions (journal.stage).
         staged = self.journal.stage(steps)
-        self.never_sent.update(step.key for step in staged if isinstance(step.action, (CreateTasks, PayBonus)))
+        self.never_sent.update(step.key for step in staged if isinstance(step.action, UNTRIED_KINDS))
         await self.checkpoint()
         await self._reload_max_spend()
         _, failures = await self.execute_pending()
@@ -560,33 +560,27 @@ class Engine(Generic[C, S]):
             if step.chain not in self.parked and step.chain not in stuck and not isinstance(step.action, SendBatch):
                 chains.setdefault(step.chain, []).append(step.action)
 
+        done_marks: list[str] = []
+
         async def chain_end(chain: str, result: ChainResult) -> None:
             nonlocal created, existed, failures
-            done = result.done
-            if done:
-                await self._done_marks.add([a.key for a in done])
-                for action in done:
-                    if isinstance(action, CreateTasks):
-                        if action.key in result.existed:
-                            existed += len(action.tasks)
-                        else:
-                            created += len(action.tasks)
-                self._count(done, result.overtaken)
-                self.state.refused.update(result.refused)
-                self._keep_facts(result.facts)
-                self._learned = self._learned or bool(result.refused or result.facts or result.overtaken)
-            error = result.error
-            if error is not None:
-                self._in_flight.pop(error.action.key, None)
+            tried = [a.key for a in result.done if isinstance(a, StorePhoto)]
+            if result.error is not None:
+                tried.append(result.error.action.key)
+            self.never_sent.difference_update(tried)
+            done_marks.extend(a.key for a in result.done)
+            fresh, found = self._chain_done(result)
+            created, existed = created + fresh, existed + found
+            if result.error is not None:
                 failures += 1
-                kind = "held for a person; tried again at the next start" if error.permanent else "will be retried"
-                if error.permanent:
-                    self.parked[chain] = str(error)
-                log.error("chain %s stopped (%s): %s", chain, kind, error)
-                self._error(self.clock(), self.pool_acted_on(error.action), f"effect {kind}", str(error))
+                self._chain_stopped(chain, result.error)
 
         if chains:
             await self.executor.run_chains(chains, chain_end, gate=self._within_budget, batching=self)
+        if done_marks:
+            # One journal write (and fsync) for every chain of the run. A crash before it replays
+            # those chains: every effect is idempotent, and the tables' rows are written already.
+            await asyncio.to_thread(self.journal.mark_done, done_marks)
         if self.held_for_store:
             log.warning("photo store outage: %d task creations wait until photo links serve again",
                         len(self.held_for_store))
@@ -601,10 +595,36 @@ class Engine(Generic[C, S]):
             )
         return created, failures
 
+    def _chain_done(self, result: ChainResult) -> tuple[int, int]:
+        """Count what a chain did; returns the tasks it created and those it found created by an earlier try."""
+        created = existed = 0
+        if not result.done:
+            return created, existed
+        for action in result.done:
+            if isinstance(action, CreateTasks):
+                if action.key in result.existed:
+                    existed += len(action.tasks)
+                else:
+                    created += len(action.tasks)
+        self._count(result.done, result.overtaken)
+        self.state.refused.update(result.refused)
+        self._keep_facts(result.facts)
+        self._learned = self._learned or bool(result.refused or result.facts or result.overtaken)
+        return created, existed
+
+    def _chain_stopped(self, chain: str, error: ActionFailed) -> None:
+        """Report a chain stopped by ``error``; a permanent failure parks it until the next start."""
+        self._in_flight.pop(error.action.key, None)
+        kind = "held for a person; tried again at the next start" if error.permanent else "will be retried"
+        if error.permanent:
+            self.parked[chain] = str(error)
+        log.error("chain %s stopped (%s): %s", chain, kind, error)
+        self._error(self.clock(), self.pool_acted_on(error.action), f"effect {kind}", str(error))
+
     # -- batches (the executor's Batching protocol) --------------------------------------
 
-    def batchable(self, action: Action) -> bool:
-        """Only an action this process staged and never sent may go out in a new batch."""
+    def untried(self, action: Action) -> bool:
+        """Did this process stage ``action`` and never try it? (Only those may join a new batch.)"""
         return action.key in self.never_sent
 
     async def sending(self, planned: Planned) -> None:

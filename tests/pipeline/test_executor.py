@@ -261,7 +261,7 @@ class Remembering:
     recorded: list[Any]
     settled_batches: list[tuple[Any, list[str]]]
 
-    def batchable(self, action: Any) -> bool:
+    def untried(self, action: Any) -> bool:
         return True
 
     async def sending(self, planned: Any) -> None:
@@ -386,3 +386,76 @@ async def test_a_failed_group_write_fails_every_chain_it_carried(world: World, m
               for i in range(5)}
     results = await world.executor.run_chains(chains, lambda chain, result: _noop())
     assert all(r.error is not None and "No space left" in str(r.error) and not r.done for r in results.values())
+
+
+class CountingTable(TsvTable):
+    """A real keyed table that also counts its appends (each one is a write and an fsync)."""
+
+    appends = 0
+
+    def append(self, rows: Any) -> int:
+        self.appends += 1
+        return super().append(rows)
+
+
+def _fact_row(name: str) -> dict[str, str]:
+    return {"pedestrian_assignment_id": name, "imgs_facade": "[]"}
+
+
+async def test_rows_of_chains_that_end_together_are_written_in_one_append_per_table(world: World) -> None:
+    facts = CountingTable(world.folder / "facts.tsv", ["pedestrian_assignment_id", "imgs_facade"],
+                          key=["pedestrian_assignment_id"])
+    world.executor.tables = {**world.tables, "facts": facts}
+    _, (photo,) = world.submitted()
+    chains: dict[str, list[Any]] = {name: [AppendRows("facts", f"{name}/row", (_fact_row(name),))]
+                                    for name in ("a", "b", "c")}
+    chains["d"] = [StorePhoto(photo, "tmp/d/0.jpg"), AppendRows("facts", "d/row", (_fact_row("d"),))]
+    results = await world.executor.run_chains(chains, lambda chain, result: _noop())
+    assert all(r.error is None and len(r.done) == len(chains[c]) for c, r in results.items())
+    assert facts.appends == 1
+    rows = pd.read_csv(facts.path, sep="\t", dtype=str)
+    assert sorted(rows["pedestrian_assignment_id"]) == ["a", "b", "c", "d"]
+    # A replay (after a crash before the done marks) writes no row twice.
+    await world.executor.run_chains(chains, lambda chain, result: _noop())
+    assert len(pd.read_csv(facts.path, sep="\t", dtype=str)) == 4
+
+
+async def test_a_chain_whose_rows_cannot_be_written_stops_there_and_its_later_steps_are_not_done(world: World) -> None:
+    (world.folder / "not-a-folder").write_text("x")
+    broken = TsvTable(world.folder / "not-a-folder" / "facts.tsv", ["pedestrian_assignment_id", "imgs_facade"],
+                      key=["pedestrian_assignment_id"])
+    fine = TsvTable(world.folder / "fine.tsv", ["pedestrian_assignment_id", "imgs_facade"],
+                    key=["pedestrian_assignment_id"])
+    world.executor.tables = {**world.tables, "broken": broken, "fine": fine}
+    assignment, _ = world.submitted()
+    accept = SetStatus(assignment, "ACCEPTED", "Good job")
+    chains: dict[str, list[Any]] = {
+        "bad": [AppendRows("broken", "bad/row", (_fact_row("bad"),)), accept],
+        "good": [AppendRows("fine", "good/row", (_fact_row("good"),))],
+    }
+    ended: dict[str, ChainResult] = {}
+
+    async def on_end(chain: str, result: ChainResult) -> None:
+        ended[chain] = result
+
+    await world.executor.run_chains(chains, on_end)
+    bad, good = ended["bad"], ended["good"]
+    assert bad.error is not None and bad.error.action == chains["bad"][0] and "facts.tsv" in str(bad.error)
+    assert bad.done == []  # the accept went out, but is not counted: the next try replays it (a no-op) and counts it
+    assert good.error is None and good.done == chains["good"]
+    assert list(pd.read_csv(fine.path, sep="\t", dtype=str)["pedestrian_assignment_id"]) == ["good"]
+
+
+async def test_a_photo_the_journal_proves_untried_is_downloaded_without_a_look_first(world: World) -> None:
+    _, (photo,) = world.submitted()
+    action = StorePhoto(photo, "tmp/u/0.jpg", measure=True)
+    await world.executor.run(action)  # stored (say, by an operator's command): the file is there
+    downloads = await world.requests("GET /api/v1/attachments/{id}/download")
+    assert await world.executor.run(action) is None  # a replay: the look finds it, nothing is downloaded
+    assert await world.requests("GET /api/v1/attachments/{id}/download") == downloads
+    results = await world.executor.run_chains({"u": [action]}, lambda chain, result: _noop(),
+                                              batching=Remembering([], []))
+    # Untried: no look, so the photo is downloaded (and measured) again; the same bytes replace the same file.
+    assert await world.requests("GET /api/v1/attachments/{id}/download") == downloads + 1
+    assert action.key in results["u"].facts
+    assert (world.folder / "photos" / "tmp/u/0.jpg").read_bytes() == JPEG
