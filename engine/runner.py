@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -337,6 +338,9 @@ def main(config: Path, options: RunOptions, pipelines: Callable[[str], PipelineS
     try:
         spec = pipelines(read_definition(config))
         settings = load_settings(config, spec)
+        # What start-up loaded (modules, settings) lives as long as the process: the collector's
+        # full passes need not walk it again and again (they grow with the state otherwise).
+        gc.freeze()
         return asyncio.run(run(spec, settings, options))
     except PipelineError as exc:
         for line in str(exc).splitlines():  # several configuration mistakes: one line each

@@ -34,6 +34,8 @@ def _dec(value: Any) -> Decimal | None:
 
 
 def _str(value: Any) -> str | None:
+    if type(value) is str:  # nearly always: no call to str()
+        return value
     return str(value) if value is not None else None
 
 
@@ -56,17 +58,38 @@ def conv(fn: Callable[[Any], Any]) -> Any:
     return field(default=None, metadata={"conv": fn})
 
 
-_Plan = tuple[tuple[tuple[str, Callable[[Any], Any] | None], ...], frozenset[str]]
-_PLANS: dict[type, _Plan] = {}
+def _compile_parser(cls: type[R]) -> Callable[[Mapping[str, Any]], R]:
+    """A parser made for ``cls``: one generated function that reads each field once.
+
+    Searches parse thousands of assignments per tick, so this is the hot path: the fields
+    (``dataclasses.fields`` is slow) and their converters are looked up once per class, and
+    the record is built without the frozen ``__init__``'s per-field ``object.__setattr__``
+    (the values are the fields' own, so the record is the one ``cls(**values)`` would make).
+    """
+    fields = [(f.name, f.metadata.get("conv")) for f in dataclasses.fields(cls) if f.name != "extra"]
+    env: dict[str, Any] = {"_cls": cls, "_new": object.__new__, "_set": object.__setattr__,
+                           "_known": frozenset(name for name, _ in fields)}
+    items = []
+    for number, (name, fn) in enumerate(fields):
+        if fn is None:
+            items.append(f"{name!r}: get({name!r})")
+        else:
+            env[f"_c{number}"] = fn
+            items.append(f"{name!r}: _c{number}(get({name!r}))")
+    source = (
+        "def parse(doc):\n"
+        "    get = doc.get\n"
+        "    record = _new(_cls)\n"
+        f"    _set(record, '__dict__', {{{', '.join(items)}, "
+        "'extra': {k: v for k, v in doc.items() if k not in _known}})\n"
+        "    return record\n"
+    )
+    exec(compile(source, f"<parser of {cls.__name__}>", "exec"), env)  # the source is built from field names only
+    parser: Callable[[Mapping[str, Any]], R] = env["parse"]
+    return parser
 
 
-def _plan(cls: type) -> _Plan:
-    """A record class's fields with their converters, and their names: worked out once (fields() is slow)."""
-    plan = _PLANS.get(cls)
-    if plan is None:
-        fields = tuple((f.name, f.metadata.get("conv")) for f in dataclasses.fields(cls) if f.name != "extra")
-        plan = _PLANS[cls] = (fields, frozenset(name for name, _ in fields))
-    return plan
+_PARSERS: dict[type, Callable[[Mapping[str, Any]], Any]] = {}
 
 
 @dataclass(frozen=True)
@@ -79,16 +102,11 @@ class Record:
     def from_json(cls: type[R], doc: Mapping[str, Any]) -> R:
         if not isinstance(doc, Mapping):
             raise TypeError(f"{cls.__name__}: expected a JSON object, got {type(doc).__name__}")
-        fields, known = _plan(cls)
-        kwargs: dict[str, Any] = {}
-        for name, fn in fields:
-            raw = doc.get(name)
-            if fn is not None:
-                kwargs[name] = fn(raw)
-            elif raw is not None:
-                kwargs[name] = raw
-        extra = {k: v for k, v in doc.items() if k not in known}
-        return cls(**kwargs, extra=extra)
+        parse = _PARSERS.get(cls)
+        if parse is None:
+            parse = _PARSERS[cls] = _compile_parser(cls)
+        record: R = parse(doc)
+        return record
 
 
 @dataclass(frozen=True)
