@@ -100,5 +100,12 @@ def task_bytes(values: Mapping[str, object]) -> int:
         total += len(name) + 8
         items = value if isinstance(value, list) else [value]
         for item in items:
-            total += LINK_BYTES if isinstance(item, LinkTo) else len(json.dumps(item, default=str))
+            if isinstance(item, LinkTo):
+                total += LINK_BYTES
+            elif isinstance(item, str):  # most values: no encoding needed to know the size
+                # ASCII: its length and the quotes (escapes are rare and the limit has slack); anything
+                # else at most six bytes a character ("\uXXXX"), the cost of json's ensure_ascii.
+                total += len(item) + 2 if item.isascii() else 6 * len(item) + 2
+            else:
+                total += len(json.dumps(item, default=str))
     return total

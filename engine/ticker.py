@@ -60,7 +60,7 @@ from engine.checkpoint import CheckpointStore
 from engine.config import Settings, read_max_spend
 from engine.cursor import AssignmentCursor, CursorBatch
 from engine.executor import EXISTED, ActionFailed, ChainResult, Executor
-from engine.journal import Journal
+from engine.journal import Journal, JournalSnapshot
 from engine.logs import pool_logger
 from engine.pool_specs import check_pool_specs, raise_on_mismatch
 from engine.probe import ProbeResult, StoreProbe, record_probe
@@ -832,9 +832,14 @@ class Engine(Generic[C, S]):
         self.state.journal = snapshot
         data = self.checkpoints.encode(self.state)  # on the loop: the state must not change meanwhile
         self._learned = False
-        size = await asyncio.to_thread(self.checkpoints.write, data)
+        size = await asyncio.to_thread(self._write_checkpoint, data, snapshot)
         self._saved = data
-        await asyncio.to_thread(self.journal.compact, snapshot)
+        return size
+
+    def _write_checkpoint(self, data: bytes, snapshot: JournalSnapshot) -> int:
+        """Write the checkpoint, then drop the journal lines it covers (blocking: one thread hop for both)."""
+        size = self.checkpoints.write(data)
+        self.journal.compact(snapshot)
         return size
 
     # -- stopping -------------------------------------------------------------------

@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from stat import S_ISREG
+from urllib.parse import quote_from_bytes
 
 from common.errors import StorageError, retryable_os_error
 from file_store.base import Data, FileStore, ObjectInfo, iter_chunks
@@ -37,6 +38,7 @@ class LocalFileStore(FileStore):
     def __init__(self, root: Path, *, concurrency: int) -> None:
         super().__init__(concurrency=concurrency)
         self._root = root  # absolute, so file:// links work from any working directory
+        self._root_uri = root.as_uri().removesuffix("/")  # links are this plus the key, quoted as as_uri() would
 
     def __repr__(self) -> str:
         return f"LocalFileStore({str(self._root)!r})"
@@ -109,7 +111,8 @@ class LocalFileStore(FileStore):
         return ObjectInfo(size=stat.st_size, content_type=content_type)
 
     async def _link(self, key: str, valid_days: int | None) -> str:  # file:// links never expire
-        return self._path(key).as_uri()
+        # The same text as self._path(key).as_uri(), without building a Path per link (one per photo per task).
+        return f"{self._root_uri}/{quote_from_bytes(os.fsencode(key))}"
 
     async def _list_folders(self, prefix: str) -> list[str]:
         folder = self._root / prefix if prefix else self._root

@@ -60,6 +60,8 @@ class TableError(PipelineError):
 def clean(value: object) -> str:
     """The text written for ``value``: ``str(value)`` minus characters no TSV can hold."""
     text = "" if value is None else str(value)
+    if text.isascii() and "\x00" not in text:  # most cells: nothing to replace, no regex run
+        return text
     return _BAD_CHARS.sub("\ufffd", text)
 
 
@@ -67,9 +69,10 @@ def encode_records(columns: Sequence[str], rows: Sequence[Mapping[str, object]])
     """Encode ``rows`` as TSV records (no header), every field quoted."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter="\t", quotechar='"', quoting=csv.QUOTE_ALL, lineterminator="\n")
+    known = frozenset(columns)
     for row in rows:
-        unknown = set(row) - set(columns)
-        if unknown:
+        if not known.issuperset(row):
+            unknown = set(row) - known
             raise ValueError(f"unknown columns {sorted(unknown)}; expected {list(columns)}")
         writer.writerow([clean(row.get(column, "")) for column in columns])
     return buffer.getvalue().encode("utf-8")

@@ -2,7 +2,8 @@
 
 The standard ``json`` module cannot write a ``Decimal`` as a JSON number (its
 ``default`` hook can only return another object to encode), so :func:`dumps`
-encodes the handful of JSON types itself.
+encodes the handful of JSON types itself when the value holds a Decimal or a
+datetime; plain values (most task bodies) go through ``json``'s C encoder.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ def loads(text: str | bytes) -> Any:
 
 def dumps(value: Any) -> str:
     """Serialise ``value`` compactly; Decimals become numbers, datetimes naive-UTC strings."""
+    try:  # the C encoder refuses (TypeError) what only the slow path can write: a Decimal, a datetime
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except TypeError:
+        pass
     parts: list[str] = []
     _encode(value, parts)
     return "".join(parts)

@@ -104,7 +104,10 @@ def test_json_decimals_round_trip() -> None:
     with pytest.raises(ValueError):
         jsonio.dumps({"x": Decimal("NaN")})
     with pytest.raises(TypeError):
-        jsonio.dumps({1: 2})
+        jsonio.dumps({("a", "b"): 2})
+    with pytest.raises(TypeError):
+        jsonio.dumps({("a", "b"): Decimal("0.10")})
+    assert jsonio.dumps({"s": "é", "n": [1, 2.5, None, True]}) == '{"s":"\\u00e9","n":[1,2.5,null,true]}'
 
 
 @pytest.mark.parametrize(

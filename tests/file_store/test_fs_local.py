@@ -18,6 +18,7 @@ async def test_links_are_file_urls_inside_the_folder(make_store, tmp_path: Path)
     link = await store.link(key)
     assert link.startswith("file://")
     assert link.endswith("/main/a%20b/%C3%A4.jpg")
+    assert link == (tmp_path / "store-0" / "main" / "a b" / "ä.jpg").resolve().as_uri()  # what a reader opens
     assert (tmp_path / "store-0" / "main" / "a b" / "ä.jpg").read_bytes() == b"x"
 
 
