@@ -81,9 +81,14 @@ class _PlainPickler(pickle.Pickler):
         self._checked: set[type] = set()
 
     def reducer_override(self, obj: Any) -> Any:
-        target = obj if isinstance(obj, type) else type(obj)
+        # Called for every instance pickled: the common case (a class seen before) is one set lookup.
+        target = type(obj)
         if target in self._checked:
             return NotImplemented
+        if target is type or isinstance(obj, type):  # a class itself is pickled by its name: check the class
+            target = obj
+            if target in self._checked:
+                return NotImplemented
         if issubclass(target, Secret):
             raise StateError(f"a Secret ({getattr(obj, 'name', '?')!r}) must not be saved in a checkpoint")
         module, name = target.__module__, target.__qualname__

@@ -19,7 +19,6 @@ import io
 import json
 from dataclasses import dataclass
 
-from PIL import Image, ImageStat
 
 #: Photos are measured at about this many pixels on the long side (JPEG draft decoding: fast, and the same
 #: scale for a 12-megapixel phone photo and a small one).
@@ -47,6 +46,9 @@ class PhotoFacts:
 
 def photo_facts(data: bytes) -> PhotoFacts:
     """Measure a photo's bytes; whatever Pillow cannot decode (to its end) is unreadable, never an error."""
+    # Pillow loads on the first measurement: a pipeline whose checks count no photo never pays for it.
+    from PIL import Image, ImageStat
+
     digest = hashlib.sha256(data).hexdigest()
     try:
         with Image.open(io.BytesIO(data)) as image:

@@ -150,8 +150,7 @@ def _put_bytes(target: Path, body: bytes, meta: Path, content_type: str) -> None
 
 def _write_bytes_atomic(target: Path, body: bytes) -> None:
     """A temporary file beside ``target``, then a rename: readers never see half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".part")
+    fd, tmp_name = _temporary_beside(target)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(body)
@@ -173,8 +172,7 @@ def _copy_with_type(source: Path, target: Path, source_meta: Path, target_meta: 
 
 async def _write_atomic(target: Path, chunks: AsyncIterator[bytes]) -> None:
     """Stream ``chunks`` into a temporary file beside ``target``, then rename it into place."""
-    await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
-    fd, tmp_name = await asyncio.to_thread(tempfile.mkstemp, dir=target.parent, prefix=".", suffix=".part")
+    fd, tmp_name = await asyncio.to_thread(_temporary_beside, target)
     handle = os.fdopen(fd, "wb")
     try:
         try:
@@ -188,9 +186,17 @@ async def _write_atomic(target: Path, chunks: AsyncIterator[bytes]) -> None:
         raise
 
 
+def _temporary_beside(target: Path) -> tuple[int, str]:
+    """A new temporary file in ``target``'s folder (created if missing): (open descriptor, name)."""
+    try:  # the folder is there nearly always: no mkdir (and its exception) per photo
+        return tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".part")
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".part")
+
+
 def _copy_atomic(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".part")
+    fd, tmp_name = _temporary_beside(target)
     os.close(fd)
     try:
         shutil.copyfile(source, tmp_name)
