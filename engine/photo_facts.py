@@ -19,7 +19,6 @@ import io
 import json
 from dataclasses import dataclass
 
-
 #: Photos are measured at about this many pixels on the long side (JPEG draft decoding: fast, and the same
 #: scale for a 12-megapixel phone photo and a small one).
 MEASURE_SIDE = 512
