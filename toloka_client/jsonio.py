@@ -24,13 +24,28 @@ def loads(text: str | bytes) -> Any:
 
 def dumps(value: Any) -> str:
     """Serialise ``value`` compactly; Decimals become numbers, datetimes naive-UTC strings."""
-    try:  # the C encoder refuses (TypeError) what only the slow path can write: a Decimal, a datetime
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except TypeError:
-        pass
+    if _string_keys(value):  # the C encoder would turn a key 1 into "1": those take the strict path
+        try:  # the C encoder refuses (TypeError) what only the slow path can write: a Decimal, a datetime
+            return json.dumps(value, separators=(",", ":"), allow_nan=False)
+        except TypeError:
+            pass
     parts: list[str] = []
     _encode(value, parts)
     return "".join(parts)
+
+
+def _string_keys(value: Any) -> bool:
+    """Is every key of every object inside ``value`` a ``str``? (Only keys are looked at, not strings.)"""
+    kind = type(value)
+    if kind is dict:
+        return all(type(key) is str for key in value) and all(
+            _string_keys(item) for item in value.values() if type(item) in _CONTAINERS)
+    if kind is list or kind is tuple:
+        return all(_string_keys(item) for item in value if type(item) in _CONTAINERS)
+    return True
+
+
+_CONTAINERS = (dict, list, tuple)
 
 
 def _encode(value: Any, out: list[str]) -> None:

@@ -104,6 +104,10 @@ def test_json_decimals_round_trip() -> None:
     with pytest.raises(ValueError):
         jsonio.dumps({"x": Decimal("NaN")})
     with pytest.raises(TypeError):
+        jsonio.dumps({1: 2})
+    with pytest.raises(TypeError):
+        jsonio.dumps({"x": [{"ok": 1}, {2: "nested"}]})
+    with pytest.raises(TypeError):
         jsonio.dumps({("a", "b"): 2})
     with pytest.raises(TypeError):
         jsonio.dumps({("a", "b"): Decimal("0.10")})
