@@ -1,4 +1,4 @@
-"""Replace a text file in one step, so a reader or a crash never sees half of it.
+"""Replace a text file in one step, so a reader or a crash never sees half of it; write all of a buffer.
 
 For the files a person reads or edits (``toloka.ini``, a TSV of organizations):
 a temp file next to the target, written and flushed to disk, then renamed over
@@ -35,3 +35,11 @@ def write_text_atomically(path: str | os.PathLike[str], text: str, *, newline: s
         os.fsync(folder)
     finally:
         os.close(folder)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` (``os.write`` may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

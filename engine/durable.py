@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from common.errors import StateError
+from common.files import write_all
 
 FILE_MODE = 0o600
 FOLDER_MODE = 0o700
@@ -76,14 +77,6 @@ def open_private(path: Path, flags: int) -> int:
         os.close(fd)
         raise
     return fd
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """Write every byte of ``data`` (``os.write`` may write less than asked)."""
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 def atomic_write(path: Path, data: bytes) -> None:

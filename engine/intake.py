@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common.errors import PipelineError, StateError
+from common.files import write_all
 from engine.durable import (
     crc_line,
     ensure_private_folder,
@@ -62,7 +63,6 @@ from engine.durable import (
     open_private,
     read_crc_lines,
     refuse_shared_file,
-    write_all,
 )
 from engine.lock import FolderLock
 from toloka_client import jsonio

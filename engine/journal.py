@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import StateError
+from common.files import write_all
 from engine import actions
 from engine.durable import (
     atomic_write,
@@ -58,7 +59,6 @@ from engine.durable import (
     open_private,
     read_crc_lines,
     refuse_shared_file,
-    write_all,
 )
 
 log = logging.getLogger(__name__)

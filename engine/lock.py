@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Self
 
 from common.errors import StateError
-from engine.durable import ensure_private_folder, open_private, write_all
+from common.files import write_all
+from engine.durable import ensure_private_folder, open_private
 
 LOCK_NAME = "daemon.lock"
 

@@ -24,6 +24,7 @@ from stat import S_ISREG
 from urllib.parse import quote_from_bytes
 
 from common.errors import StorageError, retryable_os_error
+from common.files import write_all
 from file_store.base import Data, FileStore, ObjectInfo, iter_chunks
 
 _META = Path(".file_store") / "content-types"
@@ -153,9 +154,7 @@ def _write_bytes_atomic(target: Path, body: bytes) -> None:
     fd, tmp_name = _temporary_beside(target)
     try:
         try:  # plain os.write: a buffered file object would add three system calls per photo
-            view = memoryview(body)
-            while view:
-                view = view[os.write(fd, view):]  # a write may take less than asked
+            write_all(fd, body)
         finally:
             os.close(fd)
         os.replace(tmp_name, target)
