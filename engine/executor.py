@@ -164,13 +164,12 @@ class Executor:
             unwritten = await self._write_held(rows)
             waiting: dict[str, Batchable] = {}
             for chain, pause in zip(live, paused, strict=True):
-                if chain in unwritten:
+                if chain in unwritten:  # its rows are not on disk: it ends here, paused or not
                     _stop_at(results[chain], unwritten[chain])
-                    await on_chain_end(chain, results[chain])
-                elif pause is None:
-                    await on_chain_end(chain, results[chain])
-                else:
+                elif pause is not None:
                     waiting[chain] = pause
+                    continue
+                await on_chain_end(chain, results[chain])
             if not waiting or batching is None:
                 break
             live = []
