@@ -37,12 +37,10 @@ from engine.executor import Executor
 from engine.journal import Journal
 from engine.lock import DaemonLock
 from engine.logs import SecretRedactor, setup_logging
-from engine.snapshot import logged_decisions, take_snapshot
 from engine.spec import PipelineSpec, TableSpec
 from engine.state import EngineState, checkpoint_store, load_state
 from engine.ticker import Engine, TickSummary, spend_columns
 from file_store import open_file_store
-from status.server import serve_status
 from tables.tsv import TsvTable, count_records
 from toloka_client.client import TolokaClient
 from toloka_client.http import HttpSettings
@@ -241,6 +239,11 @@ async def open_engine(
         engine = Engine(spec, settings, client, executor, checkpoints, journal, state, clock=clock,
                         spend_log=spend_log)
         if settings.status.enabled:
+            # Imported here: the page (aiohttp.web, the snapshot code) is off by default and costs
+            # about 50 ms of start-up CPU a daemon without it should not pay.
+            from engine.snapshot import logged_decisions, take_snapshot
+            from status.server import serve_status
+
             decision_log = spec.decision_log
             if decision_log is not None and decision_log.table in tables:  # a restart shows what came before
                 engine.recent_decisions.extend(await asyncio.to_thread(
