@@ -171,8 +171,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO)], check=False,
-                   stdout=subprocess.DEVNULL)  # as side_by_side does: no module is compiled on the clock
+    harness.compile_sources()  # no module is compiled on the clock (see there)
     startup = statistics.median(child_cpu(DAEMON_IMPORTS) for _ in range(args.repeat))
     aiohttp_alone = statistics.median(child_cpu("import aiohttp") for _ in range(args.repeat))
     bare_python = statistics.median(child_cpu("pass") for _ in range(args.repeat))

@@ -257,22 +257,6 @@ def _pipeline_command(pipeline: str, ini: Path, organizations: int, period: int)
             "--organizations", str(organizations), "--period", str(period), "--lag", "1"]
 
 
-def compile_sources() -> None:
-    """Byte-compile the repository's sources before the runs, as a first start of the daemon would.
-
-    Both pipelines should start from compiled code: pip compiles toloka-kit and every other
-    installed package, and a deployed daemon writes its own ``__pycache__`` at its first start.
-    Without this, a machine with ``PYTHONDONTWRITEBYTECODE`` set (this one has it) makes the
-    daemon compile its ~100 modules at every start, about 0.4 s of CPU the reference never pays.
-    """
-    import compileall
-
-    for folder in sorted(p for p in REPO.iterdir() if p.is_dir() and (p / "__init__.py").exists()):
-        compileall.compile_dir(folder, quiet=1)
-    for script in [*sorted(REPO.glob("*.py")), REPO / "bench" / "reference_tolokakit.py"]:
-        compileall.compile_file(script, quiet=1)
-
-
 def _read_ini(ini: Path) -> Any:
     import configparser
 
@@ -470,7 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"command: {command_line(args)}", flush=True)
     print(f"code: {REPO} at {_git_head()}", flush=True)  # the daemon runs from this working tree
-    compile_sources()
+    harness.compile_sources()
     root = Path(tempfile.mkdtemp(prefix="side-by-side-"))
     runs: list[Run] = []
     try:
