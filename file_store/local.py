@@ -5,7 +5,8 @@ content type that differs from what the file name suggests (``0.jpg`` -> ``image
 is kept in a side file under ``.file_store/content-types/`` (no valid key starts with a
 dot, so that folder never collides with an object); the usual case needs no side file.
 Writes go to a temporary file that is then renamed, so a crash never leaves half a
-photo under its final name. All disk work runs in worker threads. Disk errors are
+photo under its final name. All disk work runs in worker threads; photo writes and copies
+queue up and go several to a thread hop (:class:`_DiskQueue`). Disk errors are
 retryable only when they are EAGAIN-like (:func:`common.errors.retryable_os_error`):
 a full disk, a permission or a read-only folder waits for a person.
 """
@@ -14,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import mimetypes
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from stat import S_ISREG
 from urllib.parse import quote_from_bytes
@@ -40,6 +42,7 @@ class LocalFileStore(FileStore):
         super().__init__(concurrency=concurrency)
         self._root = root  # absolute, so file:// links work from any working directory
         self._root_uri = root.as_uri().removesuffix("/")  # links are this plus the key, quoted as as_uri() would
+        self._disk = _DiskQueue()
 
     def __repr__(self) -> str:
         return f"LocalFileStore({str(self._root)!r})"
@@ -70,8 +73,8 @@ class LocalFileStore(FileStore):
         target, meta = self._path(key), self._meta(key)
         try:
             if isinstance(data, (bytes, bytearray, memoryview)):
-                # One worker-thread hop for the common case: a photo already in memory.
-                await asyncio.to_thread(_put_bytes, target, bytes(data), meta, content_type)
+                # The common case, a photo already in memory: written with whatever else is queued.
+                await self._disk.run(functools.partial(_put_bytes, target, bytes(data), meta, content_type))
                 return
             await asyncio.to_thread(_set_type, meta, content_type, key)
             if isinstance(data, (Path, os.PathLike)):
@@ -87,7 +90,7 @@ class LocalFileStore(FileStore):
     async def _copy(self, src_key: str, dst_key: str) -> None:
         paths = (self._path(src_key), self._path(dst_key), self._meta(src_key), self._meta(dst_key))
         try:
-            await asyncio.to_thread(_copy_with_type, *paths)
+            await self._disk.run(functools.partial(_copy_with_type, *paths))
         except FileNotFoundError:
             raise StorageError(f"cannot copy {src_key!r}: no such object in {str(self._root)!r}") from None
         except OSError as exc:
@@ -128,7 +131,80 @@ class LocalFileStore(FileStore):
         return await asyncio.to_thread(scan)
 
     async def _close(self) -> None:
-        """Nothing to close: no client, no open files between operations."""
+        """No client and no open files between operations: only let a queued write finish."""
+        await self._disk.drained()
+
+
+class _DiskQueue:
+    """Small blocking disk jobs, run in worker-thread hops of several jobs, one hop at a time.
+
+    A photo write is a handful of system calls; a thread hop of its own costs more CPU than
+    they do (a worker woken, a future handed back to the loop), and a worker making system
+    calls while the loop is busy fights it for the GIL at every one of them. Jobs queued while
+    a hop runs go together in the next one: under load the hops carry several photos each,
+    and a lone photo still goes at once. Each caller waits for its own job and gets its own
+    exception; a failing job does not stop the others.
+    """
+
+    def __init__(self) -> None:
+        self._queued: list[tuple[Callable[[], None], asyncio.Future[None]]] = []
+        self._runner: asyncio.Task[None] | None = None
+        self.hops = 0  # thread hops so far (the tests read it)
+
+    async def run(self, job: Callable[[], None]) -> None:
+        """Run ``job`` in a worker thread with whatever else is queued; raise what it raised."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append((job, done))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._drain())
+        # A caller cancelled here does not withdraw its job: it may be running already, and
+        # every job is a write that a repeat would redo identically.
+        await done
+
+    async def drained(self) -> None:
+        """Return once nothing is queued or running."""
+        while self._runner is not None:
+            await asyncio.shield(self._runner)
+
+    async def _drain(self) -> None:
+        batch: list[tuple[Callable[[], None], asyncio.Future[None]]] = []
+        try:
+            while self._queued:
+                batch, self._queued = self._queued, []
+                self.hops += 1
+                errors = await asyncio.to_thread(_run_jobs, [job for job, _ in batch])
+                for (_, done), error in zip(batch, errors, strict=True):
+                    if done.done():  # its caller was cancelled
+                        continue
+                    if error is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(error)
+                batch = []
+        except BaseException as exc:  # cancelled at shutdown: no caller may wait for ever
+            for _, done in [*batch, *self._queued]:
+                if not done.done():
+                    if isinstance(exc, Exception):
+                        done.set_exception(exc)
+                    else:
+                        done.cancel()
+            self._queued = []
+            raise
+        finally:
+            self._runner = None
+
+
+def _run_jobs(jobs: list[Callable[[], None]]) -> list[Exception | None]:
+    """Run every job in order (in a worker thread); each one's exception, or None."""
+    errors: list[Exception | None] = []
+    for job in jobs:
+        try:
+            job()
+        except Exception as exc:  # the caller of that job raises it; the next job still runs
+            errors.append(exc)
+        else:
+            errors.append(None)
+    return errors
 
 
 def _guess_type(key: str) -> str:
