@@ -140,7 +140,11 @@ def test_recent_decisions_come_back_from_the_log_after_a_restart(paused: tuple[L
                 for r in log.itertuples()]
     assert [(e["kind"], e["text"], e["detail"], e["pool"]) for e in after["recent_decisions"]] == expected
     assert after["recent_decisions"][0]["at"] == log.iloc[0]["date_time"].replace(" ", "T") + "Z"
-    assert before[0]["kind"] == after["recent_decisions"][0]["kind"]
+    # What the page showed before the stop is shown after it. Not necessarily in the same order within
+    # one round of chains: the page lists a chain's decisions when the chain ends, the log holds them
+    # when they are written, and a chain that paused for a batch ends a round after its rows were written.
+    shown_after = {(e["kind"], e["text"], e["pool"]) for e in after["recent_decisions"]}
+    assert {(e["kind"], e["text"], e["pool"]) for e in before[:10]} <= shown_after
 
 
 def test_waiting_is_bounded_and_stuck_only_past_the_age() -> None:
