@@ -27,7 +27,6 @@ import asyncio
 import functools
 import os
 import resource
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -114,10 +113,9 @@ def an_attachment(db: Path, timeout_s: float) -> str:
     """The id of a photo a pedestrian has uploaded (waits for the crowd's first one)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        with sqlite3.connect(db) as conn:
-            row = conn.execute("SELECT id FROM objects WHERE kind = 'attachment' LIMIT 1").fetchone()
-        if row is not None:
-            return str(row[0])
+        uploaded = harness.objects(db, "attachment")
+        if uploaded:
+            return str(uploaded[0]["id"])
         time.sleep(0.5)
     raise SystemExit(f"no attachment uploaded within {timeout_s:.0f} s")
 
