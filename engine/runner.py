@@ -240,7 +240,7 @@ async def open_engine(
                         spend_log=spend_log)
         if settings.status.enabled:
             # Imported here: the page (aiohttp.web, the snapshot code) is off by default and costs
-            # about 50 ms of start-up CPU a daemon without it should not pay.
+            # 50 to 100 ms of start-up CPU (measured both ways) a daemon without it should not pay.
             from engine.snapshot import logged_decisions, take_snapshot
             from status.server import serve_status
 
