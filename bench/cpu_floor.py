@@ -11,7 +11,8 @@ the libraries cost before any of the daemon's own logic runs:
 * one worker-thread hop (``asyncio.to_thread`` of a function that does nothing), on an idle loop;
 * one assignment of a search page: JSON decoding (``jsonio.loads``, Decimals) and the record
   (``Assignment.from_json``), on a page of 1,000 checker assignments shaped as the emulator serves them;
-* one photo stored by ``LocalFileStore.put`` (temporary file, rename, one hop), 32 KB.
+* one photo stored by ``LocalFileStore.put`` (temporary file, rename, one hop), 32 KB, and one
+  copied by ``LocalFileStore.copy`` (the accepted photos go from tmp/ to main/).
 
 CPU is this process's user plus system time (``time.process_time``, every thread), so a request
 counts the client's share of loopback TCP too; the emulator's own CPU is not counted. Medians of
@@ -145,21 +146,29 @@ async def network_costs(url: str, attachment: str, requests: int, repeat: int) -
     return {name: statistics.median(values) for name, values in rounds.items()}
 
 
-async def local_costs(folder: Path, count: int, repeat: int) -> tuple[float, float]:
-    """Microseconds per empty thread hop, and per 32 KB photo put into a local store."""
-    hops, puts = [], []
+async def local_costs(folder: Path, count: int, repeat: int) -> tuple[float, float, float]:
+    """Microseconds per empty thread hop, per 32 KB photo put into a local store, per copy of one."""
+    hops, puts, copies = [], [], []
     body = b"\xff\xd8\xff\xe0" + os.urandom(PHOTO_BYTES - 4)
     async with await LocalFileStore.open(folder, concurrency=8) as store:
         for round_number in range(repeat):
             hops.append(await per_call(lambda: asyncio.to_thread(int), count))
-            # A folder per photo, as the daemon's keys have (tmp/<date>/<assignment>/<field>/0.jpg).
-            keys = iter(f"tmp/{round_number}/{n:06d}/imgs_menu/0.jpg" for n in range(count))
+            # A folder per photo, as the daemon's keys have (tmp/<date>/<assignment>/<field>/0.jpg),
+            # and the accepted ones copied to main/<assignment>/<field>/0.jpg, a new folder each too.
+            names = [f"{round_number}/{n:06d}/imgs_menu/0.jpg" for n in range(count)]
+            keys = iter(f"tmp/{name}" for name in names)
             puts.append(await per_call(functools.partial(_put_next, store, keys, body), count))
-    return statistics.median(hops), statistics.median(puts)
+            pairs = iter((f"tmp/{name}", f"main/{name}") for name in names)
+            copies.append(await per_call(functools.partial(_copy_next, store, pairs), count))
+    return statistics.median(hops), statistics.median(puts), statistics.median(copies)
 
 
 async def _put_next(store: LocalFileStore, keys: Iterator[str], body: bytes) -> None:
     await store.put(next(keys), body, "image/jpeg")
+
+
+async def _copy_next(store: LocalFileStore, pairs: Iterator[tuple[str, str]]) -> None:
+    await store.copy(*next(pairs))
 
 
 def main() -> None:
@@ -176,7 +185,7 @@ def main() -> None:
     decode, build = parse_costs(args.repeat)
     with tempfile.TemporaryDirectory(prefix="cpu-floor-") as name:
         folder = Path(name)
-        hop, put = asyncio.run(local_costs(folder / "photos", args.requests, args.repeat))
+        hop, put, copy = asyncio.run(local_costs(folder / "photos", args.requests, args.repeat))
         with harness.emulator(folder, seed=args.seed, speed=60, scenario="realistic") as url:
             attachment = an_attachment(folder / "emulator.sqlite", 120)
             harness.pause_crowd(url)
@@ -191,6 +200,7 @@ def main() -> None:
         ("request: TolokaHttp.download, one photo", f"{network['download']:.0f} us"),
         ("thread hop: asyncio.to_thread(int), idle loop", f"{hop:.0f} us"),
         ("photo: LocalFileStore.put, 32 KB", f"{put:.0f} us"),
+        ("photo: LocalFileStore.copy of one, tmp/ to main/", f"{copy:.0f} us"),
         ("assignment: JSON decoding (jsonio.loads)", f"{decode:.1f} us"),
         ("assignment: record (Assignment.from_json)", f"{build:.1f} us"),
     ]

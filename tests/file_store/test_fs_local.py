@@ -82,3 +82,59 @@ async def test_a_put_cancelled_in_the_queue_still_lands_before_the_store_closes(
         await put
     await store.aclose()  # waits for the queue: the write was not withdrawn (a repeat would redo it identically)
     assert (tmp_path / "store-0" / "tmp" / "a.jpg").read_bytes() == b"photo"
+
+
+async def test_a_copy_is_a_hard_link_that_a_later_put_does_not_change(make_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store = await make_store("local")
+    await store.put("tmp/day/a1/imgs_menu/0.jpg", b"first", "image/jpeg")
+    await store.copy("tmp/day/a1/imgs_menu/0.jpg", "main/a1/imgs_menu/0.jpg")
+    source, copy = tmp_path / "store-0" / "tmp/day/a1/imgs_menu/0.jpg", tmp_path / "store-0" / "main/a1/imgs_menu/0.jpg"
+    assert copy.stat().st_ino == source.stat().st_ino  # no bytes copied
+    await store.put("tmp/day/a1/imgs_menu/0.jpg", b"second", "image/jpeg")  # a rename: the copy keeps its file
+    assert copy.read_bytes() == b"first"
+    assert source.read_bytes() == b"second"
+    source.unlink()  # the tmp/ photo cleaned up: the copy stays
+    assert copy.read_bytes() == b"first"
+    assert (await store.info("main/a1/imgs_menu/0.jpg")).size == len(b"first")
+
+
+@pytest.mark.skipif(
+    not Path("/dev/shm").is_dir() or Path("/dev/shm").stat().st_dev == Path("/tmp").stat().st_dev,
+    reason="needs /dev/shm on another file system than /tmp (a Linux container or machine has it)",
+)
+async def test_a_copy_onto_another_disk_copies_the_bytes(make_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # The operator put main/ on another disk with a symlink: a link cannot cross it (EXDEV).
+    import tempfile
+
+    store = await make_store("local")
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as other_disk:
+        (tmp_path / "store-0" / "main").symlink_to(other_disk)
+        await store.put("tmp/a.jpg", b"photo", "image/webp")
+        await store.copy("tmp/a.jpg", "main/x/a.jpg")
+        copied = Path(other_disk) / "x" / "a.jpg"
+        assert copied.read_bytes() == b"photo"
+        assert copied.stat().st_dev != (tmp_path / "store-0" / "tmp" / "a.jpg").stat().st_dev
+        assert (await store.info("main/x/a.jpg")).content_type == "image/webp"
+        assert [p.name for p in Path(other_disk).rglob("*") if p.is_file()] == ["a.jpg"]  # no temporary left
+
+
+async def test_a_temporary_name_left_by_an_earlier_process_is_passed_over(  # type: ignore[no-untyped-def]
+    make_store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import itertools
+    import os
+
+    from file_store import local
+
+    store = await make_store("local")
+    folder = tmp_path / "store-0" / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(local, "_temporary_numbers", itertools.count())
+    # A crash of a process that had this id, before a reboot, left its numbers 0 and 1 behind.
+    leftovers = [folder / f".a.jpg.{os.getpid()}-{n}.part" for n in (0, 1)]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half a photo")
+    await store.put("tmp/a.jpg", b"whole", "image/jpeg")
+    await store.copy("tmp/a.jpg", "tmp/b.jpg")
+    assert (folder / "a.jpg").read_bytes() == (folder / "b.jpg").read_bytes() == b"whole"
+    assert all(leftover.read_bytes() == b"half a photo" for leftover in leftovers)  # not ours to take
