@@ -46,7 +46,27 @@ def key_part(part: str | int) -> str:
     (hidden files; also keeps the local backend's ``.file_store`` folder out of reach),
     contains ``..`` anywhere, or ends with a dot (Azure forbids names ending in ``.``).
     """
-    text = unicodedata.normalize("NFC", str(part))
+    text = str(part)
+    if _plain_segment(text):  # ids, dates, field names: kept whole, with no look-up per character
+        return text
+    return _escape_segment(unicodedata.normalize("NFC", text))
+
+
+def _plain_segment(text: str) -> bool:
+    """Would :func:`_escape_segment` keep ``text`` as it is? Answered for the common case only.
+
+    Printable ASCII holds no character of ``_ESCAPED_CATEGORIES`` and is already NFC; what is
+    left to escape is then ``%``, ``/``, ``\\`` and the dots the rules name. False means "look
+    closer", not "unsafe".
+    """
+    return (
+        text.isascii() and text.isprintable() and text != ""
+        and "%" not in text and "/" not in text and "\\" not in text
+        and text[0] != "." and text[-1] != "." and ".." not in text
+    )
+
+
+def _escape_segment(text: str) -> str:
     if text == "":
         raise InvalidKeyError("a key part must not be empty")
     out = [_escape(char) if _needs_escape(char) else char for char in text]

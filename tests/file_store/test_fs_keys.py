@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from file_store.keys import InvalidKeyError, check_key, key_part, make_key
+from file_store.keys import InvalidKeyError, _escape_segment, check_key, key_part, make_key
 
 HOSTILE = [
     "..", ".", "...", "a..b", "../../etc/passwd", "/abs", "\\windows\\path", "C:\\x", "a/b", "a//b",
@@ -40,6 +40,17 @@ def test_escaping_is_injective() -> None:
     parts = {unicodedata.normalize("NFC", p) for p in parts}
     keys = {key_part(p) for p in parts}
     assert len(keys) == len(parts)
+
+
+def test_the_shortcut_for_plain_ascii_escapes_as_the_full_rules_do() -> None:
+    # key_part keeps an id or a field name whole without looking at each character; every
+    # ASCII string (printable or not, dots anywhere) must come out as the full rules make it.
+    rng = random.Random(7)
+    alphabet = [*"az09_-. %/\\", "\t", "\x00", "\x7f", "é"]
+    parts = {"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 7))) for _ in range(20000)}
+    parts |= {"00000186a1--6b0dda7f0000000000000e0c", "imgs_menu", "0.jpg", "2026-11-30", "a.b.c", ".x", "x.", "..", "."}
+    for part in parts:
+        assert key_part(part) == _escape_segment(unicodedata.normalize("NFC", part)), part
 
 
 def test_unicode_is_normalised_so_equal_looking_names_are_one_key() -> None:
