@@ -318,9 +318,11 @@ def _copy_atomic(source: Path, target: Path) -> None:
         raise FileExistsError(errno.EEXIST, "no free temporary name", str(target.parent))
     try:
         os.replace(name, target)
-    except BaseException:
+    finally:
+        # Also after a successful rename: when ``target`` already is a link to the same file (a
+        # replayed copy, a key copied onto itself) rename(2) succeeds doing nothing, and the
+        # temporary name would stay behind.
         _unlink_quietly(name)
-        raise
 
 
 def _link_or_copy(source: Path, name: str) -> None:

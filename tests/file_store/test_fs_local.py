@@ -138,3 +138,15 @@ async def test_a_temporary_name_left_by_an_earlier_process_is_passed_over(  # ty
     await store.copy("tmp/a.jpg", "tmp/b.jpg")
     assert (folder / "a.jpg").read_bytes() == (folder / "b.jpg").read_bytes() == b"whole"
     assert all(leftover.read_bytes() == b"half a photo" for leftover in leftovers)  # not ours to take
+
+
+async def test_a_copy_replayed_after_a_crash_leaves_no_temporary_file(make_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # The second copy finds main/ already a link to the same file: rename(2) then does nothing.
+    store = await make_store("local")
+    await store.put("tmp/a.jpg", b"photo", "image/jpeg")
+    await store.copy("tmp/a.jpg", "main/a.jpg")
+    await store.copy("tmp/a.jpg", "main/a.jpg")
+    await store.copy("main/a.jpg", "main/a.jpg")  # onto itself: the same case
+    names = sorted(p.name for p in (tmp_path / "store-0").rglob("*") if p.is_file())
+    assert names == ["a.jpg", "a.jpg"]
+    assert (tmp_path / "store-0" / "main" / "a.jpg").read_bytes() == b"photo"
