@@ -82,6 +82,9 @@ def main() -> None:
 
         side_by_side._pipeline_command = wrapped
         run = side_by_side.one_run("daemon", 0, root / "runs", args)
+        if run.timed_out or not result.exists():  # killed, not stopped: its counts died with it
+            sys.exit(f"gc_count: the daemon did not finish within --time-limit or did not stop cleanly "
+                     f"(exit {run.exit_code}): no counts")
         counts = json.loads(result.read_text(encoding="utf-8"))
     print(f"command: python bench/gc_count.py {' '.join(sys.argv[1:])}".rstrip())
     print(f"thresholds {tuple(counts['threshold'])}; {run.pedestrian_assignments} pedestrian assignments; "

@@ -23,7 +23,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from stat import S_ISREG
+from stat import S_ISLNK, S_ISREG
 from urllib.parse import quote_from_bytes
 
 from common.errors import StorageError, retryable_os_error
@@ -79,7 +79,8 @@ class LocalFileStore(FileStore):
                 return
             await asyncio.to_thread(_set_type, meta, content_type, key)
             if isinstance(data, (Path, os.PathLike)):
-                await asyncio.to_thread(_copy_atomic, Path(data), target)
+                # The caller's own file: copied, never linked (the caller may rewrite it in place).
+                await asyncio.to_thread(_copy_atomic, Path(data), target, link=False)
             else:
                 await _write_atomic(target, iter_chunks(data))
         except OSError as exc:
@@ -92,11 +93,12 @@ class LocalFileStore(FileStore):
         paths = (self._path(src_key), self._path(dst_key), self._meta(src_key), self._meta(dst_key))
         try:
             await self._disk.run(functools.partial(_copy_with_type, *paths))
-        except FileNotFoundError:
+        except _NoSuchObject:
             raise StorageError(f"cannot copy {src_key!r}: no such object in {str(self._root)!r}") from None
-        except OSError as exc:
+        except OSError as exc:  # the target's side: a full disk, a folder that is a dangling symlink, ...
             raise StorageError(
-                f"cannot copy {src_key!r} to {dst_key!r}: {exc.strerror}", retryable=retryable_os_error(exc)
+                f"cannot copy {src_key!r} to {dst_key!r}: {exc.strerror} ({exc.filename})",
+                retryable=retryable_os_error(exc),
             ) from None
 
     async def _info(self, key: str) -> ObjectInfo | None:
@@ -240,14 +242,35 @@ def _write_bytes_atomic(target: Path, body: bytes) -> None:
         raise
 
 
+class _NoSuchObject(FileNotFoundError):
+    """The object to copy is not there (any other missing file is a problem of the target's side)."""
+
+
 def _copy_with_type(source: Path, target: Path, source_meta: Path, target_meta: Path) -> None:
-    if not source.is_file():
-        raise FileNotFoundError(str(source))
+    source = _regular_file(source)
     if source_meta.exists():
-        _copy_atomic(source_meta, target_meta)
+        _copy_atomic(source_meta, target_meta, link=True)
     else:
         _unlink_quietly(target_meta)
-    _copy_atomic(source, target)
+    _copy_atomic(source, target, link=True)
+
+
+def _regular_file(path: Path) -> Path:
+    """``path``, or the file its symlink points to; :class:`_NoSuchObject` if that is not a regular file.
+
+    link(2) does not follow a symlink given as its source: linked as it is, a relative one
+    would dangle under its new name.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+        if S_ISLNK(mode):
+            path = Path(os.path.realpath(path))
+            mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise _NoSuchObject(errno.ENOENT, "no such object", str(path)) from None
+    if not S_ISREG(mode):  # a folder is not an object
+        raise _NoSuchObject(errno.ENOENT, "no such object", str(path))
+    return path
 
 
 async def _write_atomic(target: Path, chunks: AsyncIterator[bytes]) -> None:
@@ -269,17 +292,17 @@ async def _write_atomic(target: Path, chunks: AsyncIterator[bytes]) -> None:
 def _temporary_beside(target: Path) -> tuple[int, str]:
     """A new temporary file in ``target``'s folder (created if missing): (open descriptor, name).
 
-    The name is this process's id and a counter, not a random one: ``tempfile.mkstemp``
-    draws and formats a random name and builds paths per call, which cost more than the
-    ``open`` itself at one photo per call. ``O_EXCL`` still refuses a name that a crashed
-    earlier process with the same id left behind; the next number is tried then.
+    The name is this process's id and tag and a counter (:func:`_temporary_name`), not a
+    random one per file: ``tempfile.mkstemp`` draws and formats a random name and builds
+    paths per call, which cost more than the ``open`` itself at one photo per call.
+    ``O_EXCL`` still refuses a name taken already; the next number is tried then.
     """
     for _ in range(100):
         name = _temporary_name(target)
         try:
             return os.open(name, _CREATE, 0o600), name
         except FileExistsError:
-            continue  # a leftover of an earlier process that had our id
+            continue
         except FileNotFoundError:  # a new folder: made once, then the same name again
             os.makedirs(target.parent, exist_ok=True)
             try:
@@ -291,26 +314,33 @@ def _temporary_beside(target: Path) -> tuple[int, str]:
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
 _temporary_numbers = itertools.count()
+_PROCESS_TAG = f"{os.getpid()}-{os.urandom(4).hex()}"
 
 
 def _temporary_name(target: Path) -> str:
     # A dot first, as before: no key starts with one, so a leftover is never taken for an object.
-    # next() on a count is atomic under the GIL: worker threads never get the same number.
-    return f"{target.parent}/.{target.name}.{os.getpid()}-{next(_temporary_numbers)}.part"
+    # next() on a count is atomic under the GIL: worker threads never get the same number. The
+    # random part tells apart two processes with one id (a container's pid 1 and an operator's
+    # command in another container, sharing the folder).
+    return f"{target.parent}/.{target.name}.{_PROCESS_TAG}-{next(_temporary_numbers)}.part"
 
 
-def _copy_atomic(source: Path, target: Path) -> None:
-    """``target`` becomes a copy of ``source`` in one rename: a hard link where the disk allows.
+def _copy_atomic(source: Path, target: Path, *, link: bool) -> None:
+    """``target`` becomes a copy of ``source`` in one rename; with ``link``, a hard link where the disk allows.
 
-    Objects are only ever replaced by a rename, never written in place, so two names of
-    one file can never drift apart: a link is a copy that costs two system calls and no
-    bytes. Across disks (an operator's symlinked folder) or on a file system without
-    links, the bytes are copied.
+    Objects of the store are only ever replaced by a rename, never written in place, so two
+    names of one file can never drift apart: a link is a copy that costs two system calls
+    and no bytes. Across disks (an operator's symlinked folder) or on a file system without
+    links, the bytes are copied. A file from outside the store (``put`` of a ``Path``) is
+    always copied: its owner may rewrite it in place.
     """
     for _ in range(100):
         name = _temporary_name(target)
         try:
-            _link_or_copy(source, name)
+            if link:
+                _link_or_copy(source, name)
+            else:
+                _copy_bytes(source, name)
         except FileExistsError:
             continue
         break
@@ -321,7 +351,8 @@ def _copy_atomic(source: Path, target: Path) -> None:
     finally:
         # Also after a successful rename: when ``target`` already is a link to the same file (a
         # replayed copy, a key copied onto itself) rename(2) succeeds doing nothing, and the
-        # temporary name would stay behind.
+        # temporary name would stay behind. The name is this process's alone (see
+        # _temporary_name), so no other writer can have taken it in between.
         _unlink_quietly(name)
 
 
@@ -332,7 +363,7 @@ def _link_or_copy(source: Path, name: str) -> None:
         return
     except FileNotFoundError:
         if not source.exists():
-            raise
+            raise _NoSuchObject(errno.ENOENT, "no such object", str(source)) from None
         os.makedirs(os.path.dirname(name), exist_ok=True)
         try:
             os.link(source, name)
@@ -343,7 +374,16 @@ def _link_or_copy(source: Path, name: str) -> None:
     except OSError as exc:
         if exc.errno not in _NO_LINKS:
             raise
-    fd = os.open(name, _CREATE, 0o600)
+    _copy_bytes(source, name)
+
+
+def _copy_bytes(source: Path, name: str) -> None:
+    """Copy ``source`` to the new file ``name`` (its folder created if missing)."""
+    try:
+        fd = os.open(name, _CREATE, 0o600)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(name), exist_ok=True)
+        fd = os.open(name, _CREATE, 0o600)
     os.close(fd)
     try:
         shutil.copyfile(source, name)

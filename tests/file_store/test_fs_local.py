@@ -118,11 +118,10 @@ async def test_a_copy_onto_another_disk_copies_the_bytes(make_store, tmp_path: P
         assert [p.name for p in Path(other_disk).rglob("*") if p.is_file()] == ["a.jpg"]  # no temporary left
 
 
-async def test_a_temporary_name_left_by_an_earlier_process_is_passed_over(  # type: ignore[no-untyped-def]
+async def test_a_temporary_name_taken_already_is_passed_over(  # type: ignore[no-untyped-def]
     make_store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import itertools
-    import os
 
     from file_store import local
 
@@ -130,14 +129,56 @@ async def test_a_temporary_name_left_by_an_earlier_process_is_passed_over(  # ty
     folder = tmp_path / "store-0" / "tmp"
     folder.mkdir()
     monkeypatch.setattr(local, "_temporary_numbers", itertools.count())
-    # A crash of a process that had this id, before a reboot, left its numbers 0 and 1 behind.
-    leftovers = [folder / f".a.jpg.{os.getpid()}-{n}.part" for n in (0, 1)]
+    # The put's numbers 0 and 1 are taken (it gets 2), then the copy's 3 and 4 (it gets 5).
+    taken = [("a.jpg", 0), ("a.jpg", 1), ("b.jpg", 3), ("b.jpg", 4)]
+    leftovers = [folder / f".{name}.{local._PROCESS_TAG}-{n}.part" for name, n in taken]
     for leftover in leftovers:
         leftover.write_bytes(b"half a photo")
     await store.put("tmp/a.jpg", b"whole", "image/jpeg")
     await store.copy("tmp/a.jpg", "tmp/b.jpg")
     assert (folder / "a.jpg").read_bytes() == (folder / "b.jpg").read_bytes() == b"whole"
     assert all(leftover.read_bytes() == b"half a photo" for leftover in leftovers)  # not ours to take
+    assert next(local._temporary_numbers) == 6  # each went past its taken numbers, one by one
+
+
+async def test_a_file_put_by_path_is_copied_not_linked(make_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # The caller's own file: if it were linked, rewriting it in place would change the object.
+    store = await make_store("local")
+    mine = tmp_path / "upload.jpg"
+    mine.write_bytes(b"original")
+    await store.put("main/upload.jpg", mine, "image/jpeg")
+    stored = tmp_path / "store-0" / "main" / "upload.jpg"
+    assert stored.stat().st_ino != mine.stat().st_ino
+    with mine.open("r+b") as handle:
+        handle.write(b"HALF")
+    assert stored.read_bytes() == b"original"
+
+
+async def test_a_copy_of_a_symlinked_object_is_the_file_it_points_to(make_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # link(2) does not follow its source: a relative symlink linked as it is would dangle in main/.
+    store = await make_store("local")
+    await store.put("tmp/real.jpg", b"photo", "image/jpeg")
+    (tmp_path / "store-0" / "tmp" / "alias.jpg").symlink_to("real.jpg")
+    await store.copy("tmp/alias.jpg", "main/x/a.jpg")
+    copied = tmp_path / "store-0" / "main" / "x" / "a.jpg"
+    assert not copied.is_symlink()
+    assert copied.read_bytes() == b"photo"
+    assert (await store.info("main/x/a.jpg")) is not None
+
+
+async def test_a_copy_into_a_missing_disk_names_the_target_not_a_missing_object(  # type: ignore[no-untyped-def]
+    make_store, tmp_path: Path
+) -> None:
+    # main/ is a symlink to a disk that is not mounted: the photo is there, its destination is not.
+    store = await make_store("local")
+    await store.put("tmp/a.jpg", b"photo", "image/jpeg")
+    (tmp_path / "store-0" / "main").symlink_to(tmp_path / "unmounted" / "main")
+    with pytest.raises(StorageError) as caught:
+        await store.copy("tmp/a.jpg", "main/x/a.jpg")
+    assert "no such object" not in str(caught.value)
+    assert "'main/x/a.jpg'" in str(caught.value)
+    with pytest.raises(StorageError, match="no such object"):
+        await store.copy("tmp/gone.jpg", "main/x/a.jpg")
 
 
 async def test_a_copy_replayed_after_a_crash_leaves_no_temporary_file(make_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
