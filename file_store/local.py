@@ -275,7 +275,7 @@ def _regular_file(path: Path) -> Path:
 
 async def _write_atomic(target: Path, chunks: AsyncIterator[bytes]) -> None:
     """Stream ``chunks`` into a temporary file beside ``target``, then rename it into place."""
-    fd, tmp_name = await asyncio.to_thread(_temporary_beside, target)
+    fd, tmp_name = await _new_temporary(target)
     handle = os.fdopen(fd, "wb")
     try:
         try:
@@ -287,6 +287,35 @@ async def _write_atomic(target: Path, chunks: AsyncIterator[bytes]) -> None:
     except BaseException:
         await asyncio.to_thread(_unlink_quietly, tmp_name)
         raise
+
+
+async def _new_temporary(target: Path) -> tuple[int, str]:
+    """:func:`_temporary_beside` in a worker thread; a caller cancelled meanwhile leaves nothing behind.
+
+    Cancelling the wait does not stop the thread: without this, the file it then makes
+    would stay open and on disk, with no one left to remove it.
+    """
+    making = asyncio.ensure_future(asyncio.to_thread(_temporary_beside, target))
+    try:
+        return await asyncio.shield(making)
+    except asyncio.CancelledError:
+        making.add_done_callback(_discard_unused)
+        raise
+
+
+def _discard_unused(making: asyncio.Future[tuple[int, str]]) -> None:
+    if making.cancelled() or making.exception() is not None:
+        return
+    fd, name = making.result()
+    try:  # a close and an unlink: a worker's job, not the loop's
+        _ = asyncio.get_running_loop().run_in_executor(None, _close_and_unlink, fd, name)
+    except RuntimeError:  # the loop's executor is shut down already (the process is stopping)
+        _close_and_unlink(fd, name)
+
+
+def _close_and_unlink(fd: int, name: str) -> None:
+    os.close(fd)
+    _unlink_quietly(name)
 
 
 def _temporary_beside(target: Path) -> tuple[int, str]:

@@ -191,3 +191,38 @@ async def test_a_copy_replayed_after_a_crash_leaves_no_temporary_file(make_store
     names = sorted(p.name for p in (tmp_path / "store-0").rglob("*") if p.is_file())
     assert names == ["a.jpg", "a.jpg"]
     assert (tmp_path / "store-0" / "main" / "a.jpg").read_bytes() == b"photo"
+
+
+async def test_a_streamed_put_cancelled_while_its_file_is_made_leaves_nothing(  # type: ignore[no-untyped-def]
+    make_store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from file_store import local
+
+    store = await make_store("local")
+    started, release = threading.Event(), threading.Event()
+    real = local._temporary_beside
+
+    def slow(target: Path) -> tuple[int, str]:  # holds the worker thread until the put is cancelled
+        started.set()
+        release.wait(10)
+        return real(target)
+
+    monkeypatch.setattr(local, "_temporary_beside", slow)
+
+    async def stream():  # type: ignore[no-untyped-def]
+        yield b"never written"
+
+    put = asyncio.create_task(store.put("tmp/streamed.jpg", stream(), "image/jpeg"))
+    assert await asyncio.to_thread(started.wait, 10)
+    put.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await put
+    release.set()  # the thread now makes its file: it must be closed and removed
+    folder = tmp_path / "store-0" / "tmp"
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if folder.is_dir() and not any(folder.iterdir()):
+            break
+    assert folder.is_dir() and list(folder.iterdir()) == []
