@@ -24,6 +24,7 @@ import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from stat import S_ISLNK, S_ISREG
+from typing import TypeVar
 from urllib.parse import quote_from_bytes
 
 from common.errors import StorageError, retryable_os_error
@@ -31,6 +32,7 @@ from common.files import write_all
 from file_store.base import Data, FileStore, ObjectInfo, iter_chunks
 
 _META = Path(".file_store") / "content-types"
+_T = TypeVar("_T")
 _DEFAULT_TYPE = "application/octet-stream"
 
 
@@ -324,26 +326,38 @@ def _temporary_beside(target: Path) -> tuple[int, str]:
     The name is this process's id and tag and a counter (:func:`_temporary_name`), not a
     random one per file: ``tempfile.mkstemp`` draws and formats a random name and builds
     paths per call, which cost more than the ``open`` itself at one photo per call.
-    ``O_EXCL`` still refuses a name taken already; the next number is tried then.
     """
-    for _ in range(100):
-        name = _temporary_name(target)
-        try:
-            return os.open(name, _CREATE, 0o600), name
-        except FileExistsError:
-            continue
-        except FileNotFoundError:  # a new folder: made once, then the same name again
-            os.makedirs(target.parent, exist_ok=True)
-            try:
-                return os.open(name, _CREATE, 0o600), name
-            except FileExistsError:
-                continue
-    raise FileExistsError(errno.EEXIST, "no free temporary name", str(target.parent))
+    return _beside(target, _create)
+
+
+def _create(name: str) -> int:
+    return os.open(name, _CREATE, 0o600)
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
 _temporary_numbers = itertools.count()
 _PROCESS_TAG = f"{os.getpid()}-{os.urandom(4).hex()}"
+
+
+def _beside(target: Path, make: Callable[[str], _T]) -> tuple[_T, str]:
+    """``make`` a new temporary name in ``target``'s folder (created if missing): (what it returned, the name).
+
+    ``make`` must refuse a name that exists (``FileExistsError``, as ``O_EXCL`` and link(2)
+    do); such a name is passed over for the next number.
+    """
+    for _ in range(100):
+        name = _temporary_name(target)
+        try:
+            return make(name), name
+        except FileExistsError:
+            continue
+        except FileNotFoundError:  # a new folder: made once, then the same name again
+            os.makedirs(target.parent, exist_ok=True)
+            try:
+                return make(name), name
+            except FileExistsError:
+                continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(target.parent))
 
 
 def _temporary_name(target: Path) -> str:
@@ -363,18 +377,9 @@ def _copy_atomic(source: Path, target: Path, *, link: bool) -> None:
     links, the bytes are copied. A file from outside the store (``put`` of a ``Path``) is
     always copied: its owner may rewrite it in place.
     """
-    for _ in range(100):
-        name = _temporary_name(target)
-        try:
-            if link:
-                _link_or_copy(source, name)
-            else:
-                _copy_bytes(source, name)
-        except FileExistsError:
-            continue
-        break
-    else:
-        raise FileExistsError(errno.EEXIST, "no free temporary name", str(target.parent))
+    name = _linked_beside(source, target) if link else None
+    if name is None:
+        name = _copied_beside(source, target)
     try:
         os.replace(name, target)
     finally:
@@ -385,40 +390,30 @@ def _copy_atomic(source: Path, target: Path, *, link: bool) -> None:
         _unlink_quietly(name)
 
 
-def _link_or_copy(source: Path, name: str) -> None:
-    """Hard-link ``source`` as ``name`` (its folder created if missing), or copy it there."""
+def _linked_beside(source: Path, target: Path) -> str | None:
+    """A new hard link to ``source`` beside ``target``, or None where this disk cannot link the two."""
     try:
-        os.link(source, name)
-        return
+        return _beside(target, functools.partial(os.link, source))[1]
     except FileNotFoundError:
-        if not source.exists():
+        if not source.exists():  # gone since it was looked at
             raise _NoSuchObject(errno.ENOENT, "no such object", str(source)) from None
-        os.makedirs(os.path.dirname(name), exist_ok=True)
-        try:
-            os.link(source, name)
-            return
-        except OSError as exc:
-            if exc.errno not in _NO_LINKS:
-                raise
+        raise
     except OSError as exc:
-        if exc.errno not in _NO_LINKS:
-            raise
-    _copy_bytes(source, name)
+        if exc.errno in _NO_LINKS:
+            return None
+        raise
 
 
-def _copy_bytes(source: Path, name: str) -> None:
-    """Copy ``source`` to the new file ``name`` (its folder created if missing)."""
-    try:
-        fd = os.open(name, _CREATE, 0o600)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(name), exist_ok=True)
-        fd = os.open(name, _CREATE, 0o600)
+def _copied_beside(source: Path, target: Path) -> str:
+    """A new temporary copy of ``source``'s bytes beside ``target``: its name."""
+    fd, name = _temporary_beside(target)
     os.close(fd)
     try:
         shutil.copyfile(source, name)
     except BaseException:
         _unlink_quietly(name)
         raise
+    return name
 
 
 # Errors that mean "this disk does not link these two names", not "this copy cannot be made":
