@@ -196,22 +196,30 @@ class PhotoIndex:
         if facts.ahash is None or not _near_eligible(facts):
             return None
         bands, order = self._cache()
-        candidates: set[str] = set()
-        for band in _band_values(facts.ahash):
-            candidates.update(bands.get(band, ()))
+        # The answer is None as soon as a near photo of its own organization, or of a second other
+        # one, turns up: the look stops there. Photos that all look alike (one sign template, the
+        # emulator's pictures of one kind) share bands by the thousand, and a look that read every
+        # one of them made each look cost the whole index.
+        looked: set[str] = set()
         best: tuple[int, int, str] | None = None  # bits, then the older photo first: as a scan in order found it
-        organizations: set[str] = set()
-        for sha in candidates:
-            seen = self.seen[sha]
-            if seen.ahash is None or seen.assignment == assignment:
-                continue
-            bits = hamming(seen.ahash, facts.ahash)
-            if bits > NEAR_BITS:
-                continue
-            organizations.add(seen.organization)
-            if best is None or (bits, order[sha]) < best[:2]:
-                best = (bits, order[sha], seen.assignment)
-        if best is None or len(organizations) != 1 or organization in organizations:
+        other: str | None = None  # the one other organization whose photos are near, so far
+        for band in _band_values(facts.ahash):
+            for sha in bands.get(band, ()):
+                if sha in looked:
+                    continue
+                looked.add(sha)
+                seen = self.seen[sha]
+                if seen.ahash is None or seen.assignment == assignment:
+                    continue
+                bits = hamming(seen.ahash, facts.ahash)
+                if bits > NEAR_BITS:
+                    continue
+                if seen.organization == organization or (other is not None and seen.organization != other):
+                    return None
+                other = seen.organization
+                if best is None or (bits, order[sha]) < best[:2]:
+                    best = (bits, order[sha], seen.assignment)
+        if best is None:
             return None
         return Duplicate("near", best[2], False, best[0])
 

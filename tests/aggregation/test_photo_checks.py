@@ -243,3 +243,25 @@ def test_the_banded_look_up_finds_what_a_scan_of_every_photo_finds(seed: int) ->
             index = pickle.loads(pickle.dumps(index))
             assert index._bands is None
     assert found.count("near") > 20 and found.count("exact") > 20  # both kinds were really compared
+
+
+def test_a_look_among_thousands_of_alike_photos_stops_at_the_second_organization(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Alike photos share every band: a look that compared each of them cost the whole index per photo."""
+    rng = random.Random(7)
+    base = rng.getrandbits(64)
+    index = PhotoIndex()
+    for n in range(3000):  # one sign template, photographed for 600 organizations
+        index.add(PhotoFacts(True, 800, 600, 40.0, f"sha{n}", base ^ (1 << rng.randrange(64))), f"a{n}", f"o{n % 600}")
+    compared = 0
+
+    def counting(a: int, b: int) -> int:
+        nonlocal compared
+        compared += 1
+        return (a ^ b).bit_count()
+
+    monkeypatch.setattr("aggregation.photo_checks.hamming", counting)
+    assert index.match(PhotoFacts(True, 800, 600, 40.0, "new", base), "b", "o-new") is None  # near several: nothing
+    assert compared <= 3  # the second organization's photo ends the look
+    compared = 0
+    assert index.match(PhotoFacts(True, 800, 600, 40.0, "new", base), "b", "o5") is None  # its own organization's
+    assert compared <= 6
