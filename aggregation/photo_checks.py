@@ -157,7 +157,7 @@ class PhotoIndex:
 
     def __getstate__(self) -> dict[str, object]:
         # Plain tuples: pickle writes them in C, where each Seen took a trip through Python (the
-        # index is most of a checkpoint, written twice a tick).
+        # index is a large part of every checkpoint).
         return {"limit": self.limit, "seen": {sha: tuple(seen) for sha, seen in self.seen.items()}}
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -23,7 +23,10 @@ engine does not use it.
 
 On disk: ``saves/journal.jsonl`` is append-only; each line is
 ``<crc32 hex> <json>\\n`` with ``{"seq": n, "op": "pending", "key": k, "effect": {...}}``
-or ``{"seq": n, "op": "done", "key": k}``; ``seq`` grows by one per line. On
+or ``{"seq": n, "op": "done", "key": k}``; ``seq`` grows by one per line. A done line
+may carry ``"learned": {name: text}``: what the effect told the pipeline that exists
+nowhere else (a stored photo's measurements, Toloka's refusal, the status that overtook
+a reject); :meth:`Journal.learned` hands it back after a restart. On
 start, :meth:`Journal.open` takes the snapshot from the checkpoint and replays
 the lines after its ``seq``: :meth:`Journal.pending` is what must be executed
 again (idempotently), and a ``done`` line after the snapshot tells the engine an
@@ -42,7 +45,7 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -150,6 +153,7 @@ class Journal:
         self._seq = snapshot.seq
         self._pending: dict[str, Effect] = {}
         self._done: dict[str, int] = {}  # key -> seq of its done line, until compaction
+        self._learned: dict[str, dict[str, str]] = {}  # key -> what its done line carries, until compaction
         self._tail: list[tuple[int, bytes]] = []  # lines with seq > last compaction
         self._fd: int | None = None
         for effect in snapshot.pending:
@@ -210,8 +214,13 @@ class Journal:
         self._tail.append((seq, raw + b"\n"))
         key = entry["key"]
         if entry["op"] == "done":
+            learned = entry.get("learned", {})
+            if not (isinstance(learned, dict) and all(isinstance(v, str) for v in learned.values())):
+                raise StateError(f"journal {self.path} line {number}: bad learned record {learned!r:.80}")
             self._pending.pop(key, None)
             self._done[key] = seq
+            if learned:
+                self._learned[key] = learned
             return
         try:
             effect = decode_value(entry["effect"])
@@ -281,8 +290,13 @@ class Journal:
                 fresh.append(effect)
             return fresh
 
-    def mark_done(self, done: Iterable[Effect | str]) -> None:
-        """Durably mark effects (or keys) done; unknown or already-done keys are ignored."""
+    def mark_done(self, done: Iterable[Effect | str], learned: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        """Durably mark effects (or keys) done; unknown or already-done keys are ignored.
+
+        ``learned`` (key -> name -> text) goes on the done lines of those keys, so that
+        it outlives a crash before the next checkpoint (see :meth:`learned`).
+        """
+        learned = learned or {}
         with self._lock:
             chunk: list[bytes] = []
             seq = self._seq
@@ -292,7 +306,10 @@ class Journal:
                 if key not in self._pending or key in keys:
                     continue
                 seq += 1
-                chunk.append(crc_line({"seq": seq, "op": "done", "key": key}))
+                entry: dict[str, Any] = {"seq": seq, "op": "done", "key": key}
+                if learned.get(key):
+                    entry["learned"] = dict(learned[key])
+                chunk.append(crc_line(entry))
                 keys[key] = None
             if not chunk:
                 return
@@ -300,6 +317,8 @@ class Journal:
             for offset, key in enumerate(keys, start=1):
                 del self._pending[key]
                 self._done[key] = self._seq + offset
+                if learned.get(key):
+                    self._learned[key] = dict(learned[key])
             self._seq = seq
 
     def _append(self, chunk: list[bytes], first_seq: int) -> None:
@@ -324,6 +343,11 @@ class Journal:
             if key in self._pending:
                 return "pending"
             return "done" if key in self._done else None
+
+    def learned(self, key: str) -> dict[str, str]:
+        """What the done line of ``key`` carries (empty if nothing, or once compacted into a checkpoint)."""
+        with self._lock:
+            return dict(self._learned.get(key, {}))
 
     @property
     def seq(self) -> int:
@@ -356,6 +380,7 @@ class Journal:
                 self._fd = fd
             self._tail = kept
             self._done = {key: seq for key, seq in self._done.items() if seq > snapshot.seq}
+            self._learned = {key: kept for key, kept in self._learned.items() if key in self._done}
 
     def close(self) -> None:
         """Close the file; the journal object cannot be used afterwards."""

@@ -80,6 +80,9 @@ BATCH_CHAIN = "~batch"
 IDLE_SEARCH_TICKS = 10
 #: Effects whose first try this process can prove (``Engine.never_sent``): they need no look before they go.
 UNTRIED_KINDS = (CreateTasks, PayBonus, StorePhoto)
+#: Names on a done journal line (``Journal.learned``) for what an effect told the handlers: a stored
+#: photo's measurements, Toloka's refusal, the status that overtook a reject.
+FACTS, REFUSED, OVERTAKEN = "facts", "refused", "overtaken"
 
 C = TypeVar("C")
 S = TypeVar("S")
@@ -224,7 +227,6 @@ class Engine(Generic[C, S]):
         # pending at start-up may have been sent alone by an earlier run, so it goes alone again.
         self.never_sent: set[str] = set()
         self._quiet: set[str] = set()  # observers whose last search brought nothing: they skip the next tick
-        self._learned = False  # effects since the last checkpoint brought what only the checkpoint keeps
 
     # -- start-up -------------------------------------------------------------------
 
@@ -276,7 +278,11 @@ class Engine(Generic[C, S]):
         done = [step.action for step in self.state.journal.pending if self.journal.status(step.key) == "done"]
         if done:
             log.info("counting %d effects done after the last checkpoint", len(done))
-            self._count(done, {})
+            learned = {action.key: self.journal.learned(action.key) for action in done}
+            overtaken = {key: kept[OVERTAKEN] for key, kept in learned.items() if OVERTAKEN in kept}
+            self._count(done, overtaken)
+            self.state.refused.update({key: kept[REFUSED] for key, kept in learned.items() if REFUSED in kept})
+            self._keep_facts({key: kept[FACTS] for key, kept in learned.items() if FACTS in kept})
         return len(done)
 
     # -- one tick ---------------------------------------------------------------------
@@ -332,12 +338,9 @@ class Engine(Generic[C, S]):
         _, failures = await self.execute_pending()
         (summary.created, summary.existed), self._tasks_unshown = self._tasks_unshown, (0, 0)
         summary.errors += failures
-        if self._learned:
-            # The effects told the handlers something (refusals, photo facts, an auto-accept) that no
-            # journal line repeats after a crash: it must be on disk before the next tick. Otherwise
-            # the next tick's checkpoint will do: a restart counts effects done after the last one
-            # from the journal (recount_after_restart) and compacts their lines.
-            await self.checkpoint()
+        # No checkpoint here: what the effects told the handlers (photo facts, refusals, an
+        # auto-accept) is on their done lines, and a restart takes it back from there
+        # (recount_after_restart); the next tick's checkpoint covers the rest.
         await self._write_workers()
         stats = self.state.stats
         stats.ticks += 1
@@ -561,6 +564,7 @@ class Engine(Generic[C, S]):
                 chains.setdefault(step.chain, []).append(step.action)
 
         done_marks: list[str] = []
+        learned_marks: dict[str, dict[str, str]] = {}
 
         async def chain_end(chain: str, result: ChainResult) -> None:
             nonlocal created, existed, failures
@@ -569,6 +573,9 @@ class Engine(Generic[C, S]):
                 tried.append(result.error.action.key)
             self.never_sent.difference_update(tried)
             done_marks.extend(a.key for a in result.done)
+            for name, told in ((FACTS, result.facts), (REFUSED, result.refused), (OVERTAKEN, result.overtaken)):
+                for key, text in told.items():
+                    learned_marks.setdefault(key, {})[name] = text
             fresh, found = self._chain_done(result)
             created, existed = created + fresh, existed + found
             if result.error is not None:
@@ -580,7 +587,7 @@ class Engine(Generic[C, S]):
         if done_marks:
             # One journal write (and fsync) for every chain of the run. A crash before it replays
             # those chains: every effect is idempotent, and the tables' rows are written already.
-            await asyncio.to_thread(self.journal.mark_done, done_marks)
+            await asyncio.to_thread(self.journal.mark_done, done_marks, learned_marks)
         if self.held_for_store:
             log.warning("photo store outage: %d task creations wait until photo links serve again",
                         len(self.held_for_store))
@@ -609,7 +616,6 @@ class Engine(Generic[C, S]):
         self._count(result.done, result.overtaken)
         self.state.refused.update(result.refused)
         self._keep_facts(result.facts)
-        self._learned = self._learned or bool(result.refused or result.facts or result.overtaken)
         return created, existed
 
     def _chain_stopped(self, chain: str, error: ActionFailed) -> None:
@@ -831,7 +837,6 @@ class Engine(Generic[C, S]):
         snapshot = self.journal.snapshot()
         self.state.journal = snapshot
         data = self.checkpoints.encode(self.state)  # on the loop: the state must not change meanwhile
-        self._learned = False
         size = await asyncio.to_thread(self._write_checkpoint, data, snapshot)
         self._saved = data
         return size

@@ -27,6 +27,7 @@ from engine.actions import (
     operation_uuid,
 )
 from engine.checkpoint import CheckpointStore
+from engine.durable import crc_line
 from common.errors import StateError
 from engine.journal import Journal, JournalSnapshot, decode_value, encode_value
 from engine_helpers import run_worker
@@ -136,6 +137,33 @@ def test_crash_between_checkpoint_and_compaction_is_harmless(tmp_path: Path) -> 
     assert reopened.pending() == [bonus(2)] and reopened.status(bonus(1).key) is None
     reopened.record([bonus(3)])
     assert Journal.open(tmp_path / "saves", snapshot).pending() == [bonus(2), bonus(3)]
+
+
+def test_what_a_done_effect_learned_is_replayed_until_compacted(tmp_path: Path) -> None:
+    """A done line carries what the effect told the pipeline; a restart hands it back, compaction forgets it."""
+    photo, status = EVERY_KIND[0], EVERY_KIND[3]
+    journal = Journal.open(tmp_path / "saves")
+    journal.record([photo, status, bonus(1)])
+    snapshot = journal.snapshot()
+    journal.mark_done([photo, status, bonus(1)],
+                      {photo.key: {"facts": '{"ok":true,"note":"tab\there"}'}, status.key: {"overtaken": "ACCEPTED"}})
+    assert journal.learned(photo.key) == {"facts": '{"ok":true,"note":"tab\there"}'}
+    journal.close()
+    reopened = Journal.open(tmp_path / "saves", snapshot)  # a kill -9 before the next checkpoint
+    assert reopened.learned(photo.key) == {"facts": '{"ok":true,"note":"tab\there"}'}
+    assert reopened.learned(status.key) == {"overtaken": "ACCEPTED"} and reopened.learned(bonus(1).key) == {}
+    reopened.compact(reopened.snapshot())
+    assert reopened.learned(photo.key) == {} and reopened.learned(status.key) == {}
+
+
+def test_a_done_line_with_a_bad_learned_record_stops_start_up(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path / "saves")
+    journal.record([bonus(1)])
+    journal.close()
+    with open(journal.path, "ab") as handle:  # a well-formed line with a learned record no daemon writes
+        handle.write(crc_line({"seq": 2, "op": "done", "key": bonus(1).key, "learned": {"facts": 7}}))
+    with pytest.raises(StateError, match="line 2: bad learned record"):
+        Journal.open(tmp_path / "saves")
 
 
 def test_torn_last_line_is_cut_off(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

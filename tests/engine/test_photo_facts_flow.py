@@ -18,7 +18,7 @@ import pytest
 from probe_world import Clock, offline_engine, spec
 
 from engine import ticker
-from engine.actions import Action, AppendRows, Step, StorePhoto
+from engine.actions import Action, AppendRows, RaiseOverlap, SetStatus, Step, StorePhoto
 from engine.executor import ChainResult
 from engine.spec import Batch, Context, Decision
 from engine.state import checkpoint_store, load_state
@@ -106,17 +106,52 @@ def test_a_checkpoint_from_before_the_facts_loads_with_none(tmp_path: Path) -> N
     assert found and state.facts == {} and state.refused == {"overlap:t1:5": "pool closed"}
 
 
-async def test_only_effects_that_bring_the_handlers_something_call_for_a_checkpoint_after_them(tmp_path: Path) -> None:
-    """Facts (and refusals, auto-accepts) live only in the checkpoint: the tick saves them at once.
-    Effects that bring nothing wait for the next tick's checkpoint (the journal's done lines cover them)."""
+class TellingExecutor(StoringExecutor):
+    """Also reports Toloka's refusal of every RaiseOverlap and an auto-accept that overtook every reject."""
+
+    async def run_chains(self, chains: Mapping[str, Sequence[Action]],
+                         on_chain_end: Callable[[str, ChainResult], Awaitable[None]],
+                         *, gate: Callable[[Action], bool] | None = None,
+                         batching: object = None) -> dict[str, ChainResult]:
+        async def telling(chain: str, result: ChainResult) -> None:
+            result.refused.update({a.key: "pool closed" for a in result.done if isinstance(a, RaiseOverlap)})
+            result.overtaken.update({a.key: "ACCEPTED" for a in result.done
+                                     if isinstance(a, SetStatus) and a.status == "REJECTED"})
+            await on_chain_end(chain, result)
+
+        return await super().run_chains(chains, telling, gate=gate, batching=batching)
+
+
+async def test_what_effects_tell_the_handlers_outlives_a_crash_before_the_next_checkpoint(tmp_path: Path) -> None:
+    """Facts, refusals and auto-accepts ride on the effects' done journal lines: a tick writes no
+    second checkpoint for them, and a restart from the checkpoint before the effects has them all."""
     engine = offline_engine(tmp_path, None, Clock(T0))
-    engine.executor = StoringExecutor()  # type: ignore[assignment]
-    engine.journal.stage([Step("pa1", AppendRows("decisions", "pa1/x", ({"event": "x"},)))])
+    engine.executor = TellingExecutor()  # type: ignore[assignment]
+    engine.journal.stage([
+        Step("pa1", StorePhoto("att-a", "tmp/a.jpg")),
+        Step("pa1", RaiseOverlap("p1", "t1", 5)),
+        Step("pa2", SetStatus("a2", "REJECTED", "no")),
+        Step("pa3", AppendRows("decisions", "pa3/x", ({"event": "x"},))),
+    ])
+    await engine.checkpoint()  # as a tick does before it runs the effects
+    written = (tmp_path / "saves" / "checkpoint.pkl").read_bytes()
     await engine.execute_pending()
-    assert not engine._learned
-    engine.journal.stage([Step("pa2", StorePhoto("att-a", "tmp/a.jpg"))])
-    await engine.execute_pending()
-    assert engine._learned
-    await engine.checkpoint()
-    assert not engine._learned
-    engine.journal.close()
+    assert engine.state.facts == {"store:tmp/a.jpg": "facts:tmp/a.jpg"}
+    assert engine.state.refused == {"overlap:t1:5": "pool closed"}
+    assert (engine.state.stats.accepted, engine.state.stats.rejected) == (1, 0)
+    assert (tmp_path / "saves" / "checkpoint.pkl").read_bytes() == written  # no checkpoint after the effects
+    engine.journal.close()  # a kill -9 here
+
+    again = offline_engine(tmp_path, None, Clock(T0))
+    assert again.state.facts == {} and again.state.refused == {}  # the checkpoint is from before the effects
+    assert again.recount_after_restart() == 4
+    assert again.state.facts == engine.state.facts
+    assert again.state.refused == engine.state.refused
+    assert (again.state.stats.accepted, again.state.stats.rejected) == (1, 0)  # the reject was overtaken
+    assert again.journal.pending() == []
+    await again.checkpoint()  # compacts the done lines: what they told now lives in the checkpoint
+    assert again.journal.learned("store:tmp/a.jpg") == {}
+    again.journal.close()
+    third = offline_engine(tmp_path, None, Clock(T0))
+    assert third.recount_after_restart() == 0 and third.state.facts == engine.state.facts
+    third.journal.close()
