@@ -98,7 +98,13 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def crc_line(entry: Mapping[str, Any]) -> bytes:
     """One line of an append-only log: the CRC-32 of the JSON body in hex, a space, the body, a newline."""
-    body = json.dumps(entry, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    text = json.dumps(entry, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    try:
+        body = text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (a "\ud800" escape in a worker's answer or an API error message) has
+        # no UTF-8 form: escaped, it reads back as the same string.
+        body = json.dumps(entry, allow_nan=False, separators=(",", ":")).encode()
     return b"%08x %s\n" % (zlib.crc32(body), body)
 
 

@@ -10,7 +10,8 @@ The protocol the engine uses (``engine/ticker.py``), in this order each tick:
    become durable *together with* the decisions and cursors behind them;
 3. :meth:`Journal.compact` then drops every line up to the snapshot's ``seq``;
 4. the executor runs the pending effects and :meth:`Journal.mark_done` appends
-   one ``done`` line per finished effect (one write and one ``fsync`` per chain);
+   one ``done`` line per finished effect (one write and one ``fsync`` per run of the chains,
+   and one per batch Toloka answered);
 5. the next checkpoint carries the smaller pending set, and compacts again.
 
 Why stage and not write pending lines first: pending lines written ahead of
@@ -216,7 +217,8 @@ class Journal:
         if entry["op"] == "done":
             learned = entry.get("learned", {})
             if not (isinstance(learned, dict) and all(isinstance(v, str) for v in learned.values())):
-                raise StateError(f"journal {self.path} line {number}: bad learned record {learned!r:.80}")
+                raise StateError(f"journal {self.path} line {number}: bad learned record {learned!r:.80}; "
+                                 f"it was left in place")
             self._pending.pop(key, None)
             self._done[key] = seq
             if learned:
@@ -297,6 +299,9 @@ class Journal:
         it outlives a crash before the next checkpoint (see :meth:`learned`).
         """
         learned = learned or {}
+        for key, told in learned.items():  # checked here: a bad record would stop every later start-up
+            if not all(isinstance(name, str) and isinstance(text, str) for name, text in told.items()):
+                raise TypeError(f"learned record of {key!r} must map names to text, got {told!r:.80}")
         with self._lock:
             chunk: list[bytes] = []
             seq = self._seq
@@ -380,7 +385,7 @@ class Journal:
                 self._fd = fd
             self._tail = kept
             self._done = {key: seq for key, seq in self._done.items() if seq > snapshot.seq}
-            self._learned = {key: kept for key, kept in self._learned.items() if key in self._done}
+            self._learned = {key: told for key, told in self._learned.items() if key in self._done}
 
     def close(self) -> None:
         """Close the file; the journal object cannot be used afterwards."""

@@ -321,7 +321,7 @@ async def _loop(daemon: Engine[C, S], settings: Settings[C], options: RunOptions
             if stop.is_set():
                 log.info("stop requested: the last tick is done; checkpointing and exiting")
                 break
-        await daemon.checkpoint()  # a tick checkpoints its effects' outcome only when the handlers need it
+        await daemon.checkpoint()  # the last tick's effects are in the journal's done lines; this one compacts them
         return 0
     finally:
         for task in background:

@@ -142,18 +142,28 @@ def test_crash_between_checkpoint_and_compaction_is_harmless(tmp_path: Path) -> 
 def test_what_a_done_effect_learned_is_replayed_until_compacted(tmp_path: Path) -> None:
     """A done line carries what the effect told the pipeline; a restart hands it back, compaction forgets it."""
     photo, status = EVERY_KIND[0], EVERY_KIND[3]
+    refusal = "pool closed \ud800 \u00ab\u042b\u00bb"  # Toloka's text, with a lone surrogate (from a \\ud800 escape)
     journal = Journal.open(tmp_path / "saves")
-    journal.record([photo, status, bonus(1)])
+    journal.record([photo, status, bonus(1), bonus(2)])
     snapshot = journal.snapshot()
-    journal.mark_done([photo, status, bonus(1)],
-                      {photo.key: {"facts": '{"ok":true,"note":"tab\there"}'}, status.key: {"overtaken": "ACCEPTED"}})
-    assert journal.learned(photo.key) == {"facts": '{"ok":true,"note":"tab\there"}'}
+    journal.mark_done([photo, status], {photo.key: {"facts": '{"ok":true}'}, status.key: {"overtaken": "ACCEPTED"}})
+    later = journal.snapshot()
+    journal.mark_done([bonus(1)], {bonus(1).key: {"refused": refusal}})
+    assert journal.learned(photo.key) == {"facts": '{"ok":true}'}
     journal.close()
     reopened = Journal.open(tmp_path / "saves", snapshot)  # a kill -9 before the next checkpoint
-    assert reopened.learned(photo.key) == {"facts": '{"ok":true,"note":"tab\there"}'}
-    assert reopened.learned(status.key) == {"overtaken": "ACCEPTED"} and reopened.learned(bonus(1).key) == {}
-    reopened.compact(reopened.snapshot())
+    assert reopened.learned(photo.key) == {"facts": '{"ok":true}'}
+    assert reopened.learned(status.key) == {"overtaken": "ACCEPTED"} and reopened.learned(bonus(2).key) == {}
+    assert reopened.learned(bonus(1).key) == {"refused": refusal}
+    reopened.compact(later)  # covers the first done lines, not the last one
     assert reopened.learned(photo.key) == {} and reopened.learned(status.key) == {}
+    assert reopened.learned(bonus(1).key) == {"refused": refusal}
+    reopened.close()
+    again = Journal.open(tmp_path / "saves", later)
+    assert again.learned(bonus(1).key) == {"refused": refusal}
+    with pytest.raises(TypeError, match="must map names to text"):
+        again.mark_done([bonus(2)], {bonus(2).key: {"facts": 7}})  # type: ignore[dict-item]
+    assert again.status(bonus(2).key) == "pending"
 
 
 def test_a_done_line_with_a_bad_learned_record_stops_start_up(tmp_path: Path) -> None:
