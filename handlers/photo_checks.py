@@ -57,8 +57,7 @@ def absorb(ledger: Ledger, facts: Mapping[str, str] | None, outcome: Outcome, no
     """
     if not facts:
         return
-    photos = {photo.key: (work, group.name, photo)
-              for work in ledger.works.values() for group in work.groups.values() for photo in group.photos}
+    photos = _photos_by_key(ledger, [key[len(STORE_KEY):] for key in facts if key.startswith(STORE_KEY)])
     found_issues: dict[tuple[str, str], tuple[Work, list[tuple[str, str]]]] = {}
     for key, text in facts.items():
         if not key.startswith(STORE_KEY):
@@ -86,6 +85,31 @@ def absorb(ledger: Ledger, facts: Mapping[str, str] | None, outcome: Outcome, no
         comment = "; ".join(f"{photo_id}: {issues}" for photo_id, issues in listed)
         row = decision_row(now, work, HANDLER, work.group_id(group), flow.PHOTO_CHECK, comment)
         outcome.add(pa, decisions(f"{pa}/photo-check/{group}/{listed[0][0]}", [row]))
+
+
+def _photos_by_key(ledger: Ledger, keys: list[str]) -> dict[str, tuple[Work, str, Photo]]:
+    """The ledger's photos under ``keys``: (work, group name, photo).
+
+    A photo key names its assignment (``tmp/<date>/<assignment>/<field>/<n>.jpg``), so
+    each one is looked for in that work alone; a key it is not found under (another layout,
+    or a work decided meanwhile) is looked for in every work. A tick's facts cost a look
+    each, not a walk over every photo in flight (1,700 works during a 2,000-organization
+    backlog).
+    """
+    found: dict[str, tuple[Work, str, Photo]] = {}
+    for key in keys:
+        parts = key.split("/", 3)
+        work = ledger.works.get(parts[2]) if len(parts) > 3 else None
+        if work is not None:
+            for group in work.groups.values():
+                for photo in group.photos:
+                    if photo.key == key:
+                        found[key] = (work, group.name, photo)
+    rest = set(keys) - found.keys()
+    if rest:
+        found.update((photo.key, (work, group.name, photo)) for work in ledger.works.values()
+                     for group in work.groups.values() for photo in group.photos if photo.key in rest)
+    return found
 
 
 def issues_of(measured: PhotoFacts, photo: Photo) -> str:

@@ -256,3 +256,28 @@ def test_the_organization_key_ignores_case_and_spacing() -> None:
     submit(ledger, "pa3", org=ORG_B)
     keys = [photo_checks.organization_key(ledger.works[pa]) for pa in ("pa1", "pa2", "pa3")]
     assert keys[0] == keys[1] != keys[2] and len(keys[0]) == 16
+
+
+class _NoWalk(dict):  # type: ignore[type-arg]
+    """The ledger's works, refusing a walk over all of them (a look by assignment id is fine)."""
+
+    def values(self) -> Any:
+        raise AssertionError("walked every work")
+
+
+def test_facts_find_their_photos_through_the_assignment_their_key_names() -> None:
+    ledger = Ledger()
+    for n in range(30):
+        submit(ledger, f"pa{n}")
+    given = {**facts(ledger, "pa3"), **facts(ledger, "pa17", seed=1)}
+    everything = {p.key: p for w in ledger.works.values() for g in w.groups.values() for p in g.photos}
+    works = ledger.works
+    ledger.works = _NoWalk(works)
+    deliver(ledger, given)  # every key names its work: no walk over the 30 works
+    assert all(everything[key.removeprefix("store:")].facts == text for key, text in given.items())
+    # A key of another layout (an older key scheme) is still found, by a walk over every work.
+    ledger.works = works
+    odd = photo(ledger, "pa5", "imgs_facade/0")
+    odd.key = "legacy/pa5-facade.jpg"
+    deliver(ledger, {"store:legacy/pa5-facade.jpg": next(iter(facts(ledger, "pa5", seed=2).values()))})
+    assert odd.facts is not None
