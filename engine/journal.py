@@ -144,6 +144,11 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
     return entry
 
 
+def _text_record(value: Any) -> bool:
+    """Is ``value`` a record a done line may carry as ``learned``: names mapped to text?"""
+    return isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
 class Journal:
     """Pending and recently done effects, mirrored in an fsync'ed append-only file."""
 
@@ -216,7 +221,7 @@ class Journal:
         key = entry["key"]
         if entry["op"] == "done":
             learned = entry.get("learned", {})
-            if not (isinstance(learned, dict) and all(isinstance(v, str) for v in learned.values())):
+            if not _text_record(learned):
                 raise StateError(f"journal {self.path} line {number}: bad learned record {learned!r:.80}; "
                                  f"it was left in place")
             self._pending.pop(key, None)
@@ -299,13 +304,14 @@ class Journal:
         it outlives a crash before the next checkpoint (see :meth:`learned`).
         """
         learned = learned or {}
-        for key, told in learned.items():  # checked here: a bad record would stop every later start-up
-            if not all(isinstance(name, str) and isinstance(text, str) for name, text in told.items()):
-                raise TypeError(f"learned record of {key!r} must map names to text, got {told!r:.80}")
+        for key, record in learned.items():  # checked here: a bad record would stop every later start-up
+            if not _text_record(record):
+                raise TypeError(f"learned record of {key!r} must map names to text, got {record!r:.80}")
         with self._lock:
             chunk: list[bytes] = []
             seq = self._seq
             keys: dict[str, None] = {}
+            carried: dict[str, dict[str, str]] = {}
             for item in done:
                 key = item if isinstance(item, str) else item.key
                 if key not in self._pending or key in keys:
@@ -313,7 +319,7 @@ class Journal:
                 seq += 1
                 entry: dict[str, Any] = {"seq": seq, "op": "done", "key": key}
                 if learned.get(key):
-                    entry["learned"] = dict(learned[key])
+                    entry["learned"] = carried[key] = dict(learned[key])
                 chunk.append(crc_line(entry))
                 keys[key] = None
             if not chunk:
@@ -322,8 +328,7 @@ class Journal:
             for offset, key in enumerate(keys, start=1):
                 del self._pending[key]
                 self._done[key] = self._seq + offset
-                if learned.get(key):
-                    self._learned[key] = dict(learned[key])
+            self._learned.update(carried)
             self._seq = seq
 
     def _append(self, chunk: list[bytes], first_seq: int) -> None:
@@ -385,7 +390,7 @@ class Journal:
                 self._fd = fd
             self._tail = kept
             self._done = {key: seq for key, seq in self._done.items() if seq > snapshot.seq}
-            self._learned = {key: told for key, told in self._learned.items() if key in self._done}
+            self._learned = {key: record for key, record in self._learned.items() if key in self._done}
 
     def close(self) -> None:
         """Close the file; the journal object cannot be used afterwards."""
