@@ -279,10 +279,12 @@ class Engine(Generic[C, S]):
         if done:
             log.info("counting %d effects done after the last checkpoint", len(done))
             learned = {action.key: self.journal.learned(action.key) for action in done}
-            overtaken = {key: kept[OVERTAKEN] for key, kept in learned.items() if OVERTAKEN in kept}
-            self._count(done, overtaken)
-            self.state.refused.update({key: kept[REFUSED] for key, kept in learned.items() if REFUSED in kept})
-            self._keep_facts({key: kept[FACTS] for key, kept in learned.items() if FACTS in kept})
+            self._learn(ChainResult(
+                done=done,
+                overtaken={key: kept[OVERTAKEN] for key, kept in learned.items() if OVERTAKEN in kept},
+                refused={key: kept[REFUSED] for key, kept in learned.items() if REFUSED in kept},
+                facts={key: kept[FACTS] for key, kept in learned.items() if FACTS in kept},
+            ))
         return len(done)
 
     # -- one tick ---------------------------------------------------------------------
@@ -613,10 +615,14 @@ class Engine(Generic[C, S]):
                     existed += len(action.tasks)
                 else:
                     created += len(action.tasks)
+        self._learn(result)
+        return created, existed
+
+    def _learn(self, result: ChainResult) -> None:
+        """Count done actions, keep what they told the handlers: a live chain's, or the journal's after a restart."""
         self._count(result.done, result.overtaken)
         self.state.refused.update(result.refused)
         self._keep_facts(result.facts)
-        return created, existed
 
     def _chain_stopped(self, chain: str, error: ActionFailed) -> None:
         """Report a chain stopped by ``error``; a permanent failure parks it until the next start."""
