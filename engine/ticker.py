@@ -217,6 +217,7 @@ class Engine(Generic[C, S]):
         store = getattr(executor, "store", None)
         self.probe: StoreProbe | None = StoreProbe(store) if isinstance(store, FileStore) else None
         self.last_probe: ProbeResult | None = None
+        self._probed_at: float | None = None  # self.monotonic() when the last probe ended; None: none yet
         self._workers_written: bytes | None = None  # what logs/workers.tsv holds (written when it changes)
         self.held_for_store: list[Action] = []  # task creations waiting while photo links do not serve
         self._probe_lock = asyncio.Lock()  # one probe at a time: the tick's and the background one's
@@ -467,16 +468,24 @@ class Engine(Generic[C, S]):
                 pool_logger(pool, self.settings.pools()[pool]).warning("%s", line)
 
     async def probe_forever(self, interval_s: float) -> None:
-        """Probe the photo store every ``interval_s`` between and during ticks (a background task).
+        """Probe the photo store whenever no probe ran for ``interval_s`` (a background task).
 
         A tick can wait minutes on effects that a stalled store holds up; the probe at
         the start of each tick alone would then never see the stall. Windows and
-        reports are the same as the tick's own probe (it is the same code).
+        reports are the same as the tick's own probe (it is the same code). While
+        ticks come at least every ``interval_s``, their probes are enough and this
+        one waits.
         """
         if self.probe is None:
             return
         while True:
-            await asyncio.sleep(interval_s)
+            # A probe of the tick's own counts: the background one runs only when none ran for
+            # interval_s (a tick held up, or ticks further apart), so a store is not probed twice
+            # a period for nothing.
+            since = self.monotonic() - self._probed_at if self._probed_at is not None else 0.0
+            if since < interval_s:
+                await asyncio.sleep(interval_s - since)
+                continue
             try:
                 await self._probe_store(self.clock())
             except Exception:  # the probe turns store errors into results; anything else must not end the daemon
@@ -496,7 +505,10 @@ class Engine(Generic[C, S]):
         if self.probe is None:
             return 0
         async with self._probe_lock:
-            return await self._probe_once(now)
+            try:
+                return await self._probe_once(now)
+            finally:
+                self._probed_at = self.monotonic()
 
     async def _probe_once(self, now: datetime) -> int:
         assert self.probe is not None  # checked by the caller

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from engine.actions import CreateTasks, Step, TaskSpec
+from engine.probe import ProbeResult
 from file_store.local import LocalFileStore
 from tests.engine.probe_world import Clock, offline_engine
 
@@ -64,5 +65,32 @@ async def test_no_task_is_created_while_the_store_is_out_and_it_waits_in_the_jou
         pending = [step.action for step in engine.journal.pending()]
         assert create in pending  # not lost: it runs once links serve again
     finally:
+        engine.journal.close()
+        await store.aclose()
+
+
+async def test_the_background_probe_waits_while_ticks_probe(tmp_path: Path) -> None:
+    """Ticks that probe often enough leave the background probe idle; once they stop, it probes."""
+    store = await LocalFileStore.open(tmp_path / "photos", concurrency=2)
+    engine = offline_engine(tmp_path, store, Clock(T0))
+    assert engine.probe is not None
+    checks: list[datetime] = []
+    check = engine.probe.check
+
+    async def counted(now: datetime) -> ProbeResult:
+        checks.append(now)
+        return await check(now)
+
+    engine.probe.check = counted  # type: ignore[method-assign]
+    prober = asyncio.create_task(engine.probe_forever(1.0))
+    try:
+        for _ in range(25):  # 2.5 s of a tick every 0.1 s, each probing: far inside the background's 1 s
+            await engine.tick()
+            await asyncio.sleep(0.1)
+        assert len(checks) == 25  # the ticks' probes, and no background probe among them
+        await asyncio.sleep(1.5)  # no tick now: the background probe takes over
+        assert 26 <= len(checks) <= 27
+    finally:
+        prober.cancel()
         engine.journal.close()
         await store.aclose()
