@@ -482,6 +482,10 @@ class Engine(Generic[C, S]):
             # A probe of the tick's own counts: the background one runs only when none ran for
             # interval_s (a tick held up, or ticks further apart), so a store is not probed twice
             # a period for nothing.
+            if self._probe_lock.locked():  # a tick's probe is under way: it counts, look again once it ends
+                async with self._probe_lock:
+                    pass
+                continue
             since = self.monotonic() - self._probed_at if self._probed_at is not None else 0.0
             if since < interval_s:
                 await asyncio.sleep(interval_s - since)
