@@ -84,6 +84,12 @@ UNTRIED_KINDS = (CreateTasks, PayBonus, StorePhoto)
 #: photo's measurements, Toloka's refusal, the status that overtook a reject.
 FACTS, REFUSED, OVERTAKEN = "facts", "refused", "overtaken"
 
+
+def _told(result: ChainResult) -> tuple[tuple[str, dict[str, str]], ...]:
+    """What a chain told the handlers, each part under the name its done journal lines give it."""
+    return (FACTS, result.facts), (REFUSED, result.refused), (OVERTAKEN, result.overtaken)
+
+
 C = TypeVar("C")
 S = TypeVar("S")
 Clock = Callable[[], datetime]
@@ -280,12 +286,10 @@ class Engine(Generic[C, S]):
         if done:
             log.info("counting %d effects done after the last checkpoint", len(done))
             learned = {action.key: self.journal.learned(action.key) for action in done}
-            self._learn(ChainResult(
-                done=done,
-                overtaken={key: kept[OVERTAKEN] for key, kept in learned.items() if OVERTAKEN in kept},
-                refused={key: kept[REFUSED] for key, kept in learned.items() if REFUSED in kept},
-                facts={key: kept[FACTS] for key, kept in learned.items() if FACTS in kept},
-            ))
+            result = ChainResult(done=done)
+            for name, told in _told(result):
+                told.update({key: kept[name] for key, kept in learned.items() if name in kept})
+            self._learn(result)
         return len(done)
 
     # -- one tick ---------------------------------------------------------------------
@@ -591,7 +595,7 @@ class Engine(Generic[C, S]):
                 tried.append(result.error.action.key)
             self.never_sent.difference_update(tried)
             done_marks.extend(a.key for a in result.done)
-            for name, told in ((FACTS, result.facts), (REFUSED, result.refused), (OVERTAKEN, result.overtaken)):
+            for name, told in _told(result):
                 for key, text in told.items():
                     learned_marks.setdefault(key, {})[name] = text
             fresh, found = self._chain_done(result)
