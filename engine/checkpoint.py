@@ -1,48 +1,72 @@
-"""The daemon's state on disk: one pickled checkpoint file in ``saves/``, written atomically.
+"""The daemon's state on disk: a base file and an append-only log in ``saves/``.
 
-File layout (format version 1)::
+Files (format version 2)::
 
-    PEDESTRIAN-PIPELINE-CHECKPOINT <version> <payload length> <sha256 of payload>\\n
-    <payload: pickle protocol 5 of the state>
+    checkpoint.pkl                 PEDESTRIAN-PIPELINE-CHECKPOINT 2 <length> <sha256>\\n<payload>
+    checkpoint.pkl.<sha16>.log     records appended since that base: <length> <sha256>\\n<payload> ...
+
+Most of the state is a few large mappings of which one tick changes a few entries
+(:class:`common.tracked.TrackedDict`). They are saved entry by entry: the base holds
+every entry's pickle, and each tick appends one record with the rest of the state and
+only the entries marked as changed. When the log has grown past the base, the next
+checkpoint writes a new base from the bytes kept in memory (nothing is pickled again)
+and starts a new log named after it. So a tick's cost follows what it changed, not
+the whole state.
 
 Rules:
 
-* Writes are atomic (:func:`engine.durable.atomic_write`): a reader, or a restart
-  after ``kill -9``, sees the old file or the new one, never a mix.
+* A checkpoint is one ``fsync``'d append (or one atomic base replacement), and a
+  restart sees the last complete record: a record torn by ``kill -9`` is the
+  unfinished checkpoint, ignored; the effects it would have listed never ran.
+  The first checkpoint after a start always writes a new base, so nothing is ever
+  appended after a torn tail.
+* A new base's log is created before the base that names it, and old logs are
+  removed after: a crash between leaves either the old pair or the new one. A base
+  whose log is missing (a person deleted it) stops start-up: the log holds the
+  latest ticks, and resuming from the older base would repeat them.
+* An entry changed without being marked would be saved stale: each new base first
+  pickles every entry again and compares; a difference is logged as an error and
+  saved. ``PIPELINE_VERIFY_CHECKPOINTS=1`` (the tests) compares on every checkpoint
+  and raises :class:`StateError` instead.
 * Only plain data goes in: builtins, ``Decimal``, ``datetime``, ``UUID``, paths,
   a few ``collections`` types, and classes from the project's own packages
   (dataclasses, enums). Anything else (a client, a session, a logger, a
   :class:`~common.secrets.Secret`) makes :meth:`CheckpointStore.encode` raise
   :class:`StateError`. Loading uses the same allow-list, so a checkpoint can
   never make the daemon import or call anything else.
-* The file is 0600 in a 0700 folder, and one writable by group or others is
-  refused: unpickling a file someone else can write is running their code.
-* A missing file means "first start". A truncated, corrupt, unreadable or
+* Files are 0600 in a 0700 folder, and one writable by group or others is refused:
+  unpickling a file someone else can write is running their code.
+* A missing base means "first start". A truncated, corrupt, unreadable or
   unknown-version file stops start-up with :class:`StateError` naming the file,
-  and the file is left where it is. Nothing is reset silently.
+  and the file is left where it is. Nothing is reset silently. A version 1 file
+  (one whole pickle, written by earlier releases) still loads.
 
-Pickle on the event-loop thread (:meth:`CheckpointStore.encode`, fast and
-consistent with the state in memory), write in a worker thread
-(``await asyncio.to_thread(store.write, data)``).
+Pickle on the event-loop thread (:meth:`CheckpointStore.encode`, consistent with the
+state in memory), write in a worker thread (``await asyncio.to_thread(store.write, encoded)``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import pickle
 import stat
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from common.errors import StateError
+from common.files import write_all
 from common.secrets import Secret
-from engine.durable import atomic_write, ensure_private_folder, refuse_shared_file
+from common.tracked import TrackedDict
+from engine.durable import atomic_write, ensure_private_folder, open_private, refuse_shared_file
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+WHOLE_VERSION = 1  # one whole pickle: what releases before the log wrote (still read)
 MAGIC = b"PEDESTRIAN-PIPELINE-CHECKPOINT"
 DEFAULT_NAME = "checkpoint.pkl"
 # The engine's packages whose classes may appear in a checkpoint (a pipeline adds its own).
@@ -59,6 +83,7 @@ SAFE_GLOBALS = frozenset(
         ("collections", "OrderedDict"), ("collections", "deque"), ("collections", "Counter"),
         ("pathlib", "PurePosixPath"), ("pathlib", "PosixPath"),
         ("copyreg", "_reconstructor"),
+        ("common.tracked", "TrackedDict"),
     }
 )
 _MAX_HEADER = 256
@@ -121,25 +146,45 @@ class _PlainUnpickler(pickle.Unpickler):
 
 
 def encode_checkpoint(state: Any, packages: Iterable[str] = DEFAULT_PACKAGES) -> bytes:
-    """Header plus pickle of ``state``; :class:`StateError` if it is not plain data."""
-    buffer = io.BytesIO()
-    try:
-        _PlainPickler(buffer, tuple(packages)).dump(state)
-    except StateError:
-        raise
-    except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as exc:
-        raise StateError(f"checkpoint state cannot be pickled: {exc}") from None
-    payload = buffer.getvalue()
-    digest = hashlib.sha256(payload).hexdigest()
-    header = b"%s %d %d %s\n" % (MAGIC, FORMAT_VERSION, len(payload), digest.encode())
-    return header + payload
+    """One whole file (format version 1): header plus pickle of ``state``; :class:`StateError` if not plain data."""
+    return _framed(_dump(_PlainPickler, state, packages), WHOLE_VERSION)
 
 
 def decode_checkpoint(
     data: bytes, path: Path, packages: Iterable[str] = DEFAULT_PACKAGES, aliases: Aliases | None = None
 ) -> Any:
-    """Inverse of :func:`encode_checkpoint`; every problem is a :class:`StateError` naming ``path``."""
-    advice = f"the file was left in place; restore a backup or move {path} away to start afresh"
+    """The state in one file: a version 1 file, or a version 2 base without its log."""
+    version, payload = _payload(data, path)
+    unpickle = _Loader(path, tuple(packages), aliases or {})
+    if version == WHOLE_VERSION:
+        return unpickle.whole(payload)
+    main, tables = unpickle.base(payload)
+    return unpickle.state(main, tables)
+
+
+def _advice(path: Path) -> str:
+    return f"the file was left in place; restore a backup or move {path} away to start afresh"
+
+
+def _framed(payload: bytes, version: int) -> bytes:
+    digest = hashlib.sha256(payload).hexdigest()
+    return b"%s %d %d %s\n" % (MAGIC, version, len(payload), digest.encode()) + payload
+
+
+def _dump(pickler: type[_PlainPickler], obj: Any, packages: Iterable[str]) -> bytes:
+    buffer = io.BytesIO()
+    try:
+        pickler(buffer, tuple(packages)).dump(obj)
+    except StateError:
+        raise
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as exc:
+        raise StateError(f"checkpoint state cannot be pickled: {exc}") from None
+    return buffer.getvalue()
+
+
+def _payload(data: bytes, path: Path) -> tuple[int, bytes]:
+    """The verified payload of a base (or version 1) file and its format version."""
+    advice = _advice(path)
     end = data.find(b"\n", 0, _MAX_HEADER)
     fields = data[:end].split(b" ") if end >= 0 else []
     if len(fields) != 4 or fields[0] != MAGIC:
@@ -148,10 +193,10 @@ def decode_checkpoint(
         version, length = int(fields[1]), int(fields[2])
     except ValueError:
         raise StateError(f"checkpoint {path} is corrupt (bad header); {advice}") from None
-    if version != FORMAT_VERSION:
+    if version not in (WHOLE_VERSION, FORMAT_VERSION):
         raise StateError(
-            f"checkpoint {path} has format version {version}; this program reads version {FORMAT_VERSION}; "
-            f"{advice}"
+            f"checkpoint {path} has format version {version}; this program reads version {FORMAT_VERSION} "
+            f"(and {WHOLE_VERSION}); {advice}"
         )
     payload = data[end + 1 :]
     if len(payload) != length:
@@ -160,17 +205,173 @@ def decode_checkpoint(
         )
     if hashlib.sha256(payload).hexdigest().encode() != fields[3]:
         raise StateError(f"checkpoint {path} is corrupt (checksum mismatch); {advice}")
+    return version, payload
+
+
+# -- the base and its log --------------------------------------------------------------
+
+_TRACKED = "tracked"
+# The log may grow to the base's size (and at least this) before the next base is written.
+_LOG_MIN_BYTES = 256 * 1024
+VERIFY_ENV = "PIPELINE_VERIFY_CHECKPOINTS"
+log = logging.getLogger(__name__)
+
+# uid -> key -> the pickle of that entry, as the files hold it.
+Tables = dict[str, dict[Any, bytes]]
+# uid -> (entries set or changed, keys removed): what one record changes.
+Changes = dict[str, tuple[dict[Any, bytes], list[Any]]]
+
+
+class _MainPickler(_PlainPickler):
+    """Pickles the state with each :class:`TrackedDict` left out, as a reference to its entries."""
+
+    def __init__(self, file: io.BytesIO, packages: tuple[str, ...]) -> None:
+        super().__init__(file, packages)
+        self.tracked: dict[str, TrackedDict[Any, Any]] = {}
+
+    def persistent_id(self, obj: Any) -> Any:
+        if type(obj) is TrackedDict:
+            self.tracked[obj.uid] = obj
+            return (_TRACKED, obj.uid)
+        return None
+
+
+class _EntryPickler:
+    """Pickles one entry at a time (each loads alone), checking classes once per class."""
+
+    def __init__(self, packages: tuple[str, ...]) -> None:
+        self._buffer = io.BytesIO()
+        self._pickler = _PlainPickler(self._buffer, packages)
+
+    def __call__(self, value: Any) -> bytes:
+        try:
+            self._pickler.dump(value)
+        except StateError:
+            raise
+        except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as exc:
+            raise StateError(f"checkpoint state cannot be pickled: {exc}") from None
+        finally:
+            self._pickler.clear_memo()
+        data = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return data
+
+
+class _Loader:
+    """Unpickles the files' parts with the allow-list; every problem is a StateError naming ``path``."""
+
+    def __init__(self, path: Path, packages: tuple[str, ...], aliases: Aliases) -> None:
+        self.path, self.packages, self.aliases = path, packages, aliases
+
+    def _load(self, data: bytes, what: str, unpickler: _PlainUnpickler | None = None) -> Any:
+        try:
+            return (unpickler or _PlainUnpickler(io.BytesIO(data), self.packages, self.aliases)).load()
+        except StateError:
+            raise
+        except Exception as exc:  # unpickling can raise almost anything
+            raise StateError(
+                f"checkpoint {self.path} cannot be loaded ({what}: {type(exc).__name__}: {exc}); was the code "
+                f"changed incompatibly? {_advice(self.path)}"
+            ) from None
+
+    def whole(self, payload: bytes) -> Any:
+        return self._load(payload, "state")
+
+    def base(self, payload: bytes) -> tuple[bytes, Tables]:
+        main, tables = self._load(payload, "base")
+        if not isinstance(main, bytes) or not isinstance(tables, dict):
+            raise StateError(f"checkpoint {self.path} is corrupt (not a base); {_advice(self.path)}")
+        return main, tables
+
+    def record(self, payload: bytes, log_path: Path) -> tuple[bytes, Changes]:
+        main, changes = self._load(payload, f"a record of {log_path.name}")
+        if not isinstance(main, bytes) or not isinstance(changes, dict):
+            raise StateError(f"checkpoint log {log_path} is corrupt (not a record); {_advice(log_path)}")
+        return main, changes
+
+    def entry(self, data: bytes) -> Any:
+        return self._load(data, "entry")
+
+    def state(self, main: bytes, tables: Tables) -> Any:
+        built: dict[str, TrackedDict[Any, Any]] = {}
+
+        def tracked(pid: Any) -> TrackedDict[Any, Any]:
+            if not (isinstance(pid, tuple) and len(pid) == 2 and pid[0] == _TRACKED and pid[1] in tables):
+                raise pickle.UnpicklingError(f"unknown reference {pid!r}")
+            uid = pid[1]
+            if uid not in built:
+                entries = {key: self._load(data, f"entry {key!r}") for key, data in tables[uid].items()}
+                built[uid] = TrackedDict.restored(uid, entries)
+            return built[uid]
+
+        unpickler = _PlainUnpickler(io.BytesIO(main), self.packages, self.aliases)
+        unpickler.persistent_load = tracked  # type: ignore[method-assign]
+        return self._load(main, "state", unpickler)
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """One checkpoint, ready to write: a new base, or one record to append to the current log."""
+
+    base: bool
+    data: bytes
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def _log_path(base: Path, payload_digest: str) -> Path:
+    return base.with_name(f"{base.name}.{payload_digest[:16]}.log")
+
+
+def _read_private(path: Path, what: str) -> tuple[bytes, float] | None:
+    """A regular, owner-only file's bytes and modification time; None when it does not exist."""
     try:
-        return _PlainUnpickler(io.BytesIO(payload), tuple(packages), aliases or {}).load()
-    except Exception as exc:  # unpickling can raise almost anything
-        raise StateError(
-            f"checkpoint {path} cannot be loaded ({type(exc).__name__}: {exc}); was the code changed "
-            f"incompatibly? {advice}"
-        ) from None
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(f"cannot read {what} {path}: {exc.strerror or exc}; the file was left in place") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise StateError(f"{what} {path} is not a regular file; the file was left in place")
+        refuse_shared_file(path, info)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(), info.st_mtime
+    except OSError as exc:
+        raise StateError(f"cannot read {what} {path}: {exc.strerror or exc}; the file was left in place") from None
+    finally:
+        os.close(fd)
+
+
+def _records(data: bytes, path: Path) -> list[bytes]:
+    """The complete records of a log; a torn last one (a checkpoint cut short by a kill) is dropped."""
+    records: list[bytes] = []
+    at = 0
+    while at < len(data):
+        end = data.find(b"\n", at, at + _MAX_HEADER)
+        fields = data[at:end].split(b" ") if end >= 0 else []
+        length = int(fields[0]) if len(fields) == 2 and fields[0].isdigit() else -1
+        payload = data[end + 1 : end + 1 + length] if length >= 0 else b""
+        last = length < 0 or end + 1 + length >= len(data)
+        if length < 0 or len(payload) != length or hashlib.sha256(payload).hexdigest().encode() != fields[1]:
+            if last:
+                break  # the torn tail: the checkpoint that never finished
+            raise StateError(f"checkpoint log {path} is corrupt at byte {at}; {_advice(path)}")
+        records.append(payload)
+        at = end + 1 + length
+    return records
 
 
 class CheckpointStore:
-    """The checkpoint file ``<folder>/<name>``: load once at start, save after each tick."""
+    """The checkpoint files in ``<folder>``: load once at start, save after each tick.
+
+    Keeps in memory what the files hold (the last state's pickle and every tracked
+    entry's bytes): a new base is written from it, and :meth:`restore` rebuilds the
+    last checkpointed state from it when a handler fails half-way.
+    """
 
     def __init__(
         self,
@@ -179,61 +380,198 @@ class CheckpointStore:
         *,
         packages: Iterable[str] = DEFAULT_PACKAGES,
         aliases: Aliases | None = None,
+        verify: bool | None = None,
     ) -> None:
         self.folder = Path(folder).absolute()
         self.path = self.folder / name
         self.packages = tuple(packages)
         self.aliases: Aliases = dict(aliases or {})
-        # When the loaded checkpoint was written (the file's modification time, naive UTC), for the
+        self.verify = os.environ.get(VERIFY_ENV) == "1" if verify is None else verify
+        # When the loaded checkpoint was written (the files' modification time, naive UTC), for the
         # start-up line "resumed from the checkpoint of ..."; None until load() found one.
         self.saved_at: datetime | None = None
+        self._main: bytes | None = None  # the last encoded state, its tracked mappings left out
+        self._tables: Tables = {}
+        self._log: Path | None = None  # the log of the base on disk
+        self._base_size = 0
+        self._log_size = 0
+        # The memory is ahead of the files (a start, a failed or skipped write): the next write is a base.
+        self._ahead = True
+
+    def _loader(self) -> _Loader:
+        return _Loader(self.path, self.packages, self.aliases)
+
+    # -- reading ------------------------------------------------------------------------
 
     def load(self) -> Any | None:
         """The saved state, or None when there is no checkpoint yet (first start); sets :attr:`saved_at`."""
         ensure_private_folder(self.folder)
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-        except FileNotFoundError:
+        found = _read_private(self.path, "checkpoint")
+        if found is None:
             return None
-        except OSError as exc:
-            raise StateError(
-                f"cannot read checkpoint {self.path}: {exc.strerror or exc}; the file was left in place"
-            ) from None
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise StateError(f"checkpoint {self.path} is not a regular file; the file was left in place")
-            refuse_shared_file(self.path, info)
-            with os.fdopen(fd, "rb", closefd=False) as handle:
-                data = handle.read()
-            saved_at = datetime.fromtimestamp(info.st_mtime, UTC).replace(tzinfo=None)
-        except OSError as exc:
-            raise StateError(
-                f"cannot read checkpoint {self.path}: {exc.strerror or exc}; the file was left in place"
-            ) from None
-        finally:
-            os.close(fd)
-        state = decode_checkpoint(data, self.path, self.packages, self.aliases)
-        self.saved_at = saved_at
+        data, mtime = found
+        version, payload = _payload(data, self.path)
+        loader = self._loader()
+        if version == WHOLE_VERSION:
+            state = loader.whole(payload)
+            self._main, self._tables = None, {}
+        else:
+            main, tables = loader.base(payload)
+            log_path = _log_path(self.path, hashlib.sha256(payload).hexdigest())
+            logged = _read_private(log_path, "checkpoint log")
+            if logged is None:
+                raise StateError(
+                    f"checkpoint log {log_path} is missing: it holds the ticks saved after {self.path}, and "
+                    f"resuming without them would repeat them; the files were left in place; restore the log "
+                    f"from a backup, or move {self.folder} away to start afresh"
+                )
+            records, mtime = _records(logged[0], log_path), max(mtime, logged[1])
+            for record in records:
+                main, changes = loader.record(record, log_path)
+                for uid, (changed, removed) in changes.items():
+                    table = tables.setdefault(uid, {})
+                    table.update(changed)
+                    for key in removed:
+                        table.pop(key, None)
+            state = loader.state(main, tables)
+            self._main, self._tables = main, tables
+        self._ahead = True
+        self.saved_at = datetime.fromtimestamp(mtime, UTC).replace(tzinfo=None)
         return state
 
-    def decode(self, data: bytes) -> Any:
-        """Inverse of :meth:`encode` (the engine restores its pipeline state from the last checkpoint)."""
-        return decode_checkpoint(data, self.path, self.packages, self.aliases)
+    def restore(self) -> Any:
+        """The state as last encoded (:meth:`encode`), built again from its bytes."""
+        if self._main is None:
+            raise StateError("no checkpoint was encoded yet: nothing to restore")
+        return self._loader().state(self._main, self._tables)
 
-    def encode(self, state: Any) -> bytes:
-        """Pickle ``state`` now (call on the thread that owns the state)."""
-        return encode_checkpoint(state, self.packages)
+    # -- writing ------------------------------------------------------------------------
 
-    def write(self, data: bytes) -> int:
-        """Atomically replace the checkpoint with ``data`` (blocking; use a worker thread). Returns its size."""
+    def encode(self, state: Any) -> Encoded:
+        """Pickle what changed in ``state`` now (call on the thread that owns the state)."""
+        buffer = io.BytesIO()
+        pickler = _MainPickler(buffer, self.packages)
+        try:
+            pickler.dump(state)
+        except StateError:
+            raise
+        except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as exc:
+            raise StateError(f"checkpoint state cannot be pickled: {exc}") from None
+        main = buffer.getvalue()
+        entry = _EntryPickler(self.packages)
+        tables: Tables = {}
+        changes: Changes = {}
+        marks: dict[str, set[Any]] = {}
+        try:
+            for uid, tracked in pickler.tracked.items():
+                marks[uid], tables[uid], change = self._changes(uid, tracked, entry)
+                if change is not None:
+                    changes[uid] = change
+        except BaseException:
+            for tracked in pickler.tracked.values():
+                tracked.touch_all()  # nothing was saved: every entry is still to save
+            raise
+        record = _dump(_PlainPickler, (main, changes), self.packages)
+        base = self._ahead or self._log_size + len(record) > max(self._base_size, _LOG_MIN_BYTES)
+        if base and not self.verify:
+            # The safety net for an entry changed in place without a mark: compare every entry once per base.
+            for uid, tracked in pickler.tracked.items():
+                self._compare(tracked, tables[uid], marks[uid], entry, strict=False)
+        self._main, self._tables, self._ahead = main, tables, True
+        if base:
+            return Encoded(True, _framed(_dump(_PlainPickler, (main, tables), self.packages), FORMAT_VERSION))
+        digest = hashlib.sha256(record).hexdigest()
+        return Encoded(False, b"%d %s\n" % (len(record), digest.encode()) + record)
+
+    def _changes(self, uid: str, tracked: TrackedDict[Any, Any], entry: _EntryPickler
+                 ) -> tuple[set[Any], dict[Any, bytes], tuple[dict[Any, bytes], list[Any]] | None]:
+        """One mapping's marked keys, its table after this save (a copy), and what a record must say."""
+        marked = tracked.take_changed()
+        saved = self._tables.get(uid)
+        if saved is None:  # a mapping the files do not hold yet: every entry
+            marked = set(dict.keys(tracked))
+        elif self.verify:
+            self._compare(tracked, saved, marked, entry, strict=True)
+        table = dict(saved or {})  # a copy: the memory changes only once the whole state is pickled
+        changed: dict[Any, bytes] = {}
+        removed: list[Any] = []
+        for key in marked:
+            if key in tracked:
+                data = entry(dict.__getitem__(tracked, key))
+                if table.get(key) != data:
+                    table[key] = changed[key] = data
+            elif key in table:
+                del table[key]
+                removed.append(key)
+        return marked, table, (changed, removed) if changed or removed or saved is None else None
+
+    def _compare(self, tracked: TrackedDict[Any, Any], table: dict[Any, bytes], marked: set[Any],
+                 entry: _EntryPickler, *, strict: bool) -> None:
+        """Pickle the unmarked entries again: one whose value differs from its saved bytes changed without a mark.
+
+        Equal values can pickle to other bytes (a string shared with an attribute name before a
+        restart is a copy after it), so a byte difference is settled by loading the saved bytes.
+        """
+        loader = self._loader()
+        stale: list[Any] = []
+        for key in dict.keys(tracked):
+            if key in marked:
+                continue
+            value = dict.__getitem__(tracked, key)
+            data = entry(value)
+            saved = table.get(key)
+            if saved == data:
+                continue
+            if saved is not None and loader.entry(saved) == value:
+                table[key] = data  # the same value: keep the bytes this process makes for it
+                continue
+            stale.append(key)
+        if not stale:
+            return
+        message = (f"checkpoint: {len(stale)} entries of a tracked mapping changed without being marked "
+                   f"(first: {stale[0]!r}); a handler changes a value it did not read by key or touch")
+        if strict:
+            raise StateError(message)
+        log.error("%s; saved now", message)
+        for key in stale:
+            table[key] = entry(dict.__getitem__(tracked, key))
+
+    def write(self, encoded: Encoded) -> int:
+        """Write ``encoded`` (blocking; use a worker thread). Returns the files' size in bytes."""
         ensure_private_folder(self.folder)
         try:
-            atomic_write(self.path, data)
+            if encoded.base:
+                self._write_base(encoded.data)
+            else:
+                if self._log is None:  # pragma: no cover - encode() gives a base until one was written
+                    raise StateError("a checkpoint record needs a base written before it")
+                fd = open_private(self._log, os.O_WRONLY | os.O_APPEND)
+                try:
+                    write_all(fd, encoded.data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                self._log_size += len(encoded.data)
         except OSError as exc:
             raise StateError(f"cannot write checkpoint {self.path}: {exc.strerror or exc}") from None
-        return len(data)
+        self._ahead = False
+        return self._base_size + self._log_size
+
+    def _write_base(self, data: bytes) -> None:
+        # The new log first, then the base naming it, then the old logs go: a crash between any two
+        # steps leaves a base with its own log.
+        log_path = _log_path(self.path, data[: data.index(b"\n")].split(b" ")[3].decode())
+        fd = open_private(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        atomic_write(self.path, data)  # also flushes the folder, with the new log's entry
+        for old in self.folder.glob(f"{self.path.name}.*.log"):
+            if old != log_path:
+                old.unlink(missing_ok=True)
+        self._log, self._base_size, self._log_size = log_path, len(data), 0
 
     def save(self, state: Any) -> int:
-        """:meth:`encode` then :meth:`write`; returns the file size in bytes."""
+        """:meth:`encode` then :meth:`write`; returns the files' size in bytes."""
         return self.write(self.encode(state))

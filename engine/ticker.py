@@ -56,7 +56,7 @@ from engine.actions import (
     StorePhoto,
 )
 from engine.batching import Planned
-from engine.checkpoint import CheckpointStore
+from engine.checkpoint import CheckpointStore, Encoded
 from engine.config import Settings, read_max_spend
 from engine.cursor import AssignmentCursor, CursorBatch
 from engine.executor import EXISTED, ActionFailed, ChainResult, Executor
@@ -216,9 +216,9 @@ class Engine(Generic[C, S]):
         self._in_flight: dict[str, Decimal] = {}
         # Tasks created / found already created since the last tick line (resume's count on the first line).
         self._tasks_unshown = (0, 0)
-        # The last checkpoint's bytes: the state to go back to when a handler fails (encoded once
-        # here, then kept from every checkpoint; nothing is copied on the way of a normal tick).
-        self._saved = checkpoints.encode(state)
+        # The store keeps the last checkpoint's bytes: the state to go back to when a handler fails
+        # (encoded once here, then kept from every checkpoint; nothing is copied on a normal tick).
+        checkpoints.encode(state)
         # The photo store probe (engine.probe): skipped when there is no file store to probe.
         store = getattr(executor, "store", None)
         self.probe: StoreProbe | None = StoreProbe(store) if isinstance(store, FileStore) else None
@@ -418,7 +418,7 @@ class Engine(Generic[C, S]):
 
     def _restore(self) -> None:
         """Put the pipeline state back as the last checkpoint has it (a handler failed half-way)."""
-        saved = self.checkpoints.decode(self._saved)
+        saved = self.checkpoints.restore()
         if not isinstance(saved, EngineState):
             raise StateError("the last checkpoint does not hold engine state")  # pragma: no cover
         self.state.state = saved.state
@@ -863,11 +863,9 @@ class Engine(Generic[C, S]):
         snapshot = self.journal.snapshot()
         self.state.journal = snapshot
         data = self.checkpoints.encode(self.state)  # on the loop: the state must not change meanwhile
-        size = await asyncio.to_thread(self._write_checkpoint, data, snapshot)
-        self._saved = data
-        return size
+        return await asyncio.to_thread(self._write_checkpoint, data, snapshot)
 
-    def _write_checkpoint(self, data: bytes, snapshot: JournalSnapshot) -> int:
+    def _write_checkpoint(self, data: Encoded, snapshot: JournalSnapshot) -> int:
         """Write the checkpoint, then drop the journal lines it covers (blocking: one thread hop for both)."""
         size = self.checkpoints.write(data)
         self.journal.compact(snapshot)

@@ -73,6 +73,7 @@ def absorb(ledger: Ledger, facts: Mapping[str, str] | None, outcome: Outcome, no
             outcome.warning(f"{work.assignment_id} photo {photo.photo_id}: facts ignored: {exc}")
             continue
         photo.facts = text
+        ledger.works.touch(work.assignment_id)  # the work may have been found by walking them all
         organization = organization_key(work)
         photo.duplicate = ledger.photo_index.match(measured, work.assignment_id, organization)
         ledger.photo_index.add(measured, work.assignment_id, organization)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from aggregation.evidence import PoolBook
 from aggregation.photo_checks import Duplicate, PhotoIndex
 from common.evolving import Evolving
+from common.tracked import TrackedDict
 
 Stage = Literal["visit", "quality", "relevance"]
 GroupStatus = Literal["quality", "relevance", "good", "bad", "dropped"]
@@ -114,11 +115,15 @@ class Ledger(Evolving):
     Bounded: works and ballots leave once decided; ``books`` keeps a few
     numbers per checker and pool; ``requested`` and ``exhausted`` only name
     tasks still open.
+
+    ``works`` and each pool's ballots are :class:`~common.tracked.TrackedDict`: a
+    checkpoint saves only the entries read by key or written since the last one. Code
+    that changes a work or a ballot list it found by iterating calls ``touch``.
     """
 
-    works: dict[str, Work] = field(default_factory=dict)
+    works: TrackedDict[str, Work] = field(default_factory=TrackedDict)
     # pool kind ("visit", "quality", "relevance") -> task id -> ballots
-    ballots: dict[str, dict[str, list[Ballot]]] = field(default_factory=dict)
+    ballots: dict[str, TrackedDict[str, list[Ballot]]] = field(default_factory=dict)
     # pedestrian assignments kept for a person: id -> reason (unreadable, or a verdict too unsure to act on)
     held: dict[str, str] = field(default_factory=dict)
     # pool kind -> learned worker quality and share of positive verdicts (the dynamic policy's memory)
@@ -138,8 +143,27 @@ class Ledger(Evolving):
     # the photos seen lately (bounded), to find a photo repeated from another assignment
     photo_index: PhotoIndex = field(default_factory=PhotoIndex)
 
-    def ballots_of(self, kind: str) -> dict[str, list[Ballot]]:
-        return self.ballots.setdefault(kind, {})
+    def __post_init__(self) -> None:
+        self._track()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._track()  # a checkpoint from before the tracking holds plain dicts
+
+    def _track(self) -> None:
+        works: Any = self.works  # a plain dict when built by hand or loaded from an older checkpoint
+        if not isinstance(works, TrackedDict):
+            self.works = TrackedDict(works)
+        boxes: dict[str, Any] = self.ballots
+        for kind, box in boxes.items():
+            if not isinstance(box, TrackedDict):
+                self.ballots[kind] = TrackedDict(box)
+
+    def ballots_of(self, kind: str) -> TrackedDict[str, list[Ballot]]:
+        box = self.ballots.get(kind)
+        if box is None:
+            box = self.ballots[kind] = TrackedDict()
+        return box
 
     def book(self, kind: str) -> PoolBook:
         return self.books.setdefault(kind, PoolBook())

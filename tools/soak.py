@@ -8,7 +8,7 @@ Two runs of one scenario with one seed, each against its own emulator process:
 an uninterrupted reference run, then the soak, where ``python pipeline.py`` is
 killed with SIGKILL and restarted again and again. Kill instants are of four
 kinds, drawn at random each time: a random moment; the moment a checkpoint's
-temp file appears (a checkpoint write in flight); just after the journal
+temp file appears or its log grows (a checkpoint write in flight); just after the journal
 grows (effects recorded, being executed); the moment a photo lands in the
 store (the other copies of that batch in flight). The soak goes on until at
 least ``--kills`` kills were made and all the work is decided.
@@ -105,8 +105,14 @@ def kill_once(folder: Path, rng: random.Random, log: KillLog, min_life_s: float 
         time.sleep(rng.uniform(0.2, 4.0))
         hit = True
     elif kind == "checkpoint":
+        # A new base goes through a temp file; a tick's record is appended to the log.
         tmp = saves / "checkpoint.pkl.tmp"
-        hit = _wait_for(tmp.exists, limit, proc)
+
+        def logged() -> int:
+            return sum(_size(path) for path in saves.glob("checkpoint.pkl.*.log"))
+
+        before = logged()
+        hit = _wait_for(lambda: tmp.exists() or logged() != before, limit, proc)
     elif kind == "effects":
         journal = saves / "journal.jsonl"
         time.sleep(0.5)  # past the start-up compaction

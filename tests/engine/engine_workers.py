@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from engine.actions import CreateTasks, PayBonus, TaskSpec, operation_uuid
+from common.tracked import TrackedDict
 from engine.checkpoint import CheckpointStore
 from common.errors import StateError
 from engine.journal import Journal, JournalSnapshot
@@ -30,14 +31,28 @@ def blob_for(n: int) -> bytes:
     return bytes([n % 251]) * (1000 + (n % 13) * 20_000)
 
 
+def works_for(n: int) -> dict[str, tuple[int, bytes]]:
+    """The tracked mapping after save ``n``: each save rewrites one of 40 entries (and drops one)."""
+    works = {f"w{m % 40}": (m, bytes([m % 251]) * 3000) for m in range(max(1, n - 39), n + 1)}
+    works.pop(f"w{(n + 7) % 40}", None)
+    return works
+
+
 def checkpoint_loop(folder: Path) -> None:
     store = CheckpointStore(folder)
     state = store.load()
     n = state["n"] if state else 0
+    works = state["works"] if state else TrackedDict()
     started = time.monotonic()
     while n < 1_000_000 and time.monotonic() - started < TIME_LIMIT_S:
         n += 1
-        store.save({"n": n, "blob": blob_for(n), "ids": [f"a{i}" for i in range(n % 50)]})
+        target = works_for(n)  # one entry new, one gone: a base now and then, records between
+        for key in set(works) | set(target):
+            if key not in target:
+                del works[key]
+            elif dict.get(works, key) != target[key]:
+                works[key] = target[key]
+        store.save({"n": n, "blob": blob_for(n), "ids": [f"a{i}" for i in range(n % 50)], "works": works})
         print(f"saved {n}", flush=True)
 
 

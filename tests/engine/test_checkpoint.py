@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 
 from engine.actions import PayBonus, operation_uuid
-from engine.checkpoint import FORMAT_VERSION, MAGIC, CheckpointStore
+from common.tracked import TrackedDict
+from engine.checkpoint import FORMAT_VERSION, MAGIC, CheckpointStore, encode_checkpoint
 from common.errors import StateError
 from engine.journal import JournalSnapshot
 from common.secrets import Secret
 from engine_helpers import run_worker
-from engine_workers import blob_for
+from engine_workers import blob_for, works_for
 
 NOW = datetime(2026, 11, 22, 17, 0, tzinfo=timezone.utc)
 
@@ -59,7 +60,7 @@ def test_first_start_has_no_checkpoint(tmp_path: Path) -> None:
 
 
 def test_files_are_owner_only(tmp_path: Path) -> None:
-    """Checkpoint 0600 in a 0700 folder, even with a permissive umask; no temp file left behind."""
+    """Checkpoint and its log 0600 in a 0700 folder, even with a permissive umask; no temp file left behind."""
     old = os.umask(0o000)
     try:
         store = saved(tmp_path)
@@ -67,7 +68,9 @@ def test_files_are_owner_only(tmp_path: Path) -> None:
         os.umask(old)
     assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(store.folder.stat().st_mode) == 0o700
-    assert sorted(p.name for p in store.folder.iterdir()) == ["checkpoint.pkl"]
+    names = sorted(p.name for p in store.folder.iterdir())
+    assert names[0] == "checkpoint.pkl" and len(names) == 2 and names[1].endswith(".log")
+    assert stat.S_IMODE((store.folder / names[1]).stat().st_mode) == 0o600
 
 
 def test_leftover_temp_file_is_replaced(tmp_path: Path) -> None:
@@ -245,5 +248,180 @@ def test_kill_9_during_writes_leaves_old_or_new_state(tmp_path: Path) -> None:
         assert state["n"] in (acked, acked + 1), context
         assert state["blob"] == blob_for(state["n"]), context
         assert len(state["ids"]) == state["n"] % 50, context
+        assert state["works"] == works_for(state["n"]), context  # base and log: the entries of that same save
         acked = state["n"]
     assert acked > 0, f"seed {seed}: the writer never saved anything"
+
+
+# -- the base and its log ------------------------------------------------------------------
+
+
+def tracked_state(entries: int = 200, blob: bytes = b"") -> dict[str, Any]:
+    works: TrackedDict[str, bytes] = TrackedDict({f"k{i}": bytes([i % 251]) * 1000 for i in range(entries)})
+    return {"n": 0, "works": works, "blob": blob}
+
+
+def log_of(store: CheckpointStore) -> Path:
+    (path,) = store.folder.glob("checkpoint.pkl.*.log")
+    return path
+
+
+def saved_with_records(tmp_path: Path, records: int) -> tuple[CheckpointStore, list[dict[str, Any]]]:
+    """A base, then ``records`` saves that each change one entry; the states as saved (copies)."""
+    store = CheckpointStore(tmp_path / "saves")
+    state = tracked_state()
+    store.save(state)
+    states = []
+    for n in range(1, records + 1):
+        state["n"] = n
+        state["works"][f"k{n}"] = b"changed %d" % n
+        encoded = store.encode(state)
+        assert encoded.base is False
+        store.write(encoded)
+        states.append({"n": n, "works": dict(state["works"]), "blob": b""})
+    return store, states
+
+
+def test_a_tick_appends_only_the_entries_it_changed(tmp_path: Path) -> None:
+    """200 entries of 1 KB: a save after one change appends a record of a few hundred bytes, not 200 KB."""
+    store = CheckpointStore(tmp_path / "saves")
+    state = tracked_state()
+    assert store.encode(state).base is True  # the first write is a whole base
+    store.save(state)
+    base_size = store.path.stat().st_size
+    state["works"]["k5"] = b"new"
+    state["n"] = 1
+    encoded = store.encode(state)
+    assert encoded.base is False and len(encoded) < 600 < 200_000 < base_size
+    store.write(encoded)
+    loaded = CheckpointStore(tmp_path / "saves").load()
+    assert loaded["n"] == 1 and loaded["works"] == state["works"] and isinstance(loaded["works"], TrackedDict)
+
+
+def test_a_torn_last_record_is_the_unfinished_checkpoint(tmp_path: Path) -> None:
+    """A kill in the middle of an append: the record is cut short, or its bytes never made it. The
+    state is the one before it (its effects never ran: they wait for the append to return)."""
+    store, states = saved_with_records(tmp_path, 3)
+    log = log_of(store)
+    whole = log.read_bytes()
+    for torn in (whole[:-5], whole[: len(whole) - 40] + b"\0" * 40, whole[: whole.rindex(b"\n", 0, len(whole) - 60)]):
+        log.write_bytes(torn)
+        assert CheckpointStore(tmp_path / "saves").load() == states[1]
+
+
+def test_the_first_save_after_a_start_writes_a_new_base(tmp_path: Path) -> None:
+    """Nothing is ever appended after a torn tail: a restart's first save starts a new base and log."""
+    store, states = saved_with_records(tmp_path, 3)
+    old_log = log_of(store)
+    old_log.write_bytes(old_log.read_bytes()[:-5])
+    again = CheckpointStore(tmp_path / "saves")
+    state = again.load()
+    assert state == states[1]
+    state["works"]["k9"] = b"after restart"
+    again.save(state)
+    assert not old_log.exists() and log_of(again).stat().st_size == 0
+    assert CheckpointStore(tmp_path / "saves").load()["works"]["k9"] == b"after restart"
+
+
+def test_a_corrupt_record_with_records_after_it_stops_start_up(tmp_path: Path) -> None:
+    """Damage that a kill cannot cause (a flipped byte before the last record) is an error, not a rewind."""
+    store, _ = saved_with_records(tmp_path, 3)
+    log = log_of(store)
+    data = bytearray(log.read_bytes())
+    data[data.index(b"\n") + 30] ^= 0xFF
+    log.write_bytes(bytes(data))
+    expect_load_error(CheckpointStore(tmp_path / "saves"), str(log), "corrupt")
+
+
+def test_a_missing_log_stops_start_up(tmp_path: Path) -> None:
+    """The log holds the latest ticks: a base without it would resume from the past, so it is refused."""
+    store, _ = saved_with_records(tmp_path, 2)
+    log = log_of(store)
+    log.unlink()
+    expect_load_error(CheckpointStore(tmp_path / "saves"), str(log), "missing")
+    assert store.path.exists()
+
+
+def test_a_crash_before_a_new_base_leaves_the_old_base_with_its_log(tmp_path: Path) -> None:
+    """A new base's log is created first: killed right then, the old base and log still load, and the
+    next base removes the stray log."""
+    store, states = saved_with_records(tmp_path, 2)
+    stray = store.folder / "checkpoint.pkl.0123456789abcdef.log"
+    stray.write_bytes(b"")
+    stray.chmod(0o600)
+    again = CheckpointStore(tmp_path / "saves")
+    assert again.load() == states[-1]
+    again.save(states[-1])
+    assert not stray.exists() and len(list(store.folder.glob("*.log"))) == 1
+
+
+def test_a_version_1_checkpoint_loads_and_is_rewritten_as_a_base(tmp_path: Path) -> None:
+    """Checkpoints of earlier releases are one whole pickle: they load, and the next save writes version 2."""
+    folder = tmp_path / "saves"
+    folder.mkdir(mode=0o700)
+    path = folder / "checkpoint.pkl"
+    path.write_bytes(encode_checkpoint(sample_state()))
+    path.chmod(0o600)
+    store = CheckpointStore(folder)
+    assert store.load() == sample_state()
+    store.save(sample_state())
+    assert path.read_bytes().startswith(MAGIC + b" %d " % FORMAT_VERSION) and FORMAT_VERSION == 2
+    assert CheckpointStore(folder).load() == sample_state()
+
+
+def test_restore_gives_the_state_as_last_encoded(tmp_path: Path) -> None:
+    """What the engine goes back to when a handler fails half-way: the last checkpoint, not later changes."""
+    store = CheckpointStore(tmp_path / "saves")
+    state = tracked_state(5)
+    store.save(state)
+    state["works"]["k1"] = b"checkpointed"
+    store.encode(state)
+    state["works"]["k2"] = b"after the checkpoint"
+    state["works"].pop("k3")
+    restored = store.restore()
+    assert restored["works"]["k1"] == b"checkpointed"
+    assert restored["works"]["k2"] == tracked_state(5)["works"]["k2"] and "k3" in restored["works"]
+
+
+def test_an_entry_changed_without_a_mark_fails_under_verification(tmp_path: Path) -> None:
+    """The tests' mode: a value changed in place after a walk (no read by key, no touch) is an error."""
+    store = CheckpointStore(tmp_path / "saves", verify=True)
+    state = {"works": TrackedDict({"a": [1], "b": [2]})}
+    store.save(state)
+    next(iter(state["works"].values())).append(99)  # found by walking: nothing marks it
+    with pytest.raises(StateError, match="changed without being marked.*'a'"):
+        store.encode(state)
+
+
+def test_an_entry_changed_without_a_mark_is_saved_by_the_next_base(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In production the check runs when a base is written: the change is logged as a bug and saved."""
+    store = CheckpointStore(tmp_path / "saves", verify=False)
+    state = {"works": TrackedDict({"a": [1], "b": [2]}), "blob": b""}
+    store.save(state)
+    next(iter(state["works"].values())).append(99)
+    bases = []
+    for n in range(4):  # a big blob outside the mapping makes the log outgrow the base quickly
+        state["blob"] = os.urandom(300_000)
+        encoded = store.encode(state)
+        bases.append(encoded.base)
+        store.write(encoded)
+    assert True in bases[1:], bases
+    assert "changed without being marked" in caplog.text
+    assert CheckpointStore(tmp_path / "saves").load()["works"]["a"] == [1, 99]
+
+
+def test_equal_values_that_pickle_differently_after_a_restart_are_not_reported(tmp_path: Path) -> None:
+    """Pickles of equal values can differ (which strings are shared changes through a load): not a change."""
+    from handlers.state import Group, Photo, Work
+
+    photo = Photo("imgs/0", "imgs", "att", "k.jpg")
+    work = Work("pa1", "u1", NOW.replace(tzinfo=None), {"name": "n"}, "ok", "", "", {"main": Group("main", [photo])})
+    packages = ("engine", "handlers", "aggregation")
+    store = CheckpointStore(tmp_path / "saves", packages=packages, verify=True)
+    store.save({"works": TrackedDict({"pa1": work})})
+    again = CheckpointStore(tmp_path / "saves", packages=packages, verify=True)
+    state = again.load()
+    again.save(state)  # compares every unmarked entry: equal values pass
+    assert again.restore()["works"]["pa1"] == work

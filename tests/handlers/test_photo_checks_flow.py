@@ -18,6 +18,7 @@ from engine.photo_facts import measure_photo
 from engine.spec import Batch, Context, Decision
 from engine.state import checkpoint_store
 from handlers import flow, pedestrian, photo_checks, quality, relevance, visit
+from common.tracked import TrackedDict
 from handlers.state import Ledger, Photo
 from pipelines.pedestrian import PEDESTRIAN
 from tests.handlers.builders import NOW, RULES, Rules, answer, created_tasks, pedestrian_assignment, rows
@@ -244,7 +245,8 @@ def test_photos_and_ledgers_pickled_before_the_checks_load_with_neutral_defaults
     ledger = _two_works()
     deliver(ledger, facts(ledger, "pa2", {"imgs_facade/0": ORIGINAL}, seed=2))
     store = checkpoint_store(tmp_path, PEDESTRIAN)  # the checkpoint's allow-list takes the new classes
-    again = store.decode(store.encode(ledger))
+    store.encode(ledger)
+    again = store.restore()
     assert again.photo_index == ledger.photo_index
     assert photo(again, "pa2", "imgs_facade/0").duplicate == Duplicate("exact", "pa1", False)
 
@@ -258,7 +260,7 @@ def test_the_organization_key_ignores_case_and_spacing() -> None:
     assert keys[0] == keys[1] != keys[2] and len(keys[0]) == 16
 
 
-class _NoWalk(dict):  # type: ignore[type-arg]
+class _NoWalk(TrackedDict):  # type: ignore[type-arg]
     """The ledger's works, refusing a walk over all of them (a look by assignment id is fine)."""
 
     def values(self) -> Any:
