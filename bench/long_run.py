@@ -5,7 +5,7 @@ pedestrians and checkers scaled with them), the daemon runs ``python pipeline.py
 emulator's recommended ``toloka.ini`` (2 s ticks). Every time another 100 organizations are
 decided (their pedestrian assignment accepted or rejected), one line shows the work submitted and
 not yet decided (what the daemon must hold in its state), the daemon's resident
-memory (VmRSS from /proc), its peak so far (VmHWM), the size of ``saves/checkpoint.pkl`` and of
+memory (VmRSS from /proc), its peak so far (VmHWM), the size of ``saves/checkpoint.pkl`` with its log and of
 ``saves/journal.jsonl``, and the daemon's CPU seconds so far. Nothing is asserted: it prints.
 
     python bench/long_run.py [--organizations 2000] [--seed 1] [--speed 60] [--period 2] [--time-limit 3600]
@@ -100,6 +100,11 @@ def size(path: Path) -> int:
         return 0
 
 
+def checkpoint_size(saves: Path) -> int:
+    """The checkpoint's base and its log together."""
+    return size(saves / "checkpoint.pkl") + sum(size(log) for log in saves.glob("checkpoint.pkl.*.log"))
+
+
 def run(args: argparse.Namespace, folder: Path) -> int:
     scenario = folder / "scenario.json"
     scenario.write_text(json.dumps(scaled_scenario(args.organizations), indent=1), encoding="utf-8")
@@ -124,7 +129,7 @@ def run(args: argparse.Namespace, folder: Path) -> int:
             mem = proc_status(proc.pid)
             print(f"{label} | {waiting(folder / 'emulator.sqlite', pool)} | "
                   f"{mem.get('VmRSS', 0) / 1024:.0f} | {mem.get('VmHWM', 0) / 1024:.0f} | "
-                  f"{size(saves / 'checkpoint.pkl') / 1024:.0f} | {size(saves / 'journal.jsonl') / 1024:.0f} | "
+                  f"{checkpoint_size(saves) / 1024:.0f} | {size(saves / 'journal.jsonl') / 1024:.0f} | "
                   f"{cpu_seconds(proc.pid):.1f} | {time.monotonic() - started:.0f}", flush=True)
 
         try:

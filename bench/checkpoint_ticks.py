@@ -1,0 +1,110 @@
+"""Checkpoint cost per tick as the undecided state grows: the base and its log against one whole pickle.
+
+Builds a pedestrian ledger of ``--works`` undecided works (7 photos each, measured) and
+3 ballots per work, then runs ``--ticks`` ticks in which ``--changed`` works get a verdict
+on a photo (read by key, as the handlers do), one work is decided and a new one
+submitted, and their ballots come and go. Each tick is checkpointed twice: with
+:class:`engine.checkpoint.CheckpointStore` (only what the tick marked, a new base when
+the log outgrows the last one) and as one whole pickle (``encode_checkpoint`` plus an
+atomic write: what every tick cost before). Prints the median CPU per tick of each and
+the bytes written per tick; the mean of base+log includes the ticks that wrote a base
+(each compares every entry once, the check for an entry changed without a mark).
+
+Usage: ``python bench/checkpoint_ticks.py [--works 200 1234 5000] [--changed 20] [--ticks 60]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.checkpoint import CheckpointStore, encode_checkpoint
+from engine.durable import atomic_write
+from handlers.state import Ballot, Group, Ledger, Photo, Work
+
+PACKAGES = ("engine", "toloka_client", "file_store", "tables", "handlers", "aggregation", "pipelines")
+T0 = datetime(2026, 12, 1, 9, 0)
+FIELDS = ("imgs_facade", "imgs_facade", "name_business", "hoo_business", "imgs_name_address", "imgs_interior",
+          "imgs_menu")
+
+
+def work(n: int) -> Work:
+    aid = f"00000186a1--{n:024x}"
+    photos = [Photo(f"{f}/{i}", f, f"att-{n}-{i}", f"tmp/2026-12-01/{aid}/{f}/{i}.jpg",
+                    facts='{"ok":true,"w":480,"h":360,"sd":43.86,"sha":"%064x","ah":"00ffffff81e76600"}' % (n * 7 + i))
+              for i, f in enumerate(FIELDS)]
+    groups = {"main": Group("main", photos[:5]), "imgs_interior": Group("imgs_interior", photos[5:6]),
+              "imgs_menu": Group("imgs_menu", photos[6:])}
+    org = {"name": f"Cafe {n}", "address": f"Main st. {n}", "coordinates": "55.85060,37.43960", "segment": "cafe",
+           "phone": "+7 495 100-00-03", "website": ""}
+    return Work(aid, f"user-{n % 300:032x}", T0 + timedelta(seconds=n), org, "ok", "55.85,37.43", "", groups)
+
+
+def ballots(w: Work, n: int) -> list[Ballot]:
+    photo = w.groups["main"].photos[n % 5]
+    return [Ballot(f"task-{n}", f"asg-{n}-{k}", f"checker-{(n + k) % 90:032x}", "good", w.assignment_id,
+                   f"{w.assignment_id}/main", photo.photo_id, photo.field, f"file:///photos/{photo.key}",
+                   T0 + timedelta(seconds=n + k)) for k in range(3)]
+
+
+def run(works: int, changed: int, ticks: int) -> tuple[float, float, float, float, float, int]:
+    ledger = Ledger()
+    box = ledger.ballots_of("quality")
+    for n in range(works):
+        w = ledger.works[work(n).assignment_id] = work(n)
+        box[f"task-{n}"] = ballots(w, n)
+    state = {"ledger": ledger, "tick": 0}
+    with tempfile.TemporaryDirectory() as folder:
+        store = CheckpointStore(Path(folder) / "saves", packages=PACKAGES, verify=False)
+        store.save(state)
+        whole_path = Path(folder) / "whole.pkl"
+        inc, whole, written, bases, data = [], [], [], 0, b""
+        for tick in range(1, ticks + 1):
+            state["tick"] = tick
+            keys = list(ledger.works)
+            for j in range(changed):  # verdicts: read by key, changed in place
+                w = ledger.works[keys[(tick * changed + j) % len(keys)]]
+                w.groups["main"].photos[j % 5].quality = True
+            decided = keys[0]  # one decided, one submitted
+            del ledger.works[decided]
+            box.pop(f"task-{tick - 1}", None)
+            new = works + tick
+            ledger.works[work(new).assignment_id] = work(new)
+            box[f"task-{new}"] = ballots(work(new), new)
+            start = time.process_time()
+            encoded = store.encode(state)
+            store.write(encoded)
+            inc.append(time.process_time() - start)
+            written.append(len(encoded))
+            bases += encoded.base
+            start = time.process_time()
+            atomic_write(whole_path, data := encode_checkpoint(state, PACKAGES))
+            whole.append(time.process_time() - start)
+        return (statistics.median(inc) * 1000, statistics.mean(inc) * 1000, statistics.median(whole) * 1000,
+                statistics.mean(written) / 1024, len(data) / 1024, bases)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--works", type=int, nargs="+", default=[200, 1234, 5000])
+    parser.add_argument("--changed", type=int, default=20, help="works given a verdict per tick")
+    parser.add_argument("--ticks", type=int, default=60)
+    args = parser.parse_args()
+    print(f"{args.changed} works changed, 1 decided and 1 submitted per tick; {args.ticks} ticks; median CPU per tick")
+    print(f"{'works':>6} | {'base+log ms':>11} | {'(mean)':>6} | {'whole ms':>8} | {'ratio':>5} | "
+          f"{'KB written/tick':>15} | {'whole KB':>8} | bases")
+    for works in args.works:
+        inc, mean, whole, written, size, bases = run(works, args.changed, args.ticks)
+        print(f"{works:>6} | {inc:>11.1f} | {mean:>6.1f} | {whole:>8.1f} | {inc / whole:>5.2f} | {written:>15.0f} | "
+              f"{size:>8.0f} | {bases}")
+
+
+if __name__ == "__main__":
+    main()
