@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
+from common.tracked import TrackedDict
 from engine.photo_facts import PhotoFacts, from_text, photo_facts, to_text
 
 __all__ = [
@@ -150,19 +151,26 @@ class PhotoIndex:
     """
 
     limit: int = INDEX_SIZE
-    seen: dict[str, Seen] = field(default_factory=dict)
+    # A TrackedDict: a checkpoint saves the photos added or dropped since the last one, not all 5,000.
+    seen: TrackedDict[str, Seen] = field(default_factory=TrackedDict)
     _bands: dict[tuple[int, int], dict[str, None]] | None = field(default=None, repr=False, compare=False)
     _order: dict[str, int] | None = field(default=None, repr=False, compare=False)
     _next: int = field(default=0, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        seen: Any = self.seen  # a plain dict when built by hand
+        if not isinstance(seen, TrackedDict):
+            self.seen = TrackedDict(seen)
+
     def __getstate__(self) -> dict[str, object]:
-        # Plain tuples: pickle writes them in C, where each Seen took a trip through Python (the
-        # index is a large part of every checkpoint).
-        return {"limit": self.limit, "seen": {sha: tuple(seen) for sha, seen in self.seen.items()}}
+        return {"limit": self.limit, "seen": self.seen}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.limit = state["limit"]
-        self.seen = {sha: Seen(*seen) for sha, seen in state["seen"].items()}
+        seen = state["seen"]
+        # Checkpoints before the tracking held plain (sha -> tuple) dicts.
+        self.seen = seen if isinstance(seen, TrackedDict) else TrackedDict(
+            {sha: Seen(*entry) for sha, entry in seen.items()})
         self._bands = self._order = None
         self._next = 0
 
@@ -190,7 +198,7 @@ class PhotoIndex:
         photos of several organizations mean a picture with nothing particular
         in it (a template sign, a dark street), where the hash tells nothing.
         """
-        exact = self.seen.get(facts.sha256)
+        exact = self.seen.peek(facts.sha256)  # a Seen never changes: a read needs no saving
         if exact is not None and exact.assignment != assignment:
             return Duplicate("exact", exact.assignment, exact.organization == organization)
         if facts.ahash is None or not _near_eligible(facts):
@@ -208,8 +216,8 @@ class PhotoIndex:
                 if sha in looked:
                     continue
                 looked.add(sha)
-                seen = self.seen[sha]
-                if seen.ahash is None or seen.assignment == assignment:
+                seen = self.seen.peek(sha)
+                if seen is None or seen.ahash is None or seen.assignment == assignment:
                     continue
                 bits = hamming(seen.ahash, facts.ahash)
                 if bits > NEAR_BITS:

@@ -13,10 +13,14 @@ What counts as a possible change, so that handlers need not say so themselves:
 * every read of one entry by key (``d[k]``, ``d.get(k)``): the value is
   mutable and the reader may change it in place.
 
-Iterating (``values()``, ``items()``) or testing membership marks nothing:
-code that changes a value it found by walking the mapping calls
+Iterating (``values()``, ``items()``), testing membership or :meth:`TrackedDict.peek`
+marks nothing: code that changes a value it found by walking the mapping calls
 :meth:`TrackedDict.touch` for it. A missed mark is caught by the checkpoint's
-own comparison (see :mod:`engine.checkpoint`), never silently saved stale.
+own comparison when it next writes a base (see :mod:`engine.checkpoint`), and
+fails the tests at once.
+
+The checkpoint also keeps the order of the entries: the keys deleted and set
+again since the last take (:attr:`take_changed`'s second set) have moved to the end.
 """
 
 from __future__ import annotations
@@ -39,12 +43,15 @@ def _new_uid() -> str:
 class TrackedDict(dict[K, V]):
     """A ``dict`` that collects the keys written or read since :meth:`take_changed` last ran."""
 
-    __slots__ = ("_changed", "uid")
+    __slots__ = ("_changed", "_moved", "uid")
 
     def __init__(self, data: Mapping[K, V] | Iterable[tuple[K, V]] = (), /) -> None:
         super().__init__(data)
         self.uid = _new_uid()
         self._changed: set[K] = set(dict.keys(self))  # new: every entry is still unsaved
+        # Keys deleted since the last take: one set again now stands at the end of the order,
+        # which a checkpoint keeps (handlers walk the mapping in order; a restart must not change it).
+        self._moved: set[K] = set()
 
     @classmethod
     def restored(cls, uid: str, data: Mapping[K, V]) -> TrackedDict[K, V]:
@@ -63,13 +70,15 @@ class TrackedDict(dict[K, V]):
         self._changed.add(key)
 
     def touch_all(self) -> None:
-        """Say that every value may have changed (a checkpoint failed after taking the marks)."""
+        """Say that every value may have changed, and moved (a checkpoint failed after taking the marks)."""
         self._changed.update(dict.keys(self))
+        self._moved.update(dict.keys(self))
 
-    def take_changed(self) -> set[K]:
-        """The keys marked since the last call (present or deleted); starts a new set."""
-        changed, self._changed = self._changed, set()
-        return changed
+    def take_changed(self) -> tuple[set[K], set[K]]:
+        """The keys marked since the last call (present or not), and those of them deleted meanwhile."""
+        changed, moved = self._changed, self._moved
+        self._changed, self._moved = set(), set()
+        return changed, moved
 
     def __getitem__(self, key: K) -> V:
         value = dict.__getitem__(self, key)
@@ -89,6 +98,10 @@ class TrackedDict(dict[K, V]):
             return dict.__getitem__(self, key)
         return default
 
+    def peek(self, key: K) -> V | None:
+        """The value under ``key`` (or None) without marking it: only for values never changed in place."""
+        return dict.get(self, key)
+
     def __setitem__(self, key: K, value: V) -> None:
         dict.__setitem__(self, key, value)
         self._changed.add(key)
@@ -96,6 +109,7 @@ class TrackedDict(dict[K, V]):
     def __delitem__(self, key: K) -> None:
         dict.__delitem__(self, key)
         self._changed.add(key)
+        self._moved.add(key)
 
     def setdefault(self, key: K, default: V = None, /) -> V:  # type: ignore[assignment]
         self._changed.add(key)
@@ -108,11 +122,13 @@ class TrackedDict(dict[K, V]):
 
     def pop(self, key: K, *default: Any) -> Any:
         self._changed.add(key)
+        self._moved.add(key)
         return dict.pop(self, key, *default)
 
     def popitem(self) -> tuple[K, V]:
         key, value = dict.popitem(self)
         self._changed.add(key)
+        self._moved.add(key)
         return key, value
 
     def update(self, *args: Any, **kwargs: Any) -> None:
@@ -125,4 +141,5 @@ class TrackedDict(dict[K, V]):
 
     def clear(self) -> None:
         self._changed.update(dict.keys(self))
+        self._moved.update(dict.keys(self))
         dict.clear(self)

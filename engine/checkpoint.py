@@ -9,15 +9,17 @@ Most of the state is a few large mappings of which one tick changes a few entrie
 (:class:`common.tracked.TrackedDict`). They are saved entry by entry: the base holds
 every entry's pickle, and each tick appends one record with the rest of the state and
 only the entries marked as changed. When the log has grown past the base, the next
-checkpoint writes a new base from the bytes kept in memory (nothing is pickled again)
-and starts a new log named after it. So a tick's cost follows what it changed, not
+checkpoint writes a new base from the bytes kept in memory (after pickling the unmarked
+entries again, once, to check them) and starts a new log named after it. Entries keep
+the mapping's order. So a tick's cost follows what it changed, not
 the whole state.
 
 Rules:
 
 * A checkpoint is one ``fsync``'d append (or one atomic base replacement), and a
   restart sees the last complete record: a record torn by ``kill -9`` is the
-  unfinished checkpoint, ignored; the effects it would have listed never ran.
+  unfinished checkpoint, ignored; the effects it would have listed never ran. A bad
+  record followed by a sound one is damage, not a tear, and stops start-up.
   The first checkpoint after a start always writes a new base, so nothing is ever
   appended after a torn tail.
 * A new base's log is created before the base that names it, and old logs are
@@ -52,6 +54,7 @@ import io
 import logging
 import os
 import pickle
+import re
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -346,22 +349,37 @@ def _read_private(path: Path, what: str) -> tuple[bytes, float] | None:
         os.close(fd)
 
 
+_RECORD_HEADER = re.compile(rb"(\d{1,12}) ([0-9a-f]{64})\n")
+
+
+def _record_at(data: bytes, at: int) -> tuple[bytes, int] | None:
+    """The record starting at ``at`` and where the next one starts; None if it is not whole and sound."""
+    header = _RECORD_HEADER.match(data, at)
+    if header is None:
+        return None
+    start = header.end()
+    payload = data[start : start + int(header[1])]
+    if len(payload) != int(header[1]) or hashlib.sha256(payload).hexdigest().encode() != header[2]:
+        return None
+    return payload, start + len(payload)
+
+
 def _records(data: bytes, path: Path) -> list[bytes]:
-    """The complete records of a log; a torn last one (a checkpoint cut short by a kill) is dropped."""
+    """The complete records of a log; a torn last one (a checkpoint cut short by a kill) is dropped.
+
+    Only the last append can be torn: nothing is appended after a start until a new base.
+    So a bad record followed by any sound one is damage, never a tear, and stops start-up.
+    """
     records: list[bytes] = []
     at = 0
     while at < len(data):
-        end = data.find(b"\n", at, at + _MAX_HEADER)
-        fields = data[at:end].split(b" ") if end >= 0 else []
-        length = int(fields[0]) if len(fields) == 2 and fields[0].isdigit() else -1
-        payload = data[end + 1 : end + 1 + length] if length >= 0 else b""
-        last = length < 0 or end + 1 + length >= len(data)
-        if length < 0 or len(payload) != length or hashlib.sha256(payload).hexdigest().encode() != fields[1]:
-            if last:
-                break  # the torn tail: the checkpoint that never finished
-            raise StateError(f"checkpoint log {path} is corrupt at byte {at}; {_advice(path)}")
-        records.append(payload)
-        at = end + 1 + length
+        found = _record_at(data, at)
+        if found is None:
+            if any(_record_at(data, later.start()) for later in _RECORD_HEADER.finditer(data, at + 1)):
+                raise StateError(f"checkpoint log {path} is corrupt at byte {at}; {_advice(path)}")
+            break  # the torn tail: the checkpoint that never finished
+        records.append(found[0])
+        at = found[1]
     return records
 
 
@@ -430,9 +448,9 @@ class CheckpointStore:
                 main, changes = loader.record(record, log_path)
                 for uid, (changed, removed) in changes.items():
                     table = tables.setdefault(uid, {})
-                    table.update(changed)
-                    for key in removed:
+                    for key in removed:  # first: a key removed and set again goes to the end
                         table.pop(key, None)
+                    table.update(changed)
             state = loader.state(main, tables)
             self._main, self._tables = main, tables
         self._ahead = True
@@ -467,16 +485,16 @@ class CheckpointStore:
                 marks[uid], tables[uid], change = self._changes(uid, tracked, entry)
                 if change is not None:
                     changes[uid] = change
+            record = _dump(_PlainPickler, (main, changes), self.packages)
+            base = self._ahead or self._log_size + len(record) > max(self._base_size, _LOG_MIN_BYTES)
+            if base and not self.verify:
+                # The safety net for an entry changed in place without a mark: compare every entry once per base.
+                for uid, tracked in pickler.tracked.items():
+                    self._compare(tracked, tables[uid], marks[uid], entry, strict=False)
         except BaseException:
             for tracked in pickler.tracked.values():
                 tracked.touch_all()  # nothing was saved: every entry is still to save
             raise
-        record = _dump(_PlainPickler, (main, changes), self.packages)
-        base = self._ahead or self._log_size + len(record) > max(self._base_size, _LOG_MIN_BYTES)
-        if base and not self.verify:
-            # The safety net for an entry changed in place without a mark: compare every entry once per base.
-            for uid, tracked in pickler.tracked.items():
-                self._compare(tracked, tables[uid], marks[uid], entry, strict=False)
         self._main, self._tables, self._ahead = main, tables, True
         if base:
             return Encoded(True, _framed(_dump(_PlainPickler, (main, tables), self.packages), FORMAT_VERSION))
@@ -485,8 +503,13 @@ class CheckpointStore:
 
     def _changes(self, uid: str, tracked: TrackedDict[Any, Any], entry: _EntryPickler
                  ) -> tuple[set[Any], dict[Any, bytes], tuple[dict[Any, bytes], list[Any]] | None]:
-        """One mapping's marked keys, its table after this save (a copy), and what a record must say."""
-        marked = tracked.take_changed()
+        """One mapping's marked keys, its table after this save (a copy), and what a record must say.
+
+        The table keeps the mapping's order: an entry changed in place keeps its place, a new
+        one (or one deleted and set again) goes to the end, in the mapping's order. A record's
+        removals are applied before its entries, so loading rebuilds that order.
+        """
+        marked, moved = tracked.take_changed()
         saved = self._tables.get(uid)
         if saved is None:  # a mapping the files do not hold yet: every entry
             marked = set(dict.keys(tracked))
@@ -495,14 +518,22 @@ class CheckpointStore:
         table = dict(saved or {})  # a copy: the memory changes only once the whole state is pickled
         changed: dict[Any, bytes] = {}
         removed: list[Any] = []
+        appended: set[Any] = set()
         for key in marked:
-            if key in tracked:
+            if key in tracked and key in table and key not in moved:
                 data = entry(dict.__getitem__(tracked, key))
-                if table.get(key) != data:
+                if table[key] != data:
                     table[key] = changed[key] = data
-            elif key in table:
+                continue
+            if key in table:
                 del table[key]
                 removed.append(key)
+            if key in tracked:
+                appended.add(key)
+        if appended:
+            for key in dict.keys(tracked) if len(appended) > 1 else appended:
+                if key in appended:
+                    table[key] = changed[key] = entry(dict.__getitem__(tracked, key))
         return marked, table, (changed, removed) if changed or removed or saved is None else None
 
     def _compare(self, tracked: TrackedDict[Any, Any], table: dict[Any, bytes], marked: set[Any],

@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from common.errors import StateError
 from common.evolving import Evolving
+from common.tracked import TrackedDict
 from engine.accounting import Stats
 from engine.checkpoint import CheckpointStore
 from engine.cursor import CursorState
@@ -63,13 +64,26 @@ class EngineState(Evolving, Generic[S]):
     cursors: dict[str, CursorState] = field(default_factory=dict)  # observer key -> cursor
     journal: JournalSnapshot = field(default_factory=JournalSnapshot)
     stats: Stats = field(default_factory=Stats)
-    reviews: dict[str, Review] = field(default_factory=dict)  # assignment id -> work under review
+    # assignment id -> work under review; tracked: a checkpoint saves the reviews a tick touched
+    reviews: TrackedDict[str, Review] = field(default_factory=TrackedDict)
     refused: dict[str, str] = field(default_factory=dict)  # action key -> why Toloka refused it
     facts: dict[str, str] = field(default_factory=dict)  # StorePhoto key -> the stored photo's facts, oldest first
     # Photo store outage windows (engine.probe), oldest first, the last may be open; and the last
     # probe whose link served, where the next window starts.
     outages: list[Outage] = field(default_factory=list)
     probe_ok_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self._track()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._track()  # a checkpoint from before the tracking holds a plain dict
+
+    def _track(self) -> None:
+        reviews: Any = self.reviews
+        if not isinstance(reviews, TrackedDict):
+            self.reviews = TrackedDict(reviews)
 
 
 class V1DaemonState:
@@ -146,7 +160,7 @@ def migrate_v1(
         cursors=dict(old.cursors),
         journal=dataclasses.replace(journal, pending=adopted.pending),
         stats=stats,
-        reviews=adopted.reviews,
+        reviews=TrackedDict(adopted.reviews),
     )
 
 

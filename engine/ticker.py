@@ -467,9 +467,13 @@ class Engine(Generic[C, S]):
             return
         warning = timedelta(hours=self.settings.pipeline.auto_accept_warning_hours)
         for pool in self.reviewed:
-            reviews = (r for r in self.state.reviews.values() if r.pool == pool)
+            reviews = [r for r in self.state.reviews.values() if r.pool == pool]
+            unwarned = [r for r in reviews if not r.warned]
             for line in review_rules.due_warnings(reviews, self.auto_accept, warning, now):
                 pool_logger(pool, self.settings.pools()[pool]).warning("%s", line)
+            for review in unwarned:
+                if review.warned:  # marked by the warning: found by a walk, so say it changed
+                    self.state.reviews.touch(review.assignment_id)
 
     async def probe_forever(self, interval_s: float) -> None:
         """Probe the photo store whenever no probe ran for ``interval_s`` (a background task).

@@ -28,6 +28,7 @@ from aggregation.photo_checks import (
     to_text,
     visit_log_odds,
 )
+from common.tracked import TrackedDict
 from engine.photo_facts import measure_photo
 
 
@@ -186,6 +187,21 @@ def test_the_index_is_bounded_and_forgets_the_oldest_first() -> None:
     assert index.match(photos[4], "b", "org-y") == Duplicate("exact", "a4", False)
     again = pickle.loads(pickle.dumps(index))
     assert again == index and again.match(photos[3], "b", "org-y") == Duplicate("exact", "a3", False)
+
+
+def test_an_index_saved_before_the_tracking_loads_tracked_and_a_look_marks_nothing() -> None:
+    """Older checkpoints held the index as plain (sha -> tuple) dicts; a look only peeks, so a
+    checkpoint saves just the photos added or dropped."""
+    photos = [photo_facts(jpeg(scene(40 + n))) for n in range(3)]
+    old = PhotoIndex.__new__(PhotoIndex)
+    old.__setstate__({"limit": 3, "seen": {f.sha256: (f"a{n}", f"org-{n}", f.ahash) for n, f in enumerate(photos)}})
+    assert isinstance(old.seen, TrackedDict) and [s.assignment for s in old.seen.values()] == ["a0", "a1", "a2"]
+    old.seen.take_changed()
+    assert old.match(photos[1], "b", "org-y") == Duplicate("exact", "a1", False)
+    assert old.seen.take_changed() == (set(), set())
+    newer = photo_facts(jpeg(scene(60)))
+    old.add(newer, "a3", "org-3")  # the oldest goes
+    assert old.seen.take_changed() == ({newer.sha256, photos[0].sha256}, {photos[0].sha256})
 
 
 def test_repeats_are_evidence_against_relevance_and_exact_ones_of_another_organization_against_the_visit() -> None:

@@ -323,14 +323,50 @@ def test_the_first_save_after_a_start_writes_a_new_base(tmp_path: Path) -> None:
     assert CheckpointStore(tmp_path / "saves").load()["works"]["k9"] == b"after restart"
 
 
-def test_a_corrupt_record_with_records_after_it_stops_start_up(tmp_path: Path) -> None:
-    """Damage that a kill cannot cause (a flipped byte before the last record) is an error, not a rewind."""
+@pytest.mark.parametrize("damage", ["payload byte", "length digit", "longer length", "lost newline"])
+def test_a_corrupt_record_with_records_after_it_stops_start_up(tmp_path: Path, damage: str) -> None:
+    """Damage that a kill cannot cause (anything before the last record) is an error, not a rewind:
+    only the last append can be torn, so a bad record followed by a sound one is never a tear."""
     store, _ = saved_with_records(tmp_path, 3)
     log = log_of(store)
     data = bytearray(log.read_bytes())
-    data[data.index(b"\n") + 30] ^= 0xFF
+    second = data.index(b"\n") + 1 + int(data[: data.index(b" ")])  # where the second record starts
+    if damage == "payload byte":
+        data[data.index(b"\n") + 30] ^= 0xFF
+    elif damage == "length digit":
+        data[second] = ord("x")
+    elif damage == "longer length":
+        data[second : second] = b"9"
+    else:
+        del data[data.index(b"\n", second)]
     log.write_bytes(bytes(data))
     expect_load_error(CheckpointStore(tmp_path / "saves"), str(log), "corrupt")
+
+
+def test_the_order_of_tracked_entries_survives_a_restart(tmp_path: Path) -> None:
+    """Handlers walk the works and ballots in order (a checker's learned quality follows it): a restart,
+    and a restore, give the same order as the mapping in memory, whatever was deleted and set again."""
+    store = CheckpointStore(tmp_path / "saves")
+    works: TrackedDict[str, int] = TrackedDict({f"t{i:02d}": i for i in range(12)})
+    state = {"works": works}
+    store.save(state)
+    works["t03"] = 103  # in place: keeps its place
+    del works["t05"]
+    works["t05"] = 105  # deleted and set again: now last
+    works.pop("t00")
+    for new in ("z", "a", "m"):  # new keys, in the order they came
+        works[new] = 0
+    store.save(state)
+    del works["t07"]
+    works["t07"] = 7
+    store.save(state)
+    assert list(CheckpointStore(tmp_path / "saves").load()["works"]) == list(works)
+    assert list(store.restore()["works"]) == list(works)
+    again = CheckpointStore(tmp_path / "saves")
+    loaded = again.load()
+    loaded["works"]["b"] = 1
+    again.save(loaded)  # a base, from the tables kept in memory
+    assert list(CheckpointStore(tmp_path / "saves").load()["works"]) == [*works, "b"]
 
 
 def test_a_missing_log_stops_start_up(tmp_path: Path) -> None:
