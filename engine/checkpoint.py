@@ -221,8 +221,9 @@ log = logging.getLogger(__name__)
 
 # uid -> key -> the pickle of that entry, as the files hold it.
 Tables = dict[str, dict[Any, bytes]]
-# uid -> (entries set or changed, keys removed): what one record changes.
-Changes = dict[str, tuple[dict[Any, bytes], list[Any]]]
+# uid -> (entries set or changed, keys removed): what one record changes. Removed None: the
+# mapping is new to the files, and its entries replace any table of that name.
+Changes = dict[str, tuple[dict[Any, bytes], list[Any] | None]]
 
 
 class _MainPickler(_PlainPickler):
@@ -447,8 +448,10 @@ class CheckpointStore:
             for record in records:
                 main, changes = loader.record(record, log_path)
                 for uid, (changed, removed) in changes.items():
+                    if removed is None:
+                        tables[uid] = {}
                     table = tables.setdefault(uid, {})
-                    for key in removed:  # first: a key removed and set again goes to the end
+                    for key in removed or ():  # first: a key removed and set again goes to the end
                         table.pop(key, None)
                     table.update(changed)
             state = loader.state(main, tables)
@@ -502,7 +505,7 @@ class CheckpointStore:
         return Encoded(False, b"%d %s\n" % (len(record), digest.encode()) + record)
 
     def _changes(self, uid: str, tracked: TrackedDict[Any, Any], entry: _EntryPickler
-                 ) -> tuple[set[Any], dict[Any, bytes], tuple[dict[Any, bytes], list[Any]] | None]:
+                 ) -> tuple[set[Any], dict[Any, bytes], tuple[dict[Any, bytes], list[Any] | None] | None]:
         """One mapping's marked keys, its table after this save (a copy), and what a record must say.
 
         The table keeps the mapping's order: an entry changed in place keeps its place, a new
@@ -534,7 +537,9 @@ class CheckpointStore:
             for key in dict.keys(tracked) if len(appended) > 1 else appended:
                 if key in appended:
                     table[key] = changed[key] = entry(dict.__getitem__(tracked, key))
-        return marked, table, (changed, removed) if changed or removed or saved is None else None
+        if saved is None:
+            return marked, table, (changed, None)  # all of it, replacing a table of that name
+        return marked, table, (changed, removed) if changed or removed else None
 
     def _compare(self, tracked: TrackedDict[Any, Any], table: dict[Any, bytes], marked: set[Any],
                  entry: _EntryPickler, *, strict: bool) -> None:

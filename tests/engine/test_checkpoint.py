@@ -10,23 +10,23 @@ import signal
 import stat
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from engine.actions import PayBonus, operation_uuid
-from common.tracked import TrackedDict
-from engine.checkpoint import FORMAT_VERSION, MAGIC, CheckpointStore, encode_checkpoint
-from common.errors import StateError
-from engine.journal import JournalSnapshot
-from common.secrets import Secret
 from engine_helpers import run_worker
 from engine_workers import blob_for, works_for
 
-NOW = datetime(2026, 11, 22, 17, 0, tzinfo=timezone.utc)
+from common.errors import StateError
+from common.secrets import Secret
+from common.tracked import TrackedDict
+from engine.actions import PayBonus, operation_uuid
+from engine.checkpoint import FORMAT_VERSION, MAGIC, CheckpointStore, encode_checkpoint
+from engine.journal import JournalSnapshot
+
+NOW = datetime(2026, 11, 22, 17, 0, tzinfo=UTC)
 
 
 def sample_state() -> dict[str, Any]:
@@ -425,7 +425,7 @@ def test_an_entry_changed_without_a_mark_fails_under_verification(tmp_path: Path
     state = {"works": TrackedDict({"a": [1], "b": [2]})}
     store.save(state)
     next(iter(state["works"].values())).append(99)  # found by walking: nothing marks it
-    with pytest.raises(StateError, match="changed without being marked.*'a'"):
+    with pytest.raises(StateError, match=r"changed without being marked.*'a'"):
         store.encode(state)
 
 
@@ -438,7 +438,7 @@ def test_an_entry_changed_without_a_mark_is_saved_by_the_next_base(
     store.save(state)
     next(iter(state["works"].values())).append(99)
     bases = []
-    for n in range(4):  # a big blob outside the mapping makes the log outgrow the base quickly
+    for _ in range(4):  # a big blob outside the mapping makes the log outgrow the base quickly
         state["blob"] = os.urandom(300_000)
         encoded = store.encode(state)
         bases.append(encoded.base)
@@ -461,3 +461,15 @@ def test_equal_values_that_pickle_differently_after_a_restart_are_not_reported(t
     state = again.load()
     again.save(state)  # compares every unmarked entry: equal values pass
     assert again.restore()["works"]["pa1"] == work
+
+
+def test_a_mapping_that_leaves_the_state_and_comes_back_brings_no_old_entry_back(tmp_path: Path) -> None:
+    """Saved again after it was left out, a mapping is saved whole: deletions made meanwhile stay deleted."""
+    store = CheckpointStore(tmp_path / "saves")
+    works: TrackedDict[str, int] = TrackedDict({"a": 1, "b": 2})
+    store.save({"works": works})
+    store.save({"works": works, "n": 1})  # a record, so the base keeps the first table
+    store.save({"n": 2})  # the mapping is not in the state
+    del works["a"]
+    store.save({"works": works, "n": 3})
+    assert CheckpointStore(tmp_path / "saves").load() == {"works": {"b": 2}, "n": 3}
