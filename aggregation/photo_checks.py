@@ -158,9 +158,7 @@ class PhotoIndex:
     _next: int = field(default=0, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        seen: Any = self.seen  # a plain dict when built by hand
-        if not isinstance(seen, TrackedDict):
-            self.seen = TrackedDict(seen)
+        self.seen = TrackedDict.of(self.seen)  # a plain dict when built by hand
 
     def __getstate__(self) -> dict[str, object]:
         return {"limit": self.limit, "seen": self.seen}

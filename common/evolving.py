@@ -11,7 +11,9 @@ class Evolving:
 
     Unpickling restores ``__dict__`` without calling ``__init__``, so a field
     added in a later release would be missing on an object from an older
-    checkpoint. Each new field must have a default (or default factory).
+    checkpoint. Each new field must have a default (or default factory). A class's
+    ``__post_init__`` runs after loading too, so a loaded object keeps the invariants a
+    built one has (the tracked mappings of :mod:`common.tracked`, say).
     """
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -23,3 +25,6 @@ class Evolving:
                 self.__dict__[f.name] = f.default
             elif f.default_factory is not dataclasses.MISSING:
                 self.__dict__[f.name] = f.default_factory()
+        post_init = getattr(self, "__post_init__", None)
+        if post_init is not None:
+            post_init()

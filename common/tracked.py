@@ -54,6 +54,12 @@ class TrackedDict(dict[K, V]):
         self._moved: set[K] = set()
 
     @classmethod
+    def of(cls, data: Mapping[K, V]) -> TrackedDict[K, V]:
+        """``data`` itself when it is tracked already; else a tracked copy (a plain dict built by hand or
+        loaded from a checkpoint written before the tracking)."""
+        return data if isinstance(data, TrackedDict) else cls(data)
+
+    @classmethod
     def restored(cls, uid: str, data: Mapping[K, V]) -> TrackedDict[K, V]:
         """The mapping as a checkpoint saved it: its old name, nothing changed yet."""
         tracked: TrackedDict[K, V] = cls(data)

@@ -150,14 +150,14 @@ class _PlainUnpickler(pickle.Unpickler):
 
 def encode_checkpoint(state: Any, packages: Iterable[str] = DEFAULT_PACKAGES) -> bytes:
     """One whole file (format version 1): header plus pickle of ``state``; :class:`StateError` if not plain data."""
-    return _framed(_dump(_PlainPickler, state, packages), WHOLE_VERSION)
+    return _framed(_dump(state, packages), WHOLE_VERSION)
 
 
 def decode_checkpoint(
     data: bytes, path: Path, packages: Iterable[str] = DEFAULT_PACKAGES, aliases: Aliases | None = None
 ) -> Any:
     """The state in one file: a version 1 file, or a version 2 base without its log."""
-    version, payload = _payload(data, path)
+    version, payload, _ = _payload(data, path)
     unpickle = _Loader(path, tuple(packages), aliases or {})
     if version == WHOLE_VERSION:
         return unpickle.whole(payload)
@@ -174,19 +174,24 @@ def _framed(payload: bytes, version: int) -> bytes:
     return b"%s %d %d %s\n" % (MAGIC, version, len(payload), digest.encode()) + payload
 
 
-def _dump(pickler: type[_PlainPickler], obj: Any, packages: Iterable[str]) -> bytes:
-    buffer = io.BytesIO()
+def _pickle_into(pickler: pickle.Pickler, obj: Any) -> None:
+    """``pickler.dump(obj)``; whatever cannot be pickled is a :class:`StateError`."""
     try:
-        pickler(buffer, tuple(packages)).dump(obj)
+        pickler.dump(obj)
     except StateError:
         raise
     except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as exc:
         raise StateError(f"checkpoint state cannot be pickled: {exc}") from None
+
+
+def _dump(obj: Any, packages: Iterable[str]) -> bytes:
+    buffer = io.BytesIO()
+    _pickle_into(_PlainPickler(buffer, tuple(packages)), obj)
     return buffer.getvalue()
 
 
-def _payload(data: bytes, path: Path) -> tuple[int, bytes]:
-    """The verified payload of a base (or version 1) file and its format version."""
+def _payload(data: bytes, path: Path) -> tuple[int, bytes, str]:
+    """The verified payload of a base (or version 1) file, its format version and its sha256."""
     advice = _advice(path)
     end = data.find(b"\n", 0, _MAX_HEADER)
     fields = data[:end].split(b" ") if end >= 0 else []
@@ -208,7 +213,7 @@ def _payload(data: bytes, path: Path) -> tuple[int, bytes]:
         )
     if hashlib.sha256(payload).hexdigest().encode() != fields[3]:
         raise StateError(f"checkpoint {path} is corrupt (checksum mismatch); {advice}")
-    return version, payload
+    return version, payload, fields[3].decode()
 
 
 # -- the base and its log --------------------------------------------------------------
@@ -249,11 +254,7 @@ class _EntryPickler:
 
     def __call__(self, value: Any) -> bytes:
         try:
-            self._pickler.dump(value)
-        except StateError:
-            raise
-        except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as exc:
-            raise StateError(f"checkpoint state cannot be pickled: {exc}") from None
+            _pickle_into(self._pickler, value)
         finally:
             self._pickler.clear_memo()
         data = self._buffer.getvalue()
@@ -429,14 +430,14 @@ class CheckpointStore:
         if found is None:
             return None
         data, mtime = found
-        version, payload = _payload(data, self.path)
+        version, payload, digest = _payload(data, self.path)
         loader = self._loader()
         if version == WHOLE_VERSION:
             state = loader.whole(payload)
             self._main, self._tables = None, {}
         else:
             main, tables = loader.base(payload)
-            log_path = _log_path(self.path, hashlib.sha256(payload).hexdigest())
+            log_path = _log_path(self.path, digest)
             logged = _read_private(log_path, "checkpoint log")
             if logged is None:
                 raise StateError(
@@ -472,12 +473,7 @@ class CheckpointStore:
         """Pickle what changed in ``state`` now (call on the thread that owns the state)."""
         buffer = io.BytesIO()
         pickler = _MainPickler(buffer, self.packages)
-        try:
-            pickler.dump(state)
-        except StateError:
-            raise
-        except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as exc:
-            raise StateError(f"checkpoint state cannot be pickled: {exc}") from None
+        _pickle_into(pickler, state)
         main = buffer.getvalue()
         entry = _EntryPickler(self.packages)
         tables: Tables = {}
@@ -488,7 +484,7 @@ class CheckpointStore:
                 marks[uid], tables[uid], change = self._changes(uid, tracked, entry)
                 if change is not None:
                     changes[uid] = change
-            record = _dump(_PlainPickler, (main, changes), self.packages)
+            record = _dump((main, changes), self.packages)
             base = self._ahead or self._log_size + len(record) > max(self._base_size, _LOG_MIN_BYTES)
             if base and not self.verify:
                 # The safety net for an entry changed in place without a mark: compare every entry once per base.
@@ -500,7 +496,7 @@ class CheckpointStore:
             raise
         self._main, self._tables, self._ahead = main, tables, True
         if base:
-            return Encoded(True, _framed(_dump(_PlainPickler, (main, tables), self.packages), FORMAT_VERSION))
+            return Encoded(True, _framed(_dump((main, tables), self.packages), FORMAT_VERSION))
         digest = hashlib.sha256(record).hexdigest()
         return Encoded(False, b"%d %s\n" % (len(record), digest.encode()) + record)
 

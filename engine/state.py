@@ -74,16 +74,8 @@ class EngineState(Evolving, Generic[S]):
     probe_ok_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        self._track()
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        self._track()  # a checkpoint from before the tracking holds a plain dict
-
-    def _track(self) -> None:
-        reviews: Any = self.reviews
-        if not isinstance(reviews, TrackedDict):
-            self.reviews = TrackedDict(reviews)
+        # Also after a load (Evolving): a checkpoint from before the tracking holds a plain dict.
+        self.reviews = TrackedDict.of(self.reviews)
 
 
 class V1DaemonState:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from aggregation.evidence import PoolBook
 from aggregation.photo_checks import Duplicate, PhotoIndex
@@ -144,20 +144,10 @@ class Ledger(Evolving):
     photo_index: PhotoIndex = field(default_factory=PhotoIndex)
 
     def __post_init__(self) -> None:
-        self._track()
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        self._track()  # a checkpoint from before the tracking holds plain dicts
-
-    def _track(self) -> None:
-        works: Any = self.works  # a plain dict when built by hand or loaded from an older checkpoint
-        if not isinstance(works, TrackedDict):
-            self.works = TrackedDict(works)
-        boxes: dict[str, Any] = self.ballots
-        for kind, box in boxes.items():
-            if not isinstance(box, TrackedDict):
-                self.ballots[kind] = TrackedDict(box)
+        # Also after a load (Evolving): a checkpoint from before the tracking holds plain dicts.
+        self.works = TrackedDict.of(self.works)
+        for kind, box in self.ballots.items():
+            self.ballots[kind] = TrackedDict.of(box)
 
     def ballots_of(self, kind: str) -> TrackedDict[str, list[Ballot]]:
         box = self.ballots.get(kind)
