@@ -33,6 +33,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from engine.checkpoint import DEFAULT_NAME, log_files  # noqa: E402
 from tools import harness  # noqa: E402
 
 SCENARIO = REPO / "emulator" / "crowd" / "scenarios" / "realistic.json"
@@ -102,7 +103,8 @@ def size(path: Path) -> int:
 
 def checkpoint_size(saves: Path) -> int:
     """The checkpoint's base and its log together."""
-    return size(saves / "checkpoint.pkl") + sum(size(log) for log in saves.glob("checkpoint.pkl.*.log"))
+    base = saves / DEFAULT_NAME
+    return size(base) + sum(size(log) for log in log_files(base))
 
 
 def run(args: argparse.Namespace, folder: Path) -> int:

@@ -330,6 +330,11 @@ def _log_path(base: Path, payload_digest: str) -> Path:
     return base.with_name(f"{base.name}.{payload_digest[:16]}.log")
 
 
+def log_files(base: Path) -> list[Path]:
+    """The logs beside the base ``base`` (one, or two for an instant while a new base is written)."""
+    return sorted(base.parent.glob(f"{base.name}.*.log"))
+
+
 def _read_private(path: Path, what: str) -> tuple[bytes, float] | None:
     """A regular, owner-only file's bytes and modification time; None when it does not exist."""
     try:
@@ -599,7 +604,7 @@ class CheckpointStore:
         finally:
             os.close(fd)
         atomic_write(self.path, data)  # also flushes the folder, with the new log's entry
-        for old in self.folder.glob(f"{self.path.name}.*.log"):
+        for old in log_files(self.path):
             if old != log_path:
                 old.unlink(missing_ok=True)
         self._log, self._base_size, self._log_size = log_path, len(data), 0

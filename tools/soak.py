@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.checkpoint import DEFAULT_NAME, log_files
 from pipelines import load_settings
 from tools.flows import FLOWS, Flow
 from tools.harness import emulator, fast_config, pause_crowd, start_pipeline, stop, store_token
@@ -109,7 +110,7 @@ def kill_once(folder: Path, rng: random.Random, log: KillLog, min_life_s: float 
         tmp = saves / "checkpoint.pkl.tmp"
 
         def logged() -> int:
-            return sum(_size(path) for path in saves.glob("checkpoint.pkl.*.log"))
+            return sum(_size(path) for path in log_files(saves / DEFAULT_NAME))
 
         before = logged()
         hit = _wait_for(lambda: tmp.exists() or logged() != before, limit, proc)
