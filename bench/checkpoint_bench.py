@@ -117,7 +117,7 @@ def build_state(total: int, in_flight: int, now: datetime) -> dict[str, Any]:
         "handlers": undecided_state(total, in_flight, now),
         "counters": {"processed": total, "accepted": total * 6 // 10, "rejected": total * 3 // 10,
                      "bonus_paid": Decimal("0.05") * total},
-        "journal": JournalSnapshot(seq=total * 9, pending=pending_effects(total, 200)),
+        "journal": JournalSnapshot.of(total * 9, pending_effects(total, 200)),
     }
 
 

@@ -4,7 +4,8 @@ Builds the state of a pedestrian daemon with ``--works`` undecided works (7 phot
 measured), 3 ballots and one review per work, a full photo index (5,000 photos) and
 ``--pending`` effects in the journal, then runs ``--ticks`` ticks in which ``--changed``
 works get a verdict on a photo (read by key, as the handlers do), one work is decided and
-a new one submitted, and their ballots, review and 7 photos in the index come and go.
+a new one submitted, and their ballots, review and 7 photos in the index come and go,
+and a tenth of the pending effects are done and as many new ones decided.
 Each tick is checkpointed twice: with
 :class:`engine.checkpoint.CheckpointStore` (only what the tick marked, a new base when
 the log outgrows the last one) and as one whole pickle (``encode_checkpoint`` plus an
@@ -62,6 +63,10 @@ def ballots(w: Work, n: int) -> list[Ballot]:
                    T0 + timedelta(seconds=n + k)) for k in range(3)]
 
 
+def bonus(n: int) -> PayBonus:
+    return PayBonus(f"a{n}", f"u{n}", Decimal("0.05"), "Bonus", "thanks", operation_uuid("bonus", str(n)))
+
+
 def seen(n: int, i: int) -> tuple[str, Seen]:
     return f"{n * 7 + i:064x}", Seen(work(n).assignment_id, f"{n:016x}", (n * 7919 + i) % (1 << 64))
 
@@ -76,9 +81,7 @@ def run(works: int, changed: int, ticks: int, pending: int) -> tuple[float, floa
         w = ledger.works[work(n).assignment_id] = work(n)
         box[f"task-{n}"] = ballots(w, n)
         state.reviews[w.assignment_id] = Review(w.assignment_id, "pedestrian", Decimal("0.5"), w.submitted)
-    state.journal = JournalSnapshot(seq=1, pending=tuple(
-        PayBonus(f"a{n}", f"u{n}", Decimal("0.05"), "Bonus", "thanks", operation_uuid("bonus", str(n)))
-        for n in range(pending)))
+    state.journal = JournalSnapshot.of(1, (bonus(n) for n in range(pending)))
     with tempfile.TemporaryDirectory() as folder:
         store = CheckpointStore(Path(folder) / "saves", packages=PACKAGES, verify=False)
         store.save(state)
@@ -98,6 +101,10 @@ def run(works: int, changed: int, ticks: int, pending: int) -> tuple[float, floa
             ledger.works[work(new).assignment_id] = work(new)
             box[f"task-{new}"] = ballots(work(new), new)
             state.reviews[work(new).assignment_id] = Review(work(new).assignment_id, "pedestrian", Decimal("0.5"), T0)
+            effects = state.journal.effects  # a tenth of the effects done, as many new ones
+            for n in range(tick * (pending // 10), (tick + 1) * (pending // 10)):
+                effects.pop(next(iter(effects)))
+                effects[bonus(pending + n).key] = bonus(pending + n)
             for i in range(7):
                 sha, entry = seen(new, i)
                 ledger.photo_index.seen[sha] = entry

@@ -97,7 +97,7 @@ def main() -> None:
         done = relevance.handle(ledger, answers(relevance_tasks, "4", "relevant", skip=waiting), rules, {}, NOW)
         pending = [Step(chain, action) for chain, actions in done.chains.items() for action in actions][:200]
     processed = time.perf_counter() - started
-    state.journal = JournalSnapshot(seq=10_000_000, pending=tuple(pending))
+    state.journal = JournalSnapshot.of(10_000_000, pending)
     with tempfile.TemporaryDirectory() as tmp:
         store = checkpoint_store(Path(tmp), PEDESTRIAN)
         times, sizes, encodes = [], [], []

@@ -14,6 +14,12 @@ The protocol the engine uses (``engine/ticker.py``), in this order each tick:
    and one per batch Toloka answered);
 5. the next checkpoint carries the smaller pending set, and compacts again.
 
+The snapshot's ``effects`` is one :class:`~common.tracked.TrackedDict` that the
+journal keeps in step with its pending set at each :meth:`Journal.snapshot`, so a
+checkpoint writes only the effects added or done since the one before: during a
+backlog hundreds of effects wait for their turn, and each tick would otherwise
+pickle all of them again.
+
 Why stage and not write pending lines first: pending lines written ahead of
 the checkpoint outlive a crash without the decisions that made them; a restart
 would run them, compact their keys away, and decide the re-delivered events
@@ -47,13 +53,14 @@ import os
 import stat
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from common.errors import StateError
 from common.files import write_all
+from common.tracked import TrackedDict
 from engine import actions
 from engine.durable import (
     atomic_write,
@@ -73,10 +80,33 @@ Effect = Any  # an engine.actions record: a frozen dataclass with a ``key`` prop
 
 @dataclass(frozen=True, slots=True)
 class JournalSnapshot:
-    """What the checkpoint keeps of the journal: effects not yet done, and the last seq covered."""
+    """What the checkpoint keeps of the journal: effects not yet done (key -> effect, oldest first), and
+    the last seq covered.
+
+    ``effects`` is tracked: the journal updates the same mapping at each snapshot, so the
+    checkpoint saves only what changed since the last one (see the module docstring).
+    """
 
     seq: int = 0
-    pending: tuple[Effect, ...] = ()
+    effects: TrackedDict[str, Effect] = field(default_factory=TrackedDict)
+
+    @classmethod
+    def of(cls, seq: int, pending: Iterable[Effect]) -> JournalSnapshot:
+        """A snapshot of ``pending`` (oldest first) in a new mapping."""
+        return cls(seq, TrackedDict((effect.key, effect) for effect in pending))
+
+    @property
+    def pending(self) -> tuple[Effect, ...]:
+        """The effects not yet done, oldest first."""
+        return tuple(self.effects.values())
+
+    def __setstate__(self, state: Any) -> None:
+        # A checkpoint written before the tracking holds (seq, a tuple of effects).
+        seq, effects = state
+        if not isinstance(effects, TrackedDict):
+            effects = TrackedDict((effect.key, effect) for effect in effects)
+        object.__setattr__(self, "seq", seq)
+        object.__setattr__(self, "effects", effects)
 
 
 # --- JSON form of effect records --------------------------------------------------------
@@ -157,12 +187,15 @@ class Journal:
         self.path = path
         self._lock = threading.Lock()
         self._seq = snapshot.seq
+        # Kept equal to _pending at each snapshot(), and only there (so on the caller's thread). A
+        # copy under the snapshot's name: the checkpoint holds exactly these entries under it.
+        self._view: TrackedDict[str, Effect] = TrackedDict.restored(snapshot.effects.uid, snapshot.effects)
         self._pending: dict[str, Effect] = {}
         self._done: dict[str, int] = {}  # key -> seq of its done line, until compaction
         self._learned: dict[str, dict[str, str]] = {}  # key -> what its done line carries, until compaction
         self._tail: list[tuple[int, bytes]] = []  # lines with seq > last compaction
         self._fd: int | None = None
-        for effect in snapshot.pending:
+        for effect in snapshot.effects.values():
             self._pending[effect.key] = effect
 
     # --- opening and replay ------------------------------------------------------------
@@ -365,9 +398,28 @@ class Journal:
         return self._seq
 
     def snapshot(self) -> JournalSnapshot:
-        """Plain data for the checkpoint; take it together with the state it belongs to."""
+        """Plain data for the checkpoint; take it together with the state it belongs to.
+
+        Its ``effects`` is the same mapping every time, brought up to date here: an effect done
+        since the last snapshot leaves it, a new one is added at the end, so its order stays the
+        pending order. It changes at the next call only: encode the checkpoint before that.
+        """
         with self._lock:
-            return JournalSnapshot(seq=self._seq, pending=tuple(self._pending.values()))
+            view, pending = self._view, self._pending
+            stale = [key for key, effect in view.items() if pending.get(key) is not effect]
+            if any(key in pending for key in stale):
+                # A key done, compacted away and decided again (or replaced by a replay): it may stand
+                # elsewhere in the pending order now, so the mapping is rebuilt in that order.
+                view.clear()
+                view.update(pending)
+            else:
+                for key in stale:
+                    del view[key]
+                if len(view) < len(pending):  # what is left of the view is pending's oldest, in order
+                    for key, effect in pending.items():
+                        if key not in view:
+                            view[key] = effect
+            return JournalSnapshot(self._seq, view)
 
     def compact(self, snapshot: JournalSnapshot) -> None:
         """Forget everything ``snapshot`` covers; call once its checkpoint is on disk."""

@@ -150,7 +150,7 @@ def migrate_v1(
         pipeline=spec.name,
         state=adopted.state,
         cursors=dict(old.cursors),
-        journal=dataclasses.replace(journal, pending=adopted.pending),
+        journal=JournalSnapshot.of(journal.seq, adopted.pending),
         stats=stats,
         reviews=TrackedDict(adopted.reviews),
     )

@@ -34,7 +34,7 @@ def sample_state() -> dict[str, Any]:
     return {
         "cursors": {"1": (NOW, frozenset({"a1", "a2"}))},
         "undecided": {"a3/main": ["p1", "p2"]},
-        "journal": JournalSnapshot(seq=7, pending=(bonus,)),
+        "journal": JournalSnapshot.of(7, [bonus]),
         "spent": Decimal("12.35"),
     }
 

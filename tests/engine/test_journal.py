@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import random
 import signal
 import stat
@@ -29,6 +30,7 @@ from engine.actions import (
 from engine.checkpoint import CheckpointStore
 from engine.durable import crc_line
 from common.errors import StateError
+from common.tracked import TrackedDict
 from engine.journal import Journal, JournalSnapshot, decode_value, encode_value
 from engine_helpers import run_worker
 from engine_workers import effects_of_tick
@@ -102,7 +104,7 @@ def test_compaction_keeps_only_what_is_not_done(tmp_path: Path) -> None:
     journal.record([bonus(n) for n in range(100)])
     journal.mark_done([bonus(n) for n in range(99)])
     snapshot = journal.snapshot()
-    assert snapshot == JournalSnapshot(seq=199, pending=(bonus(99),))
+    assert snapshot == JournalSnapshot.of(199, [bonus(99)])
     journal.compact(snapshot)
     assert journal.path.read_bytes() == b""
     assert journal.status(bonus(5).key) is None and journal.status(bonus(99).key) == "pending"
@@ -111,6 +113,59 @@ def test_compaction_keeps_only_what_is_not_done(tmp_path: Path) -> None:
     assert reopened.pending() == [bonus(99)] and reopened.seq == 199
     reopened.record([bonus(100)])
     assert Journal.open(tmp_path / "saves", snapshot).pending() == [bonus(99), bonus(100)]
+
+
+def test_a_checkpoint_saves_only_the_effects_a_tick_added_or_finished(tmp_path: Path) -> None:
+    """300 effects wait; a tick that finishes one and decides one appends a record of about two effects."""
+    journal = Journal.open(tmp_path / "saves")
+    journal.record([bonus(n) for n in range(300)])
+    store = CheckpointStore(tmp_path / "saves")
+    store.save({"journal": journal.snapshot()})
+    base_size = store.path.stat().st_size
+    journal.mark_done([bonus(7)])
+    journal.record([bonus(300)])
+    snapshot = journal.snapshot()
+    assert journal.snapshot().effects is snapshot.effects  # one mapping, brought up to date
+    encoded = store.encode({"journal": snapshot})
+    assert encoded.base is False and len(encoded) < 1_000 < 30_000 < base_size
+    store.write(encoded)
+    loaded = CheckpointStore(tmp_path / "saves").load()["journal"]
+    assert loaded.seq == journal.seq == 302
+    assert loaded.pending == tuple(journal.pending()) == (*[bonus(n) for n in range(301) if n != 7],)
+    reopened = Journal.open(tmp_path / "saves", loaded)
+    reopened.mark_done([bonus(0)])
+    reopened.snapshot()
+    assert loaded.pending[0] == bonus(0)  # the checkpoint's copy stays as saved: a restart's recount reads it
+
+
+def test_a_snapshot_keeps_the_pending_order_when_a_replay_replaces_an_effect(tmp_path: Path) -> None:
+    """An effect a replay read again from its line stands where the pending set has it, in the snapshot too."""
+    journal = Journal.open(tmp_path / "saves")
+    journal.record([bonus(1), bonus(2)])  # lines 1 and 2
+    older = JournalSnapshot.of(0, [bonus(2)])  # a checkpoint from before those lines, holding bonus 2 already
+    reopened = Journal.open(tmp_path / "saves", older)
+    assert reopened.pending() == [bonus(2), bonus(1)]
+    snapshot = reopened.snapshot()
+    assert list(snapshot.effects) == [bonus(2).key, bonus(1).key]
+    assert all(snapshot.effects[key] is effect for key, effect in zip(snapshot.effects, reopened.pending(), strict=True))
+
+
+class _SavedBeforeTheTracking:
+    """Pickles as a JournalSnapshot did before its effects were tracked: state [seq, tuple of effects]."""
+
+    def __init__(self, seq: int, pending: tuple[PayBonus, ...]) -> None:
+        self.state = [seq, pending]
+
+    def __reduce_ex__(self, protocol: object) -> tuple[object, ...]:
+        return object.__new__, (JournalSnapshot,), self.state  # loads as copyreg.__newobj__ did
+
+
+def test_a_snapshot_saved_before_the_tracking_loads_tracked(tmp_path: Path) -> None:
+    """A checkpoint of an earlier release holds a tuple of effects: it loads as a tracked mapping, in order."""
+    snapshot = pickle.loads(pickle.dumps(_SavedBeforeTheTracking(7, (bonus(2), bonus(1)))))
+    assert isinstance(snapshot, JournalSnapshot) and isinstance(snapshot.effects, TrackedDict)
+    assert snapshot.seq == 7 and snapshot.pending == (bonus(2), bonus(1))
+    assert Journal.open(tmp_path / "saves", snapshot).pending() == [bonus(2), bonus(1)]
 
 
 def test_entries_written_while_the_checkpoint_was_saved_are_kept(tmp_path: Path) -> None:
