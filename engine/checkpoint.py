@@ -496,8 +496,11 @@ class CheckpointStore:
                 for uid, tracked in pickler.tracked.items():
                     self._compare(tracked, tables[uid], marks[uid], entry, strict=False)
         except BaseException:
-            for tracked in pickler.tracked.values():
+            for uid, tracked in pickler.tracked.items():
                 tracked.touch_all()  # nothing was saved: every entry is still to save
+                # ... and every key deleted since the last save is still to remove: its mark was taken too.
+                for key in self._tables.get(uid, {}).keys() - dict.keys(tracked):
+                    tracked.touch(key)
             raise
         self._main, self._tables, self._ahead = main, tables, True
         if base:

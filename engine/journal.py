@@ -402,14 +402,15 @@ class Journal:
 
         Its ``effects`` is the same mapping every time, brought up to date here: an effect done
         since the last snapshot leaves it, a new one is added at the end, so its order stays the
-        pending order. It changes at the next call only: encode the checkpoint before that.
+        pending order. It changes at the next call only: encode the checkpoint before that, and
+        call this on the thread that encodes (the loop), since readers of the mapping take no lock.
         """
         with self._lock:
             view, pending = self._view, self._pending
             stale = [key for key, effect in view.items() if pending.get(key) is not effect]
             if any(key in pending for key in stale):
-                # A key done, compacted away and decided again (or replaced by a replay): it may stand
-                # elsewhere in the pending order now, so the mapping is rebuilt in that order.
+                # An effect a replay read again from its line replaced the one of the checkpoint, in
+                # place: rebuilt, so that the mapping keeps the pending order exactly.
                 view.clear()
                 view.update(pending)
             else:

@@ -405,6 +405,24 @@ def test_a_version_1_checkpoint_loads_and_is_rewritten_as_a_base(tmp_path: Path)
     assert CheckpointStore(folder).load() == sample_state()
 
 
+def test_a_failed_encode_forgets_no_change(tmp_path: Path) -> None:
+    """An encode that fails after taking the marks gives them back: a later save still drops a deleted entry,
+    and a moved one stands at the end."""
+    store = CheckpointStore(tmp_path / "saves")
+    state = {"works": TrackedDict({"a": 1, "b": 2, "c": 3}), "more": TrackedDict()}
+    store.save(state)
+    del state["works"]["b"]
+    del state["works"]["a"]
+    state["works"]["a"] = 1  # moved to the end
+    state["more"]["x"] = object()  # the works' marks are taken, then this entry cannot be pickled
+    with pytest.raises(StateError):
+        store.encode(state)
+    del state["more"]["x"]
+    store.write(store.encode(state))
+    loaded = CheckpointStore(tmp_path / "saves").load()
+    assert list(loaded["works"].items()) == [("c", 3), ("a", 1)]
+
+
 def test_restore_gives_the_state_as_last_encoded(tmp_path: Path) -> None:
     """What the engine goes back to when a handler fails half-way: the last checkpoint, not later changes."""
     store = CheckpointStore(tmp_path / "saves")
