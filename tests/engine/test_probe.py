@@ -119,7 +119,9 @@ async def test_stalled_s3_fails_the_probe_within_its_timeouts_then_recovers(moto
 
 async def test_s3_answering_503_fails_the_probe(moto: MotoServer) -> None:
     async with FlakyProxy(moto.endpoint) as proxy, s3_store(proxy.url) as store:
-        probe = quick(store)
+        # Not about timeouts: a loaded CI machine once took over 0.5 s to pass the 503 on, and the
+        # probe reported "no answer" instead.
+        probe = StoreProbe(store, timeout_s=10, write_timeout_s=10)
         proxy.fail_next(10)
         result = await probe.check(T0)
         assert not result.ok and "answered HTTP 503" in result.detail
