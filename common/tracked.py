@@ -75,10 +75,10 @@ class TrackedDict(dict[K, V]):
         """Say that the value under ``key`` was changed in place."""
         self._changed.add(key)
 
-    def touch_all(self) -> None:
-        """Say that every value may have changed, and moved (a checkpoint failed after taking the marks)."""
-        self._changed.update(dict.keys(self))
-        self._moved.update(dict.keys(self))
+    def give_back(self, changed: set[K], moved: set[K]) -> None:
+        """Mark again what :meth:`take_changed` returned: a checkpoint took the marks and then failed."""
+        self._changed |= changed
+        self._moved |= moved
 
     def take_changed(self) -> tuple[set[K], set[K]]:
         """The keys marked since the last call (present or not), and those of them deleted meanwhile."""

@@ -484,9 +484,11 @@ class CheckpointStore:
         tables: Tables = {}
         changes: Changes = {}
         marks: dict[str, set[Any]] = {}
+        taken: dict[str, tuple[set[Any], set[Any]]] = {}
         try:
             for uid, tracked in pickler.tracked.items():
-                marks[uid], tables[uid], change = self._changes(uid, tracked, entry)
+                taken[uid] = tracked.take_changed()
+                marks[uid], tables[uid], change = self._changes(uid, tracked, *taken[uid], entry)
                 if change is not None:
                     changes[uid] = change
             record = _dump((main, changes), self.packages)
@@ -496,11 +498,8 @@ class CheckpointStore:
                 for uid, tracked in pickler.tracked.items():
                     self._compare(tracked, tables[uid], marks[uid], entry, strict=False)
         except BaseException:
-            for uid, tracked in pickler.tracked.items():
-                tracked.touch_all()  # nothing was saved: every entry is still to save
-                # ... and every key deleted since the last save is still to remove: its mark was taken too.
-                for key in self._tables.get(uid, {}).keys() - dict.keys(tracked):
-                    tracked.touch(key)
+            for uid, (changed, moved) in taken.items():
+                pickler.tracked[uid].give_back(changed, moved)  # nothing was saved: every mark still stands
             raise
         self._main, self._tables, self._ahead = main, tables, True
         if base:
@@ -508,15 +507,17 @@ class CheckpointStore:
         digest = hashlib.sha256(record).hexdigest()
         return Encoded(False, b"%d %s\n" % (len(record), digest.encode()) + record)
 
-    def _changes(self, uid: str, tracked: TrackedDict[Any, Any], entry: _EntryPickler
+    def _changes(self, uid: str, tracked: TrackedDict[Any, Any], marked: set[Any], moved: set[Any],
+                 entry: _EntryPickler
                  ) -> tuple[set[Any], dict[Any, bytes], tuple[dict[Any, bytes], list[Any] | None] | None]:
         """One mapping's marked keys, its table after this save (a copy), and what a record must say.
+
+        ``marked`` and ``moved`` are what :meth:`TrackedDict.take_changed` returned.
 
         The table keeps the mapping's order: an entry changed in place keeps its place, a new
         one (or one deleted and set again) goes to the end, in the mapping's order. A record's
         removals are applied before its entries, so loading rebuilds that order.
         """
-        marked, moved = tracked.take_changed()
         saved = self._tables.get(uid)
         if saved is None:  # a mapping the files do not hold yet: every entry
             marked = set(dict.keys(tracked))

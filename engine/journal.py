@@ -93,7 +93,7 @@ class JournalSnapshot:
     @classmethod
     def of(cls, seq: int, pending: Iterable[Effect]) -> JournalSnapshot:
         """A snapshot of ``pending`` (oldest first) in a new mapping."""
-        return cls(seq, TrackedDict((effect.key, effect) for effect in pending))
+        return cls(seq, _by_key(pending))
 
     @property
     def pending(self) -> tuple[Effect, ...]:
@@ -103,10 +103,12 @@ class JournalSnapshot:
     def __setstate__(self, state: Any) -> None:
         # A checkpoint written before the tracking holds (seq, a tuple of effects).
         seq, effects = state
-        if not isinstance(effects, TrackedDict):
-            effects = TrackedDict((effect.key, effect) for effect in effects)
         object.__setattr__(self, "seq", seq)
-        object.__setattr__(self, "effects", effects)
+        object.__setattr__(self, "effects", effects if isinstance(effects, TrackedDict) else _by_key(effects))
+
+
+def _by_key(effects: Iterable[Effect]) -> TrackedDict[str, Effect]:
+    return TrackedDict((effect.key, effect) for effect in effects)
 
 
 # --- JSON form of effect records --------------------------------------------------------
@@ -190,13 +192,11 @@ class Journal:
         # Kept equal to _pending at each snapshot(), and only there (so on the caller's thread). A
         # copy under the snapshot's name: the checkpoint holds exactly these entries under it.
         self._view: TrackedDict[str, Effect] = TrackedDict.restored(snapshot.effects.uid, snapshot.effects)
-        self._pending: dict[str, Effect] = {}
+        self._pending: dict[str, Effect] = dict(snapshot.effects)
         self._done: dict[str, int] = {}  # key -> seq of its done line, until compaction
         self._learned: dict[str, dict[str, str]] = {}  # key -> what its done line carries, until compaction
         self._tail: list[tuple[int, bytes]] = []  # lines with seq > last compaction
         self._fd: int | None = None
-        for effect in snapshot.effects.values():
-            self._pending[effect.key] = effect
 
     # --- opening and replay ------------------------------------------------------------
 
