@@ -190,13 +190,13 @@ class TsvTable:
             return len(rows)
         self._prepare()
         fresh: list[Mapping[str, object]] = []
-        digests: list[bytes] = []
+        digests: set[bytes] = set()  # a set: a busy tick's batch holds thousands of rows
         for row in rows:
             digest = self._digest(clean(row.get(name, "")) for name in self.key)
             if digest in self._seen or digest in digests:
                 continue
             fresh.append(row)
-            digests.append(digest)
+            digests.add(digest)
         if fresh:
             self._write(encode_records(self.columns, fresh) if len(fresh) < len(rows) else data)
             self._seen.update(digests)  # only once the rows are on disk
