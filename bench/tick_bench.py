@@ -51,15 +51,18 @@ def jpeg(n: int) -> bytes:
 
 
 def prepare(db: Path, assignments: int, photos: int) -> dict[str, str]:
+    from emulator.crowd.scenario import load_scenario_file
+    from emulator.crowd.simulator import _project_doc  # the task specs the daemon checks its pools against
     from emulator.store import Store
 
     now = datetime.now(UTC).replace(tzinfo=None)
     past = now - timedelta(hours=1)
+    scenario = load_scenario_file("realistic")
     store = Store(db)
     try:
-        project = store.create_project({"public_name": "bench"}, past)
         pools = {}
         for name in ("pedestrian", "visit", "quality", "relevance"):
+            project = store.create_project(_project_doc(scenario, name), past)  # type: ignore[arg-type]
             pool = store.create_pool({"project_id": project["id"], "private_name": name, "reward_per_assignment": 0.01,
                                       "auto_accept_solutions": name != "pedestrian", "auto_accept_period_day": 7}, past)
             store.open_pool(pool["id"], past)
