@@ -19,23 +19,20 @@ from pathlib import Path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The daemon's own options, or ``COMMAND ...`` for one of :data:`commands.COMMANDS`."""
-    from commands import COMMANDS, config_argument
+    """The daemon's own options, or ``COMMAND ...`` for one of :func:`commands.all_commands`."""
+    import commands
 
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in COMMANDS:
-        command = COMMANDS[argv[0]]
+    if argv and argv[0] in commands.names() and argv[0] in commands.all_commands():
+        command = commands.all_commands()[argv[0]]
         sub = argparse.ArgumentParser(prog=f"pipeline.py {command.name}", description=command.help)
-        config_argument(sub)
+        commands.config_argument(sub)
         command.add_arguments(sub)
         args = sub.parse_args(argv[1:])
         args.command = command.name
         return args
-    listing = "\n".join(f"  {name:<12} {c.help}" for name, c in COMMANDS.items())
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"commands (python pipeline.py COMMAND --help):\n{listing}")
-    config_argument(parser)
+    parser = _DaemonParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands.config_argument(parser)
     parser.add_argument("--once", action="store_true", help="run one tick, then exit")
     parser.add_argument("--fresh", action="store_true",
                         help="start without a checkpoint although earlier runs left rows in logs/ or the "
@@ -51,6 +48,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.command = "run"
     return args
+
+
+class _DaemonParser(argparse.ArgumentParser):
+    """The daemon's parser; its help lists the commands, whose modules are imported only for that."""
+
+    def format_help(self) -> str:
+        import commands
+
+        listing = "\n".join(f"  {name:<12} {c.help}" for name, c in commands.all_commands().items())
+        self.epilog = f"commands (python pipeline.py COMMAND --help):\n{listing}"
+        return super().format_help()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,9 +93,9 @@ def _reader_gone() -> bool:
 def _main(argv: list[str] | None) -> int:
     args = parse_args(argv)
     if args.command != "run":
-        from commands import COMMANDS
+        import commands
 
-        return COMMANDS[args.command].run(args)
+        return commands.all_commands()[args.command].run(args)
     if args.demo:
         from demo import run_demo
 

@@ -1,12 +1,13 @@
 """The pipelines this daemon can run, by the name ``[Pipeline] definition`` uses.
 
 Each is a :class:`~engine.spec.PipelineSpec` value. Adding one means adding a
-module here and a line to :data:`REGISTRY`; nothing in ``engine/``,
+module here and its line to :data:`REGISTRY`; nothing in ``engine/``,
 ``status/`` or ``reporting/`` changes (docs/engine.md walks through it).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -19,20 +20,24 @@ from engine import runner
 from engine.config import Settings
 from engine.spec import PipelineSpec
 from engine.ticker import Engine
-from pipelines.find_items import FIND_ITEMS
-from pipelines.pedestrian import PEDESTRIAN
 
-REGISTRY: dict[str, PipelineSpec[Any, Any]] = {
-    PEDESTRIAN.name: PEDESTRIAN,
-    FIND_ITEMS.name: FIND_ITEMS,
+#: Each pipeline's spec as ``module:name``, imported when its name is asked for: a daemon loads the code of
+#: the pipeline it runs, not of every pipeline there is.
+REGISTRY: dict[str, str] = {
+    "pedestrian": "pipelines.pedestrian:PEDESTRIAN",
+    "find_items": "pipelines.find_items:FIND_ITEMS",
 }
 
 
 def get(name: str) -> PipelineSpec[Any, Any]:
     """The pipeline called ``name``; a :class:`ConfigError` on ``[Pipeline] definition`` otherwise."""
-    spec = REGISTRY.get(name)
-    if spec is None:
+    where = REGISTRY.get(name)
+    if where is None:
         raise ConfigError("Pipeline", "definition", "one of " + ", ".join(sorted(REGISTRY)), name)
+    module, attribute = where.split(":")
+    spec: PipelineSpec[Any, Any] = getattr(importlib.import_module(module), attribute)
+    if spec.name != name:
+        raise AssertionError(f"pipelines.REGISTRY[{name!r}] names the pipeline {spec.name!r}")
     spec.check()
     return spec
 
